@@ -1,0 +1,1 @@
+//! Media for a phone line.

@@ -1,0 +1,1 @@
+//! SIP for a phone line.
