@@ -1,1 +1,10 @@
-//! SIP for a phone line.
+//! SIP for a phone line: everything a trunk or an FXO gateway needs from
+//! SIP, with no media.
+//!
+//! Layers, each depending only on the ones above it in this list:
+//! [`message`] (parse, build, validate), `transport`, `transaction`,
+//! `dialog`, `auth`, `registration`, `call` and `sdp`.
+
+#![warn(missing_docs)]
+
+pub mod message;
