@@ -7,4 +7,11 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod call;
+pub mod dialog;
+pub mod endpoint;
 pub mod message;
+pub mod transaction;
+pub mod transport;
+pub mod util;

@@ -99,9 +99,18 @@ fn expectation_table_covers_every_message_in_expect_tsv() {
 
 fn answer(raw: &[u8]) -> (Answer, Option<Vec<u8>>) {
     let caps = Capabilities::default();
-    match screen_datagram(raw, &ParseLimits::default(), &caps, "test.invalid", "ourtag") {
+    match screen_datagram(
+        raw,
+        &ParseLimits::default(),
+        &caps,
+        "test.invalid",
+        "ourtag",
+    ) {
         Verdict::Accept(_) => (Accept, None),
-        Verdict::Reject { rejection, response } => (Respond(rejection.code), Some(response)),
+        Verdict::Reject {
+            rejection,
+            response,
+        } => (Respond(rejection.code), Some(response)),
         Verdict::Discard(_) => (Drop, None),
     }
 }
@@ -122,7 +131,11 @@ fn every_message_gets_the_endpoint_answer_rfc4475_describes() {
             let r = m.as_response().unwrap();
             assert_eq!(Answer::Respond(r.code), got, "{file}");
             // (insuf has no Call-ID to echo: that is why it is refused.)
-            assert_eq!(m.headers().call_id().is_some(), *file != "insuf.dat", "{file}");
+            assert_eq!(
+                m.headers().call_id().is_some(),
+                *file != "insuf.dat",
+                "{file}"
+            );
             assert!(
                 m.headers().get(HeaderName::Warning).is_some(),
                 "{file}: no Warning in {}",
@@ -145,10 +158,18 @@ fn valid_messages_parse_and_invalid_ones_fail_parse_or_validation() {
         if *verdict == "valid" {
             let m = parsed.unwrap_or_else(|e| panic!("{file}: {e}"));
             // Every valid message's mandatory headers read as typed values.
-            m.headers().to().unwrap_or_else(|e| panic!("{file}: To: {e}"));
-            m.headers().from().unwrap_or_else(|e| panic!("{file}: From: {e}"));
-            m.headers().cseq().unwrap_or_else(|e| panic!("{file}: CSeq: {e}"));
-            m.headers().top_via().unwrap_or_else(|e| panic!("{file}: Via: {e}"));
+            m.headers()
+                .to()
+                .unwrap_or_else(|e| panic!("{file}: To: {e}"));
+            m.headers()
+                .from()
+                .unwrap_or_else(|e| panic!("{file}: From: {e}"));
+            m.headers()
+                .cseq()
+                .unwrap_or_else(|e| panic!("{file}: CSeq: {e}"));
+            m.headers()
+                .top_via()
+                .unwrap_or_else(|e| panic!("{file}: Via: {e}"));
             assert!(m.headers().call_id().is_some(), "{file}");
         }
     }
@@ -183,7 +204,10 @@ fn wsinv_fields() {
         h.get_named("NewFangledHeader"),
         Some("newfangled value\r\n continued newfangled value")
     );
-    assert_eq!(h.get_named("UnknownHeaderWithUnusualValue"), Some(";;,,;;,;"));
+    assert_eq!(
+        h.get_named("UnknownHeaderWithUnusualValue"),
+        Some(";;,,;;,;")
+    );
     let route = sip_core::message::NameAddr::parse(h.get(HeaderName::Route).unwrap()).unwrap();
     assert_eq!(route.uri.param("lr"), Some(""));
     let contact = h.contacts().next().unwrap().unwrap();
@@ -198,10 +222,19 @@ fn intmeth_fields() {
     let raw = data("intmeth.dat");
     let m = Message::parse(&raw).unwrap();
     let r = m.as_request().unwrap();
-    assert_eq!(r.method.as_str(), "!interesting-Method0123456789_*+`.%indeed'~");
+    assert_eq!(
+        r.method.as_str(),
+        "!interesting-Method0123456789_*+`.%indeed'~"
+    );
     let uri = r.uri().unwrap();
-    assert_eq!(uri.user, Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-    assert_eq!(uri.password, Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+    assert_eq!(
+        uri.user,
+        Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+    );
+    assert_eq!(
+        uri.password,
+        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+    );
     assert_eq!(uri.host_str, "example.com");
     let to = r.headers.to().unwrap();
     assert_eq!(to.display_name().unwrap(), "BEL:\x07 NUL:\0 DEL:\x7f");
@@ -215,9 +248,15 @@ fn escapes_decode() {
     let raw = data("esc01.dat");
     let m = Message::parse(&raw).unwrap();
     let r = m.as_request().unwrap();
-    assert_eq!(r.uri().unwrap().user_decoded().unwrap(), "sips:user@example.com");
+    assert_eq!(
+        r.uri().unwrap().user_decoded().unwrap(),
+        "sips:user@example.com"
+    );
     assert_eq!(r.headers.to().unwrap().uri.user_decoded().unwrap(), "user");
-    assert_eq!(r.headers.from().unwrap().uri.user_decoded().unwrap(), "I have spaces");
+    assert_eq!(
+        r.headers.from().unwrap().uri.user_decoded().unwrap(),
+        "I have spaces"
+    );
     let contact = r.headers.contacts().next().unwrap().unwrap();
     assert_eq!(contact.uri.user_decoded().unwrap(), "caller");
     assert!(contact.uri.params().has("%6C%72"));
@@ -230,7 +269,10 @@ fn escapes_decode() {
 
     let raw = data("esc02.dat");
     let m = Message::parse(&raw).unwrap();
-    assert_eq!(m.as_request().unwrap().method, Method::Extension("RE%47IST%45R"));
+    assert_eq!(
+        m.as_request().unwrap().method,
+        Method::Extension("RE%47IST%45R")
+    );
     // C%6Fntact is an extension header, not Contact.
     assert_eq!(m.headers().count(HeaderName::Contact), 2);
     assert_eq!(m.headers().to().unwrap().display_name().unwrap(), "%Z%45");
@@ -240,7 +282,10 @@ fn escapes_decode() {
 fn compact_forms_map_to_long_names() {
     let raw = data("dblreq.dat");
     let m = Message::parse(&raw).unwrap();
-    assert_eq!(m.headers().call_id(), Some("dblreq.0ha0isndaksdj99sdfafnl3lk233412"));
+    assert_eq!(
+        m.headers().call_id(),
+        Some("dblreq.0ha0isndaksdj99sdfafnl3lk233412")
+    );
     // Only the first message of the datagram, and its empty body.
     assert_eq!(m.body(), b"");
     assert_eq!(m.as_request().unwrap().method, Method::Register);
@@ -277,7 +322,11 @@ fn transports_and_responses() {
         .vias()
         .map(|v| format!("{:?}", v.unwrap().transport))
         .collect();
-    assert_eq!(t, ["Udp", "Other(\"SCTP\")", "Tls", "Other(\"UNKNOWN\")", "Tcp"].map(|s| s.replace("Other(\"SCTP\")", "Sctp")));
+    assert_eq!(
+        t,
+        ["Udp", "Other(\"SCTP\")", "Tls", "Other(\"UNKNOWN\")", "Tcp"]
+            .map(|s| s.replace("Other(\"SCTP\")", "Sctp"))
+    );
 
     let raw = data("noreason.dat");
     let m = Message::parse(&raw).unwrap();
@@ -302,7 +351,11 @@ fn rfc2543_and_multipart() {
     assert!(m.body().starts_with(b"v=0"));
     let raw = data("mpart01.dat");
     let m = Message::parse(&raw).unwrap();
-    assert!(m.headers().content_type().unwrap().starts_with("multipart/mixed"));
+    assert!(m
+        .headers()
+        .content_type()
+        .unwrap()
+        .starts_with("multipart/mixed"));
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl MessageBuilder {
             b.header(HeaderName::From, from);
         }
         if let Some(to) = request.get(HeaderName::To) {
-            b.to_with_tag(to, to_tag);
+            b.push_to_with_tag(to, to_tag);
         }
         if let Some(cid) = request.get(HeaderName::CallId) {
             b.header(HeaderName::CallId, cid);
@@ -83,19 +83,23 @@ impl MessageBuilder {
 
     /// Starts a response to a request that could only be salvaged
     /// (see [`super::parse::salvage_for_response`]).
-    pub fn response_to_salvaged(s: &Salvaged<'_>, code: u16, to_tag: Option<&str>) -> MessageBuilder {
+    pub fn response_to_salvaged(
+        s: &Salvaged<'_>,
+        code: u16,
+        to_tag: Option<&str>,
+    ) -> MessageBuilder {
         let mut b = MessageBuilder::response(code, None);
         for via in &s.vias {
             b.header(HeaderName::Via, via);
         }
         b.header(HeaderName::From, s.from);
-        b.to_with_tag(s.to, to_tag);
+        b.push_to_with_tag(s.to, to_tag);
         b.header(HeaderName::CallId, s.call_id);
         b.header(HeaderName::CSeq, s.cseq);
         b
     }
 
-    fn to_with_tag(&mut self, to: &str, to_tag: Option<&str>) {
+    fn push_to_with_tag(&mut self, to: &str, to_tag: Option<&str>) {
         let has_tag = super::NameAddr::parse(to)
             .map(|n| n.tag().is_some())
             .unwrap_or(true);
@@ -156,7 +160,13 @@ mod tests {
         assert_eq!(resp.code, 486);
         assert_eq!(resp.reason, "Busy Here");
         let vias: Vec<_> = r.headers().get_all(HeaderName::Via).collect();
-        assert_eq!(vias, ["SIP/2.0/UDP a;branch=z9hG4bK1", "SIP/2.0/UDP p;branch=z9hG4bK0"]);
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP a;branch=z9hG4bK1",
+                "SIP/2.0/UDP p;branch=z9hG4bK0"
+            ]
+        );
         assert_eq!(r.headers().to().unwrap().tag(), Some("abc"));
         assert_eq!(r.headers().cseq().unwrap().seq, 7);
         assert_eq!(r.headers().call_id(), Some("cid"));

@@ -91,10 +91,13 @@ impl<'a> Params<'a> {
                             "text after a quoted value",
                         ));
                     }
-                } else if !v
-                    .bytes()
-                    .all(|b| is_token_char(b) || matches!(b, b':' | b'[' | b']' | b'/' | b'&' | b'$' | b'@' | b'?' | b'='))
-                {
+                } else if !v.bytes().all(|b| {
+                    is_token_char(b)
+                        || matches!(
+                            b,
+                            b':' | b'[' | b']' | b'/' | b'&' | b'$' | b'@' | b'?' | b'='
+                        )
+                }) {
                     return Err(HeaderError::Invalid("parameter", "value is not a token"));
                 }
             }
@@ -104,7 +107,11 @@ impl<'a> Params<'a> {
 
     fn raw_items(&self) -> impl Iterator<Item = Result<(&'a str, Option<&'a str>), HeaderError>> {
         let raw = self.raw;
-        let mut rest = if trim_lws(raw).is_empty() { None } else { Some(raw) };
+        let mut rest = if trim_lws(raw).is_empty() {
+            None
+        } else {
+            Some(raw)
+        };
         std::iter::from_fn(move || {
             let r = rest?;
             // Find the next ';' outside quotes.
@@ -122,7 +129,11 @@ impl<'a> Params<'a> {
             }
             let end = i.min(b.len());
             let item = trim_lws(&r[..end]);
-            rest = if end < b.len() { Some(&r[end + 1..]) } else { None };
+            rest = if end < b.len() {
+                Some(&r[end + 1..])
+            } else {
+                None
+            };
             if item.is_empty() {
                 return Some(Err(HeaderError::Invalid("parameter", "empty parameter")));
             }
@@ -170,7 +181,10 @@ fn read_quoted(s: &str) -> Result<(&str, &str), HeaderError> {
             _ => i += 1,
         }
     }
-    Err(HeaderError::Invalid("quoted string", "unterminated quoted string"))
+    Err(HeaderError::Invalid(
+        "quoted string",
+        "unterminated quoted string",
+    ))
 }
 
 /// Removes the quotes and backslash escapes of a quoted string; returns the
@@ -230,11 +244,7 @@ impl<'a> NameAddr<'a> {
             (Some(quoted), rest)
         } else if let Some(lt) = v.find('<') {
             let name = trim_lws(&v[..lt]);
-            if !name.is_empty()
-                && !name
-                    .bytes()
-                    .all(|b| is_token_char(b) || is_lws(b))
-            {
+            if !name.is_empty() && !name.bytes().all(|b| is_token_char(b) || is_lws(b)) {
                 return Err(HeaderError::Invalid(
                     "address",
                     "display name has characters that need quoting",
@@ -439,8 +449,10 @@ impl<'a> CSeq<'a> {
             .ok_or(HeaderError::Invalid("CSeq", "expected <number> <method>"))?;
         let num = &v[..split];
         let method = trim_lws(&v[split..]);
-        let seq = super::parse_small_int(num, (1 << 31) - 1)
-            .ok_or(HeaderError::Invalid("CSeq", "sequence number is not below 2^31"))?;
+        let seq = super::parse_small_int(num, (1 << 31) - 1).ok_or(HeaderError::Invalid(
+            "CSeq",
+            "sequence number is not below 2^31",
+        ))?;
         if !is_token(method) {
             return Err(HeaderError::Invalid("CSeq", "method is not a token"));
         }
@@ -469,7 +481,10 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8").unwrap();
+        let n = NameAddr::parse(
+            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
+        )
+        .unwrap();
         assert_eq!(n.display_name().unwrap(), "J Rosenberg \\\"");
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
@@ -498,7 +513,8 @@ mod tests {
         assert_eq!(v.host, Host::V4("192.0.2.2".parse().unwrap()));
         assert_eq!(v.branch(), Some("390skdjuw"));
         assert!(!v.has_rfc3261_branch());
-        let v = Via::parse("SIP/2.0/TCP spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8").unwrap();
+        let v = Via::parse("SIP/2.0/TCP spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8")
+            .unwrap();
         assert_eq!(v.branch(), Some("z9hG4bK9ikj8"));
         assert!(v.has_rfc3261_branch());
         let v = Via::parse("SIP/2.0/UDP [2001:db8::9]:5070;rport;branch=z9hG4bKx").unwrap();

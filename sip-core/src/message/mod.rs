@@ -35,7 +35,8 @@ pub mod validate;
 
 pub use build::{MessageBuilder, ResponseBuilder};
 pub use headers::{
-    split_list, unquote, CSeq, HeaderError, NameAddr, Params, Via, ViaTransport, NAME_ADDR_LIST_LIMIT,
+    split_list, unquote, CSeq, HeaderError, NameAddr, Params, Via, ViaTransport,
+    NAME_ADDR_LIST_LIMIT,
 };
 pub use parse::{salvage_for_response, ParseError, ParseLimits, Partial, Salvaged};
 pub use uri::{percent_decode, Host, Uri, UriError};
@@ -414,10 +415,7 @@ impl<'a> Headers<'a> {
 
     /// The value of the first header whose name is `name` (extension headers).
     pub fn get_named(&self, name: &str) -> Option<&'a str> {
-        self.list
-            .iter()
-            .find(|h| h.is_named(name))
-            .map(|h| h.value)
+        self.list.iter().find(|h| h.is_named(name)).map(|h| h.value)
     }
 
     /// Every value of header `name`, one per header line (not split on commas).
@@ -492,7 +490,10 @@ impl<'a> Headers<'a> {
             None => Ok(None),
             Some(v) => parse_small_int(v, 255)
                 .map(|n| Some(n as u8))
-                .ok_or(HeaderError::Invalid("Max-Forwards", "not a number from 0 to 255")),
+                .ok_or(HeaderError::Invalid(
+                    "Max-Forwards",
+                    "not a number from 0 to 255",
+                )),
         }
     }
 

@@ -198,7 +198,6 @@ fn parse_impl<'a>(
     // (name, value start offset, value end offset) of the header being built.
     let mut current: Option<(&'a str, usize, usize)> = None;
     let base = header_block.as_ptr() as usize;
-    let mut line_no = 1;
     let finish = |cur: (&'a str, usize, usize),
                   headers: &mut Headers<'a>,
                   content_length: &mut Option<usize>|
@@ -215,8 +214,7 @@ fn parse_impl<'a>(
         headers.push(Header { name, known, value });
         Ok(())
     };
-    for raw_line in header_block.split_inclusive('\n') {
-        line_no += 1;
+    for (line_no, raw_line) in (2..).zip(header_block.split_inclusive('\n')) {
         let line = strip_cr(raw_line.strip_suffix('\n').unwrap_or(raw_line));
         if line.is_empty() {
             break;
@@ -350,17 +348,15 @@ enum StartLine<'a> {
 fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (version, rest) = line
-            .split_once(' ')
-            .ok_or(ParseError::BadStartLine("status line without a status code"))?;
+        let (version, rest) = line.split_once(' ').ok_or(ParseError::BadStartLine(
+            "status line without a status code",
+        ))?;
         if !is_sip_version(version) {
             return Err(ParseError::BadStartLine("malformed SIP version"));
         }
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ParseError::BadStartLine(
-                "status code is not three digits",
-            ));
+            return Err(ParseError::BadStartLine("status code is not three digits"));
         }
         let code: u16 = code
             .parse()
@@ -378,9 +374,9 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
     let mut parts = line.splitn(3, ' ');
     let method = parts.next().unwrap_or("");
     let uri = parts.next().unwrap_or("");
-    let version = parts
-        .next()
-        .ok_or(ParseError::BadStartLine("request line without a SIP version"))?;
+    let version = parts.next().ok_or(ParseError::BadStartLine(
+        "request line without a SIP version",
+    ))?;
     if method.is_empty() || !method.bytes().all(is_token_char) {
         return Err(ParseError::BadStartLine("method is not a token"));
     }

@@ -86,8 +86,7 @@ impl<'a> Host<'a> {
                 return Ok(Host::V4(v4));
             }
         }
-        if s
-            .bytes()
+        if s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
         {
             Ok(Host::Name(s))
@@ -150,7 +149,8 @@ fn check_escapes(s: &str, what: &'static str) -> Result<(), UriError> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+            let ok =
+                b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
             if !ok {
                 return Err(UriError::BadEscape(what));
             }
@@ -365,8 +365,8 @@ mod tests {
 
     #[test]
     fn sip_uri_components() {
-        let u = Uri::parse("sip:alice:secret@[2001:db8::1]:5070;transport=tcp;lr?subject=hi")
-            .unwrap();
+        let u =
+            Uri::parse("sip:alice:secret@[2001:db8::1]:5070;transport=tcp;lr?subject=hi").unwrap();
         assert_eq!(u.scheme, Scheme::Sip);
         assert_eq!(u.user, Some("alice"));
         assert_eq!(u.password, Some("secret"));

@@ -7,8 +7,8 @@
 
 use super::parse::ParseError;
 use super::{
-    is_lws, is_token, HeaderError, HeaderName, Message, MessageBuilder, Method,
-    NameAddr, Request, Response, Uri, Via,
+    is_lws, is_token, HeaderError, HeaderName, Message, MessageBuilder, Method, NameAddr, Request,
+    Response, Uri, Via,
 };
 use crate::message::uri::Scheme;
 
@@ -78,7 +78,6 @@ impl Default for Capabilities {
                 Method::Cancel,
                 Method::Options,
                 Method::Info,
-                Method::Refer,
                 Method::Notify,
                 Method::Update,
             ],
@@ -99,7 +98,11 @@ impl Capabilities {
             Method::Invite | Method::Ack | Method::Update | Method::Prack => {
                 &["application/sdp", "multipart/mixed"]
             }
-            Method::Info => &["application/dtmf-relay", "application/dtmf", "application/sdp"],
+            Method::Info => &[
+                "application/dtmf-relay",
+                "application/dtmf",
+                "application/sdp",
+            ],
             Method::Notify => &["message/sipfrag"],
             Method::Refer => &[],
             _ => &["application/sdp"],
@@ -118,7 +121,11 @@ fn media_type(v: &str) -> &str {
     v.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
 }
 
-fn check_single(req_headers: &super::Headers<'_>, name: HeaderName, what: &str) -> Result<(), Rejection> {
+fn check_single(
+    req_headers: &super::Headers<'_>,
+    name: HeaderName,
+    what: &str,
+) -> Result<(), Rejection> {
     let lines = req_headers.count(name);
     if lines > 1 || (lines == 1 && req_headers.list(name).count() > 1) {
         return Err(Rejection::bad(format!("more than one {what} value")));
@@ -217,7 +224,9 @@ pub fn check_request(req: &Request<'_>, caps: &Capabilities) -> Result<(), Rejec
     }
     let cseq = h.cseq().map_err(header_err)?;
     if cseq.method != req.method {
-        return Err(Rejection::bad("CSeq method does not match the request method"));
+        return Err(Rejection::bad(
+            "CSeq method does not match the request method",
+        ));
     }
     if h.get(HeaderName::Contact) != Some("*") {
         for c in h.list(HeaderName::Contact) {
@@ -227,7 +236,10 @@ pub fn check_request(req: &Request<'_>, caps: &Capabilities) -> Result<(), Rejec
 
     // 8.2.1 method inspection.
     if let Method::Extension(m) = req.method {
-        return Err(Rejection::new(501, format!("method {m} is not implemented")));
+        return Err(Rejection::new(
+            501,
+            format!("method {m} is not implemented"),
+        ));
     }
     if !caps.allow.contains(&req.method) {
         let mut r = Rejection::new(405, format!("{} is not allowed here", req.method));
@@ -258,16 +270,15 @@ pub fn check_request(req: &Request<'_>, caps: &Capabilities) -> Result<(), Rejec
     let accepted = Capabilities::content_types_for(&req.method);
     if let Some(ct) = h.content_type() {
         let mt = media_type(ct);
-        if !req.body.is_empty() || req.method == Method::Invite {
-            if !is_token(mt.split('/').next().unwrap_or(""))
-                || !accepted.iter().any(|a| a.eq_ignore_ascii_case(mt))
-            {
-                let mut r = Rejection::new(415, format!("content type {mt} is not supported"));
-                if !accepted.is_empty() {
-                    r.extra.push((HeaderName::Accept, accepted.join(", ")));
-                }
-                return Err(r);
+        if (!req.body.is_empty() || req.method == Method::Invite)
+            && (!is_token(mt.split('/').next().unwrap_or(""))
+                || !accepted.iter().any(|a| a.eq_ignore_ascii_case(mt)))
+        {
+            let mut r = Rejection::new(415, format!("content type {mt} is not supported"));
+            if !accepted.is_empty() {
+                r.extra.push((HeaderName::Accept, accepted.join(", ")));
             }
+            return Err(r);
         }
     } else if !req.body.is_empty() && req.method == Method::Invite {
         let mut r = Rejection::new(415, "body without Content-Type");
@@ -277,7 +288,8 @@ pub fn check_request(req: &Request<'_>, caps: &Capabilities) -> Result<(), Rejec
     if let Some(enc) = h.get(HeaderName::ContentEncoding) {
         if !enc.eq_ignore_ascii_case("identity") && !req.body.is_empty() {
             let mut r = Rejection::new(415, format!("content encoding {enc} is not supported"));
-            r.extra.push((HeaderName::AcceptEncoding, "identity".into()));
+            r.extra
+                .push((HeaderName::AcceptEncoding, "identity".into()));
             return Err(r);
         }
     }
@@ -307,7 +319,7 @@ pub fn check_response(resp: &Response<'_>) -> Result<(), Rejection> {
     }
     check_common(&resp.headers)?;
     if let Some(ra) = resp.headers.get(HeaderName::RetryAfter) {
-        let secs = ra.split(|c: char| c == ';' || c == '(').next().unwrap_or("");
+        let secs = ra.split([';', '(']).next().unwrap_or("");
         if super::parse_small_int(secs, u32::MAX as u64).is_none() {
             return Err(Rejection::bad("Retry-After is not a number of seconds"));
         }
@@ -385,7 +397,8 @@ pub fn screen_datagram<'a>(
             Ok(()) => Verdict::Accept(Message::Request(req)),
             Err(rejection) if req.method == Method::Ack => Verdict::Discard(rejection.text),
             Err(rejection) => {
-                let mut b = MessageBuilder::response_to(&req.headers, rejection.code, None, Some(to_tag));
+                let mut b =
+                    MessageBuilder::response_to(&req.headers, rejection.code, None, Some(to_tag));
                 rejection.write_headers(&mut b, agent);
                 Verdict::Reject {
                     response: b.finish(),
@@ -401,7 +414,8 @@ pub fn screen_datagram<'a>(
             let rejection = Rejection::unparseable(&err);
             match super::salvage_for_response(buf) {
                 Some(s) if !s.is_ack => {
-                    let mut b = MessageBuilder::response_to_salvaged(&s, rejection.code, Some(to_tag));
+                    let mut b =
+                        MessageBuilder::response_to_salvaged(&s, rejection.code, Some(to_tag));
                     rejection.write_headers(&mut b, agent);
                     Verdict::Reject {
                         response: b.finish(),

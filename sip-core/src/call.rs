@@ -1,0 +1,1179 @@
+//! Calls as the application sees them: an [`IncomingCall`] to ring, accept,
+//! reject or redirect, and an established [`Call`] whose events (ACK,
+//! DTMF, re-INVITE, transfer progress, hang-up) arrive on a stream and
+//! which can hang up, send DTMF and transfer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, info_span, warn, Span};
+
+use crate::dialog::{Dialog, DialogError, DialogId};
+use crate::endpoint::Inner;
+use crate::message::{
+    percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, Response, Uri,
+};
+use crate::transaction::{ClientEvent, OutgoingRequest, ServerEvent, ServerKey, ServerTransaction};
+use crate::transport::{Received, Transport};
+use crate::util;
+
+/// Who is calling, from the headers a trunk uses to say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerId {
+    /// The calling number or user (decoded user part), if any.
+    pub number: Option<String>,
+    /// The display name, if any.
+    pub display_name: Option<String>,
+    /// The URI the identity came from.
+    pub uri: String,
+    /// Which header the identity came from.
+    pub source: IdentitySource,
+    /// The caller withheld their number (anonymous URI or `Privacy: id`).
+    pub anonymous: bool,
+}
+
+/// The header a [`CallerId`] was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// P-Asserted-Identity (RFC 3325), the trunk's assertion.
+    PAssertedIdentity,
+    /// Remote-Party-ID (the pre-standard form some carriers still send).
+    RemotePartyId,
+    /// From.
+    From,
+}
+
+fn is_anonymous_uri(na: &NameAddr<'_>) -> bool {
+    let user_anon = na.uri.user.is_some_and(|u| {
+        u.eq_ignore_ascii_case("anonymous") || u.eq_ignore_ascii_case("restricted")
+    });
+    let host_anon = na.uri.host_str.eq_ignore_ascii_case("anonymous.invalid");
+    let display_anon = na.display_name().is_some_and(|d| {
+        d.eq_ignore_ascii_case("anonymous") || d.eq_ignore_ascii_case("restricted")
+    });
+    user_anon || host_anon || display_anon
+}
+
+impl CallerId {
+    /// Reads the caller's identity: P-Asserted-Identity when present, then
+    /// Remote-Party-ID, then From. `Privacy: id` (or `user`, `header`,
+    /// `full`), an RPID `privacy=full|name|uri`, or an anonymous URI mark
+    /// the call anonymous; the asserted number is still given when the
+    /// trunk sent one, for records and fraud checks.
+    pub fn from_request(req: &Request<'_>) -> CallerId {
+        let h = &req.headers;
+        let privacy_header = h.get(HeaderName::Privacy).is_some_and(|p| {
+            p.split(';').any(|t| {
+                let t = t.trim();
+                ["id", "user", "header", "full"]
+                    .iter()
+                    .any(|x| t.eq_ignore_ascii_case(x))
+            })
+        });
+        let candidates = [
+            (
+                HeaderName::PAssertedIdentity,
+                IdentitySource::PAssertedIdentity,
+            ),
+            (HeaderName::RemotePartyId, IdentitySource::RemotePartyId),
+            (HeaderName::From, IdentitySource::From),
+        ];
+        for (name, source) in candidates {
+            // PAI may carry a sip: and a tel: URI; prefer the first usable.
+            let Some(na) = h.list(name).find_map(|v| NameAddr::parse(v).ok()) else {
+                continue;
+            };
+            let rpid_private = source == IdentitySource::RemotePartyId
+                && na
+                    .params
+                    .get("privacy")
+                    .is_some_and(|p| !p.eq_ignore_ascii_case("off"));
+            let anon_uri = is_anonymous_uri(&na);
+            let number = na
+                .uri
+                .user
+                .map(|u| String::from_utf8_lossy(&percent_decode(u)).into_owned())
+                .filter(|n| !n.eq_ignore_ascii_case("anonymous") && !n.is_empty());
+            return CallerId {
+                number,
+                display_name: na
+                    .display_name()
+                    .map(|d| d.into_owned())
+                    .filter(|d| !d.is_empty()),
+                uri: na.uri.raw.to_string(),
+                source,
+                anonymous: privacy_header || rpid_private || anon_uri,
+            };
+        }
+        CallerId {
+            number: None,
+            display_name: None,
+            uri: String::new(),
+            source: IdentitySource::From,
+            anonymous: true,
+        }
+    }
+}
+
+/// The number that was dialled: the Request-URI's user part, else the
+/// To URI's.
+pub fn dialled_number(req: &Request<'_>) -> String {
+    let from_uri = |u: &Uri<'_>| {
+        u.user
+            .map(|s| String::from_utf8_lossy(&percent_decode(s)).into_owned())
+    };
+    req.uri()
+        .ok()
+        .and_then(|u| from_uri(&u))
+        .or_else(|| req.headers.to().ok().and_then(|t| from_uri(&t.uri)))
+        .unwrap_or_default()
+}
+
+/// Why a call operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The caller cancelled (or the call was answered elsewhere) first.
+    #[error("the call was cancelled before it could be answered")]
+    Cancelled,
+    /// The call has already ended.
+    #[error("the call has ended")]
+    Ended,
+    /// The request could not form a dialog.
+    #[error(transparent)]
+    Dialog(#[from] DialogError),
+    /// No final response came in time.
+    #[error("no response from the far end")]
+    Timeout,
+    /// The far end refused the request.
+    #[error("the far end answered {code} {reason}")]
+    Rejected {
+        /// Status code.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// Sending failed.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A value we were given is not usable (bad URI, bad digit).
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HangupCause {
+    /// The far end sent BYE.
+    RemoteBye,
+    /// We hung up.
+    LocalHangup,
+    /// The caller cancelled before answer.
+    Cancelled,
+    /// The ACK for our 200 OK never came (RFC 3261 13.3.1.4).
+    NoAck,
+    /// In-dialog requests stopped reaching the far end.
+    Failed(String),
+}
+
+/// What happens on an established call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The ACK for our 200 OK arrived: media may flow both ways.
+    Confirmed,
+    /// A DTMF digit sent as SIP INFO (`application/dtmf-relay` or
+    /// `application/dtmf`).
+    Dtmf {
+        /// `0`-`9`, `*`, `#`, `A`-`D`, or `F` for flash.
+        digit: char,
+        /// Duration in milliseconds when the far end gave one.
+        duration_ms: Option<u32>,
+    },
+    /// The far end changed the session (re-INVITE or UPDATE with SDP):
+    /// hold, resume, or a new media address.
+    SessionModified {
+        /// The new remote SDP.
+        remote_sdp: String,
+        /// The answer we sent.
+        local_sdp: String,
+    },
+    /// A NOTIFY about our REFER: the transfer target's progress.
+    TransferProgress {
+        /// The status code of the target's response (sipfrag).
+        code: u16,
+        /// True when the subscription ended with this notification.
+        last: bool,
+    },
+    /// The call ended.
+    Hangup(HangupCause),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// 200 sent (or received), ACK not yet seen.
+    Answered,
+    /// ACK seen.
+    Confirmed,
+    /// Over.
+    Terminated,
+}
+
+/// State shared between a call's handle and the endpoint's receive path.
+pub(crate) struct CallShared {
+    ep: Arc<Inner>,
+    id: DialogId,
+    dialog: Mutex<Dialog>,
+    state: Mutex<CallState>,
+    events: mpsc::UnboundedSender<CallEvent>,
+    invite_tx: Mutex<Option<ServerTransaction>>,
+    local_sdp: Mutex<String>,
+    remote_sdp: Mutex<Option<String>>,
+    /// Answers a re-INVITE offer with our SDP; set by the application
+    /// (see [`Call::set_reoffer_answerer`]).
+    answerer: Mutex<Option<Box<Answerer>>>,
+    span: Span,
+}
+
+/// Computes our SDP answer to a re-INVITE offer (returns `None` to refuse
+/// with 488).
+pub type Answerer = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for CallShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answer-time state of an INVITE we received, shared by the
+/// [`IncomingCall`] and the CANCEL handler: whoever sends the final
+/// response first wins.
+#[derive(Debug)]
+pub(crate) struct OfferState {
+    invite: Bytes,
+    source: SocketAddr,
+    transport: Transport,
+    tx: ServerTransaction,
+    finished: AtomicBool,
+    cancelled: watch::Sender<bool>,
+}
+
+impl OfferState {
+    /// Sends the final response unless one was sent; true if this call sent it.
+    fn finish(&self, code: u16, bytes: Vec<u8>) -> bool {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.tx.respond(code, bytes);
+        true
+    }
+}
+
+/// An INVITE waiting for its final response, indexed for CANCEL.
+#[derive(Debug)]
+pub(crate) struct PendingInvite {
+    pub(crate) local_tag: String,
+    state: Arc<OfferState>,
+}
+
+impl PendingInvite {
+    /// The caller cancelled: 487 to the INVITE (RFC 3261 9.2).
+    pub(crate) fn cancel(&self, ep: &Arc<Inner>) {
+        let Ok(Message::Request(req)) = Message::parse(&self.state.invite) else {
+            return;
+        };
+        let b = ep.response(&req, self.state.source, 487, Some(&self.local_tag));
+        if self.state.finish(487, b.finish()) {
+            ep.active_calls.fetch_sub(1, Ordering::Relaxed);
+            let _ = self.state.cancelled.send(true);
+            info!(
+                call_id = req.headers.call_id().unwrap_or(""),
+                "call cancelled by the caller"
+            );
+        }
+    }
+}
+
+/// A call arriving: ring it, answer it, refuse it or redirect it. Dropping
+/// it without a final answer refuses the call with 480 Temporarily
+/// Unavailable.
+pub struct IncomingCall {
+    ep: Arc<Inner>,
+    state: Arc<OfferState>,
+    key: ServerKey,
+    local_tag: String,
+    call_id: String,
+    caller: CallerId,
+    did: String,
+    offer: Option<String>,
+    cancelled: watch::Receiver<bool>,
+    tx_events: Option<mpsc::UnboundedReceiver<ServerEvent>>,
+    span: Span,
+}
+
+impl std::fmt::Debug for IncomingCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingCall")
+            .field("call_id", &self.call_id)
+            .field("caller", &self.caller)
+            .field("did", &self.did)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sdp_body(msg: &Request<'_>) -> Option<String> {
+    let ct = msg.headers.content_type()?;
+    if msg.body.is_empty() {
+        return None;
+    }
+    let mt = ct.split(';').next().unwrap_or("").trim();
+    if mt.eq_ignore_ascii_case("application/sdp") {
+        return Some(String::from_utf8_lossy(msg.body).into_owned());
+    }
+    if mt.eq_ignore_ascii_case("multipart/mixed") {
+        return sdp_from_multipart(ct, msg.body);
+    }
+    None
+}
+
+/// Finds the `application/sdp` part of a multipart/mixed body (RFC 2046).
+fn sdp_from_multipart(content_type: &str, body: &[u8]) -> Option<String> {
+    let boundary = content_type.split(';').find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        n.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })?;
+    let text = String::from_utf8_lossy(body);
+    let delim = format!("--{boundary}");
+    for part in text.split(delim.as_str()).skip(1) {
+        let part = part.trim_start_matches(['\r', '\n']);
+        let (headers, content) = part
+            .split_once("\r\n\r\n")
+            .or_else(|| part.split_once("\n\n"))?;
+        let is_sdp = headers.lines().any(|l| {
+            l.split_once(':').is_some_and(|(n, v)| {
+                n.trim().eq_ignore_ascii_case("content-type")
+                    && v.trim().to_ascii_lowercase().starts_with("application/sdp")
+            })
+        });
+        if is_sdp {
+            return Some(content.trim_end_matches(['\r', '\n']).to_string() + "\r\n");
+        }
+    }
+    None
+}
+
+impl IncomingCall {
+    pub(crate) fn new(
+        ep: &Arc<Inner>,
+        req: &Request<'_>,
+        rx: &Received,
+        tx: ServerTransaction,
+        events: mpsc::UnboundedReceiver<ServerEvent>,
+    ) -> Result<IncomingCall, DialogError> {
+        let call_id = req.headers.call_id().unwrap_or_default().to_string();
+        if req.headers.contacts().next().is_none() {
+            return Err(DialogError::Header("INVITE without a Contact".into()));
+        }
+        let span = info_span!("call", call_id = %call_id);
+        let local_tag = util::new_tag();
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let state = Arc::new(OfferState {
+            invite: rx.bytes.clone(),
+            source: rx.source,
+            transport: rx.transport,
+            tx: tx.clone(),
+            finished: AtomicBool::new(false),
+            cancelled: cancel_tx,
+        });
+        let key = tx.key().clone();
+        ep.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            key.clone(),
+            PendingInvite {
+                local_tag: local_tag.clone(),
+                state: state.clone(),
+            },
+        );
+        let caller = CallerId::from_request(req);
+        let did = dialled_number(req);
+        span.in_scope(|| {
+            info!(caller = ?caller.number, anonymous = caller.anonymous, %did, source = %rx.source, "incoming call");
+        });
+        Ok(IncomingCall {
+            ep: ep.clone(),
+            state,
+            key,
+            local_tag,
+            call_id,
+            caller,
+            did,
+            offer: sdp_body(req),
+            cancelled: cancel_rx,
+            tx_events: Some(events),
+            span,
+        })
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// Who is calling.
+    pub fn caller(&self) -> &CallerId {
+        &self.caller
+    }
+
+    /// The dialled number (DID).
+    pub fn did(&self) -> &str {
+        &self.did
+    }
+
+    /// The caller's SDP offer (absent for a late-offer INVITE).
+    pub fn offer(&self) -> Option<&str> {
+        self.offer.as_deref()
+    }
+
+    /// Where the INVITE came from.
+    pub fn source(&self) -> SocketAddr {
+        self.state.source
+    }
+
+    /// The raw INVITE, for applications that need a header we do not expose.
+    pub fn invite(&self) -> &Bytes {
+        &self.state.invite
+    }
+
+    /// The tracing span of this call (carries the Call-ID).
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// True once the caller has cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+
+    /// Resolves when the caller cancels (CANCEL received).
+    pub async fn cancelled(&mut self) {
+        while !*self.cancelled.borrow() {
+            if self.cancelled.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    fn request(&self) -> Option<Message<'_>> {
+        Message::parse(&self.state.invite).ok()
+    }
+
+    fn provisional(&self, code: u16, sdp: Option<&str>) {
+        if self.state.finished.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(Message::Request(req)) = self.request() else {
+            return;
+        };
+        let mut b = self
+            .ep
+            .response(&req, self.state.source, code, Some(&self.local_tag));
+        b.header(
+            HeaderName::Contact,
+            self.ep.contact("", self.state.source, self.state.transport),
+        );
+        let bytes = match sdp {
+            Some(s) => b.body("application/sdp", s.as_bytes()),
+            None => b.finish(),
+        };
+        self.state.tx.respond(code, bytes);
+    }
+
+    /// Sends 180 Ringing.
+    pub fn ring(&self) {
+        self.provisional(180, None);
+    }
+
+    /// Sends 183 Session Progress with SDP (early media: announcements or
+    /// ringback played by us before answering).
+    pub fn progress(&self, sdp: &str) {
+        self.provisional(183, Some(sdp));
+    }
+
+    /// Refuses the call with `code` (486 Busy Here, 603 Decline, 480...).
+    pub fn reject(self, code: u16) {
+        self.reject_with(code, None);
+    }
+
+    /// Refuses the call with `code` and a Reason header (RFC 3326 Q.850
+    /// cause, e.g. `Q.850;cause=21`), which carriers pass on.
+    pub fn reject_with(mut self, code: u16, reason: Option<&str>) {
+        self.finish_non_2xx(code.clamp(300, 699), |b| {
+            if let Some(r) = reason {
+                b.header(HeaderName::Reason, r);
+            }
+        });
+    }
+
+    /// Redirects the call (302 Moved Temporarily) to `target`, a SIP or
+    /// tel URI.
+    pub fn redirect(mut self, target: &str) -> Result<(), CallError> {
+        Uri::parse(target).map_err(|e| CallError::Invalid(e.to_string()))?;
+        let target = target.to_string();
+        self.finish_non_2xx(302, |b| {
+            b.header(HeaderName::Contact, format_args!("<{target}>"));
+        });
+        Ok(())
+    }
+
+    fn finish_non_2xx(&mut self, code: u16, extra: impl FnOnce(&mut MessageBuilder)) {
+        let Some(Message::Request(req)) = Message::parse(&self.state.invite).ok() else {
+            return;
+        };
+        let mut b = self
+            .ep
+            .response(&req, self.state.source, code, Some(&self.local_tag));
+        extra(&mut b);
+        if self.state.finish(code, b.finish()) {
+            self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
+            self.span.in_scope(|| info!(code, "call refused"));
+        }
+        self.ep
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+
+    /// Answers with 200 OK carrying `answer_sdp` and returns the
+    /// established call. Fails with [`CallError::Cancelled`] when the caller
+    /// cancelled first.
+    pub async fn accept(mut self, answer_sdp: String) -> Result<Call, CallError> {
+        self.accept_now(answer_sdp)
+    }
+
+    fn accept_now(&mut self, answer_sdp: String) -> Result<Call, CallError> {
+        let Some(Message::Request(req)) = Message::parse(&self.state.invite).ok() else {
+            return Err(CallError::Invalid("stored INVITE no longer parses".into()));
+        };
+        let contact = self.ep.contact("", self.state.source, self.state.transport);
+        let dialog = Dialog::as_uas(
+            &req,
+            &self.local_tag,
+            contact.clone(),
+            self.state.transport,
+            self.state.source,
+        )?;
+        let mut b = self
+            .ep
+            .response(&req, self.state.source, 200, Some(&self.local_tag));
+        b.header(HeaderName::Contact, &contact);
+        b.header(HeaderName::Allow, self.ep.caps.allow_header());
+        b.header(HeaderName::Supported, self.ep.caps.supported.join(", "));
+        let bytes = b.body("application/sdp", answer_sdp.as_bytes());
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(CallShared {
+            ep: self.ep.clone(),
+            id: dialog.id(),
+            dialog: Mutex::new(dialog),
+            state: Mutex::new(CallState::Answered),
+            events: ev_tx,
+            invite_tx: Mutex::new(Some(self.state.tx.clone())),
+            local_sdp: Mutex::new(answer_sdp),
+            remote_sdp: Mutex::new(self.offer.clone()),
+            answerer: Mutex::new(None),
+            span: self.span.clone(),
+        });
+        self.ep
+            .dialogs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(shared.id.clone(), shared.clone());
+        if !self.state.finish(200, bytes) {
+            self.ep
+                .dialogs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&shared.id);
+            return Err(CallError::Cancelled);
+        }
+        self.ep
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+        self.span.in_scope(|| info!("call answered"));
+        if let Some(mut events) = self.tx_events.take() {
+            let weak = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                while let Some(ev) = events.recv().await {
+                    if ev == ServerEvent::NoAckFor2xx {
+                        if let Some(s) = weak.upgrade() {
+                            s.span
+                                .in_scope(|| warn!("no ACK for our 200 OK; ending the call"));
+                            let s2 = s.clone();
+                            s2.send_bye_and_end(HangupCause::NoAck).await;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(Call {
+            shared,
+            events: ev_rx,
+        })
+    }
+}
+
+impl Drop for IncomingCall {
+    fn drop(&mut self) {
+        if !self.state.finished.load(Ordering::Acquire) {
+            self.finish_non_2xx(480, |_| {});
+        }
+    }
+}
+
+/// An established call (a confirmed or answered INVITE dialog).
+#[derive(Debug)]
+pub struct Call {
+    shared: Arc<CallShared>,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+impl Call {
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        &self.shared.id.call_id
+    }
+
+    /// The next event; `None` after the call has ended and all events were read.
+    pub async fn next_event(&mut self) -> Option<CallEvent> {
+        self.events.recv().await
+    }
+
+    /// The remote SDP currently in force.
+    pub fn remote_sdp(&self) -> Option<String> {
+        self.shared
+            .remote_sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Our SDP currently in force.
+    pub fn local_sdp(&self) -> String {
+        self.shared
+            .local_sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The tracing span of this call.
+    pub fn span(&self) -> &Span {
+        &self.shared.span
+    }
+
+    /// Sets how re-INVITE offers are answered (hold, resume, new media
+    /// address). Without one, a re-INVITE is answered with our current SDP.
+    pub fn set_reoffer_answerer(&self, f: Box<Answerer>) {
+        *self
+            .shared
+            .answerer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    /// True while the call is up.
+    pub fn is_active(&self) -> bool {
+        *self.shared.state.lock().unwrap_or_else(|p| p.into_inner()) != CallState::Terminated
+    }
+
+    /// Hangs up (BYE). Returns once the far end answered the BYE or the
+    /// BYE transaction timed out; the call counts as ended at once.
+    pub async fn hangup(&self) -> Result<(), CallError> {
+        if !self.is_active() {
+            return Err(CallError::Ended);
+        }
+        self.shared
+            .clone()
+            .send_bye_and_end(HangupCause::LocalHangup)
+            .await;
+        Ok(())
+    }
+
+    /// Sends a DTMF digit as SIP INFO (`application/dtmf-relay`), for
+    /// peers that do not take RFC 4733 events in the media.
+    pub async fn send_dtmf_info(&self, digit: char, duration_ms: u32) -> Result<(), CallError> {
+        let digit = digit.to_ascii_uppercase();
+        if !matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') {
+            return Err(CallError::Invalid(format!("{digit:?} is not a DTMF digit")));
+        }
+        let body = format!("Signal={digit}\r\nDuration={duration_ms}\r\n");
+        let resp = self
+            .shared
+            .send_in_dialog(
+                Method::Info,
+                |_| {},
+                Some(("application/dtmf-relay", body.as_bytes())),
+            )
+            .await?;
+        expect_2xx(&resp)
+    }
+
+    /// Blind transfer (RFC 3515): sends REFER with `Refer-To: target`.
+    /// Returns once the far end accepted it (202); the target's progress
+    /// then arrives as [`CallEvent::TransferProgress`].
+    pub async fn transfer(&self, target: &str) -> Result<(), CallError> {
+        Uri::parse(target).map_err(|e| CallError::Invalid(e.to_string()))?;
+        let local_uri = self
+            .shared
+            .dialog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .local_uri
+            .clone();
+        let resp = self
+            .shared
+            .send_in_dialog(
+                Method::Refer,
+                |b| {
+                    b.header(HeaderName::ReferTo, format_args!("<{target}>"));
+                    b.header(HeaderName::ReferredBy, &local_uri);
+                },
+                None,
+            )
+            .await?;
+        expect_2xx(&resp)
+    }
+}
+
+fn expect_2xx(raw: &Bytes) -> Result<(), CallError> {
+    match Message::parse(raw) {
+        Ok(Message::Response(r)) if (200..300).contains(&r.code) => Ok(()),
+        Ok(Message::Response(r)) => Err(CallError::Rejected {
+            code: r.code,
+            reason: r.reason.to_string(),
+        }),
+        _ => Err(CallError::Transport("unreadable response".into())),
+    }
+}
+
+impl CallShared {
+    fn terminate(&self, cause: HangupCause) -> bool {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if *st == CallState::Terminated {
+                return false;
+            }
+            *st = CallState::Terminated;
+        }
+        self.ep
+            .dialogs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+        self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
+        self.span.in_scope(|| info!(?cause, "call ended"));
+        let _ = self.events.send(CallEvent::Hangup(cause));
+        true
+    }
+
+    async fn send_bye_and_end(self: Arc<Self>, cause: HangupCause) {
+        if !self.terminate(cause) {
+            return;
+        }
+        if let Err(e) = self.send_in_dialog(Method::Bye, |_| {}, None).await {
+            self.span
+                .in_scope(|| debug!(error = %e, "BYE not answered"));
+        }
+    }
+
+    /// Where in-dialog requests go: the dialog's peer for streams and
+    /// symmetric signalling, else the route set's first hop or the remote
+    /// target, resolved.
+    async fn next_hop(&self) -> SocketAddr {
+        let (uri, peer, transport, symmetric) = {
+            let d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
+            (d.next_hop_uri(), d.peer, d.transport, d.symmetric)
+        };
+        if symmetric || transport == Transport::Tcp {
+            return peer;
+        }
+        let (host, port) = {
+            let Ok(u) = Uri::parse(&uri) else { return peer };
+            let port = u.port_or_default();
+            if let Some(ip) = u.host.and_then(|h| h.ip()) {
+                return SocketAddr::new(ip, port);
+            }
+            (u.host_str.to_string(), port)
+        };
+        let resolved = tokio::net::lookup_host(format!("{host}:{port}")).await;
+        match resolved {
+            Ok(mut addrs) => addrs.next().unwrap_or(peer),
+            Err(_) => peer,
+        }
+    }
+
+    async fn send_in_dialog(
+        &self,
+        method: Method<'static>,
+        extra: impl FnOnce(&mut MessageBuilder),
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Bytes, CallError> {
+        let dest = self.next_hop().await;
+        let (bytes, branch, transport) = {
+            let mut d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
+            let via_host = self.ep.local_hostport(dest, d.transport);
+            let (mut b, branch) = d.request(method, &via_host, None);
+            b.header(HeaderName::UserAgent, &self.ep.config.user_agent);
+            extra(&mut b);
+            let bytes = match body {
+                Some((ct, body)) => b.body(ct, body),
+                None => b.finish(),
+            };
+            (bytes, branch, d.transport)
+        };
+        let mut rx = self.ep.layer().send_request(OutgoingRequest {
+            bytes: Bytes::from(bytes),
+            branch,
+            method,
+            dest,
+            transport,
+        });
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                ClientEvent::Provisional(_) => continue,
+                ClientEvent::Final(b) => return Ok(b),
+                ClientEvent::Timeout => return Err(CallError::Timeout),
+                ClientEvent::TransportError(e) => return Err(CallError::Transport(e)),
+            }
+        }
+        Err(CallError::Timeout)
+    }
+
+    fn on_ack(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = self
+            .invite_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            tx.ack_2xx_received();
+        }
+        if *st == CallState::Answered {
+            *st = CallState::Confirmed;
+            drop(st);
+            let _ = self.events.send(CallEvent::Confirmed);
+        }
+    }
+
+    fn respond(&self, req: &Request<'_>, rx: &Received, tx: &ServerTransaction, code: u16) {
+        let b = self.ep.response(req, rx.source, code, None);
+        tx.respond(code, b.finish());
+    }
+
+    fn on_request(self: &Arc<Self>, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
+        let _g = self.span.enter();
+        let Ok(cseq) = req.headers.cseq() else { return };
+        {
+            let mut d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
+            if !d.accept_remote_seq(cseq.seq, req.method) {
+                drop(d);
+                let mut b = self.ep.response(req, rx.source, 500, None);
+                b.header(HeaderName::RetryAfter, 1);
+                tx.respond(500, b.finish());
+                return;
+            }
+        }
+        match req.method {
+            Method::Bye => {
+                self.respond(req, rx, &tx, 200);
+                self.terminate(HangupCause::RemoteBye);
+            }
+            Method::Info => {
+                self.respond(req, rx, &tx, 200);
+                if let Some((digit, duration_ms)) = parse_dtmf_info(req) {
+                    debug!(%digit, "DTMF via INFO");
+                    let _ = self.events.send(CallEvent::Dtmf { digit, duration_ms });
+                }
+            }
+            Method::Options => {
+                let mut b = self.ep.response(req, rx.source, 200, None);
+                b.header(HeaderName::Allow, self.ep.caps.allow_header());
+                tx.respond(200, b.finish());
+            }
+            Method::Notify => {
+                self.respond(req, rx, &tx, 200);
+                let is_refer = req.headers.get(HeaderName::Event).is_some_and(|e| {
+                    e.split(';')
+                        .next()
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("refer"))
+                });
+                if is_refer {
+                    let code = std::str::from_utf8(req.body)
+                        .ok()
+                        .and_then(|b| b.split_whitespace().nth(1))
+                        .and_then(|c| c.parse::<u16>().ok());
+                    let last = req
+                        .headers
+                        .get(HeaderName::SubscriptionState)
+                        .is_some_and(|s| {
+                            s.trim_start()
+                                .to_ascii_lowercase()
+                                .starts_with("terminated")
+                        });
+                    if let Some(code) = code {
+                        let _ = self.events.send(CallEvent::TransferProgress { code, last });
+                    }
+                }
+            }
+            Method::Invite | Method::Update => self.on_reoffer(req, rx, tx),
+            _ => self.respond(req, rx, &tx, 405),
+        }
+    }
+
+    /// A re-INVITE or UPDATE: refresh the target, answer the offer (hold,
+    /// resume, new address) and tell the application.
+    fn on_reoffer(&self, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
+        self.dialog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refresh_target(&Message::Request(req.clone()));
+        let offer = sdp_body(req);
+        let answer = match &offer {
+            Some(o) => {
+                let answerer = self.answerer.lock().unwrap_or_else(|p| p.into_inner());
+                match answerer.as_ref() {
+                    Some(f) => f(o),
+                    None => Some(
+                        self.local_sdp
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone(),
+                    ),
+                }
+            }
+            None if req.method == Method::Update => None,
+            // A re-INVITE without SDP asks for our offer: send our current SDP.
+            None => Some(
+                self.local_sdp
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+        };
+        if offer.is_some() && answer.is_none() {
+            self.respond(req, rx, &tx, 488);
+            return;
+        }
+        let contact = self
+            .dialog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .local_contact
+            .clone();
+        let mut b = self.ep.response(req, rx.source, 200, None);
+        b.header(HeaderName::Contact, contact);
+        let bytes = match &answer {
+            Some(a) => b.body("application/sdp", a.as_bytes()),
+            None => b.finish(),
+        };
+        if req.method == Method::Invite {
+            *self.invite_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+        }
+        tx.respond(200, bytes);
+        if let (Some(o), Some(a)) = (offer, answer) {
+            *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(o.clone());
+            *self.local_sdp.lock().unwrap_or_else(|p| p.into_inner()) = a.clone();
+            let _ = self.events.send(CallEvent::SessionModified {
+                remote_sdp: o,
+                local_sdp: a,
+            });
+        }
+    }
+}
+
+/// Reads a DTMF digit from an INFO body: `application/dtmf-relay`
+/// (`Signal=5` / `Duration=160`) or `application/dtmf` (`5`).
+pub fn parse_dtmf_info(req: &Request<'_>) -> Option<(char, Option<u32>)> {
+    let ct = req.headers.content_type()?;
+    let mt = ct.split(';').next()?.trim().to_ascii_lowercase();
+    let body = std::str::from_utf8(req.body).ok()?;
+    let valid = |c: char| {
+        let c = c.to_ascii_uppercase();
+        matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+    };
+    match mt.as_str() {
+        "application/dtmf-relay" => {
+            let mut digit = None;
+            let mut duration = None;
+            for line in body.lines() {
+                let Some((k, v)) = line.split_once('=') else {
+                    continue;
+                };
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "signal" => {
+                        let v = v.trim();
+                        digit = match v {
+                            "10" => Some('*'),
+                            "11" => Some('#'),
+                            "16" => Some('F'),
+                            _ => v.chars().next().and_then(|c| {
+                                if v.len() == 1 {
+                                    valid(c)
+                                } else {
+                                    None
+                                }
+                            }),
+                        };
+                    }
+                    "duration" => duration = v.trim().parse().ok(),
+                    _ => {}
+                }
+            }
+            digit.map(|d| (d, duration))
+        }
+        "application/dtmf" => {
+            let t = body.trim();
+            match t {
+                "10" => Some(('*', None)),
+                "11" => Some(('#', None)),
+                _ if t.len() == 1 => valid(t.chars().next()?).map(|d| (d, None)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// An ACK arrived: if it is for a dialog of ours, confirm it.
+pub(crate) fn on_ack(ep: &Arc<Inner>, req: &Request<'_>) {
+    let Some(id) = dialog_id_of(req) else { return };
+    let shared = ep
+        .dialogs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    if let Some(s) = shared {
+        s.on_ack();
+    }
+}
+
+fn dialog_id_of(req: &Request<'_>) -> Option<DialogId> {
+    Some(DialogId {
+        call_id: req.headers.call_id()?.to_string(),
+        local_tag: req.headers.to().ok()?.tag()?.to_string(),
+    })
+}
+
+/// A request with a To tag: route it to its dialog, or 481.
+pub(crate) fn on_in_dialog(
+    ep: &Arc<Inner>,
+    req: &Request<'_>,
+    rx: &Received,
+    tx: ServerTransaction,
+    _to_tag: &str,
+) {
+    let shared = dialog_id_of(req).and_then(|id| {
+        ep.dialogs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    });
+    match shared {
+        Some(s) => s.on_request(req, rx, tx),
+        None => {
+            let b = ep.response(req, rx.source, 481, None);
+            tx.respond(481, b.finish());
+        }
+    }
+}
+
+/// A response no transaction wanted: a retransmitted 2xx to an INVITE
+/// after its transaction ended, or a stray. Logged and dropped.
+pub(crate) fn on_stray_response(_ep: &Arc<Inner>, resp: &Response<'_>, rx: &Received) {
+    debug!(code = resp.code, source = %rx.source, "response matches no transaction");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(raw: &[u8]) -> Message<'_> {
+        Message::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn caller_id_prefers_pai_and_detects_privacy() {
+        let raw = b"INVITE sip:+15550001111@us SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+15550001111@us>\r\nP-Asserted-Identity: \"Alice\" <sip:+15551234567@carrier.example>\r\nPrivacy: id\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
+        let m = req(raw);
+        let c = CallerId::from_request(m.as_request().unwrap());
+        assert_eq!(c.source, IdentitySource::PAssertedIdentity);
+        assert_eq!(c.number.as_deref(), Some("+15551234567"));
+        assert_eq!(c.display_name.as_deref(), Some("Alice"));
+        assert!(c.anonymous);
+        assert_eq!(dialled_number(m.as_request().unwrap()), "+15550001111");
+    }
+
+    #[test]
+    fn caller_id_from_rpid_and_from() {
+        let raw = b"INVITE sip:200@us SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:5551000@carrier>;tag=1\r\nTo: <sip:200@us>\r\nRemote-Party-ID: \"Bob\" <sip:5552000@carrier>;party=calling;privacy=full\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
+        let m = req(raw);
+        let c = CallerId::from_request(m.as_request().unwrap());
+        assert_eq!(c.source, IdentitySource::RemotePartyId);
+        assert_eq!(c.number.as_deref(), Some("5552000"));
+        assert!(c.anonymous);
+
+        let raw = b"INVITE sip:200@us SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: \"Carol\" <sip:5553000@carrier>;tag=1\r\nTo: <sip:200@us>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
+        let m = req(raw);
+        let c = CallerId::from_request(m.as_request().unwrap());
+        assert_eq!(c.source, IdentitySource::From);
+        assert_eq!(c.number.as_deref(), Some("5553000"));
+        assert!(!c.anonymous);
+    }
+
+    #[test]
+    fn dtmf_info_bodies() {
+        let mk = |ct: &str, body: &str| {
+            format!(
+                "INFO sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let r = mk("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n");
+        assert_eq!(
+            parse_dtmf_info(req(r.as_bytes()).as_request().unwrap()),
+            Some(('5', Some(160)))
+        );
+        let r = mk("application/dtmf-relay", "Signal= #\nDuration= 250\n");
+        assert_eq!(
+            parse_dtmf_info(req(r.as_bytes()).as_request().unwrap()),
+            Some(('#', Some(250)))
+        );
+        let r = mk("application/dtmf", "11");
+        assert_eq!(
+            parse_dtmf_info(req(r.as_bytes()).as_request().unwrap()),
+            Some(('#', None))
+        );
+        let r = mk("application/dtmf", "x");
+        assert_eq!(
+            parse_dtmf_info(req(r.as_bytes()).as_request().unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn multipart_sdp_is_found() {
+        let body = "--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n--b1--\r\n";
+        let sdp = sdp_from_multipart("multipart/mixed;boundary=b1", body.as_bytes()).unwrap();
+        assert!(sdp.starts_with("v=0\r\no=- 1 1"));
+        assert!(sdp_from_multipart("multipart/mixed", body.as_bytes()).is_none());
+    }
+}

@@ -1,0 +1,687 @@
+//! RFC 3261 section 17 transactions, with the RFC 6026 corrections for
+//! INVITE: client and server, INVITE and non-INVITE, timers A to M,
+//! retransmission over UDP, absorption of retransmitted requests and
+//! responses, the ACK for a non-2xx final response sent inside the client
+//! transaction, and retransmission of a 2xx until its ACK arrives.
+//!
+//! Each transaction is a small tokio task that owns its state and timers;
+//! the [`TransactionLayer`] keeps the tables that route received messages
+//! to them (RFC 3261 17.1.3 and 17.2.3 matching).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, trace};
+
+use crate::message::{HeaderName, Message, MessageBuilder, Method, Request, Response};
+use crate::transport::{Transport, Transports};
+
+/// The RFC 3261 timer base values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// RTT estimate, 500 ms by default.
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE
+    /// responses, 4 s.
+    pub t2: Duration,
+    /// Longest time a message stays in the network, 5 s.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Identifies a server transaction (RFC 3261 17.2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ServerKey {
+    /// A request with an RFC 3261 branch: branch, sent-by and method
+    /// (ACK is matched as INVITE).
+    Branch {
+        /// The branch parameter.
+        branch: String,
+        /// The top Via's sent-by.
+        sent_by: String,
+        /// The method, INVITE for an ACK.
+        method: String,
+    },
+    /// An RFC 2543 request without the magic cookie: matched on the
+    /// Request-URI, tags, Call-ID, CSeq number and top Via.
+    Legacy {
+        /// Request-URI.
+        uri: String,
+        /// From tag.
+        from_tag: String,
+        /// Call-ID.
+        call_id: String,
+        /// CSeq number.
+        cseq: u32,
+        /// Top Via as written.
+        via: String,
+        /// Method (INVITE for ACK).
+        method: String,
+    },
+}
+
+impl ServerKey {
+    /// The key of a received request, or `None` when its headers cannot
+    /// identify it (the request was screened before, so this is rare).
+    pub fn of(req: &Request<'_>) -> Option<ServerKey> {
+        let via = req.headers.top_via().ok()?;
+        let method = match req.method {
+            Method::Ack => "INVITE".to_string(),
+            m => m.as_str().to_string(),
+        };
+        if via.has_rfc3261_branch() {
+            let sent_by = match via.port {
+                Some(p) => format!("{}:{p}", via.host_str.to_ascii_lowercase()),
+                None => via.host_str.to_ascii_lowercase(),
+            };
+            Some(ServerKey::Branch {
+                branch: via.branch()?.to_string(),
+                sent_by,
+                method,
+            })
+        } else {
+            let from_tag = req.headers.from().ok()?.tag().unwrap_or("").to_string();
+            Some(ServerKey::Legacy {
+                uri: req.uri.to_string(),
+                from_tag,
+                call_id: req.headers.call_id()?.to_string(),
+                cseq: req.headers.cseq().ok()?.seq,
+                via: req.headers.list(HeaderName::Via).next()?.to_string(),
+                method,
+            })
+        }
+    }
+
+    /// The key of the INVITE transaction a CANCEL refers to.
+    pub fn invite_for_cancel(cancel: &Request<'_>) -> Option<ServerKey> {
+        match ServerKey::of(cancel)? {
+            ServerKey::Branch {
+                branch, sent_by, ..
+            } => Some(ServerKey::Branch {
+                branch,
+                sent_by,
+                method: "INVITE".into(),
+            }),
+            ServerKey::Legacy {
+                uri,
+                from_tag,
+                call_id,
+                cseq,
+                via,
+                ..
+            } => Some(ServerKey::Legacy {
+                uri,
+                from_tag,
+                call_id,
+                cseq,
+                via,
+                method: "INVITE".into(),
+            }),
+        }
+    }
+}
+
+/// Identifies a client transaction: our branch and the CSeq method
+/// (RFC 3261 17.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    /// The branch we put in our Via.
+    pub branch: String,
+    /// The method (CANCEL has its own transaction with the INVITE's branch).
+    pub method: String,
+}
+
+impl ClientKey {
+    /// The key a received response belongs to.
+    pub fn of(resp: &Response<'_>) -> Option<ClientKey> {
+        let via = resp.headers.top_via().ok()?;
+        let cseq = resp.headers.cseq().ok()?;
+        Some(ClientKey {
+            branch: via.branch()?.to_string(),
+            method: cseq.method.as_str().to_string(),
+        })
+    }
+}
+
+/// What a server transaction tells its transaction user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// The ACK for our non-2xx final response to an INVITE arrived.
+    AckReceived,
+    /// Timer H: no ACK for a non-2xx final response.
+    AckTimeout,
+    /// Timer L expired without the dialog confirming the ACK of our 2xx.
+    NoAckFor2xx,
+    /// The transaction ended.
+    Terminated,
+}
+
+enum ServerInput {
+    /// The request was received again.
+    Retransmission,
+    /// An ACK matched this (INVITE, non-2xx) transaction.
+    Ack,
+    /// The transaction user responds.
+    Respond(u16, Bytes),
+    /// The dialog saw the ACK for our 2xx.
+    Ack2xx,
+}
+
+/// The transaction user's handle on a server transaction.
+#[derive(Debug, Clone)]
+pub struct ServerTransaction {
+    key: ServerKey,
+    input: mpsc::UnboundedSender<ServerInput>,
+}
+
+impl ServerTransaction {
+    /// Sends a response (the transaction retransmits it as RFC 3261 says).
+    pub fn respond(&self, code: u16, bytes: impl Into<Bytes>) {
+        let _ = self.input.send(ServerInput::Respond(code, bytes.into()));
+    }
+
+    /// Tells an INVITE transaction in the Accepted state that the dialog
+    /// received the ACK for its 2xx, so it stops retransmitting.
+    pub fn ack_2xx_received(&self) {
+        let _ = self.input.send(ServerInput::Ack2xx);
+    }
+
+    /// The transaction's key.
+    pub fn key(&self) -> &ServerKey {
+        &self.key
+    }
+}
+
+/// What became of a received request at the transaction layer.
+#[derive(Debug)]
+pub enum RequestDisposition {
+    /// A new transaction: the transaction user must respond through it.
+    New(ServerTransaction, mpsc::UnboundedReceiver<ServerEvent>),
+    /// A retransmission, absorbed here.
+    Absorbed,
+    /// An ACK. When it matched an INVITE transaction (the ACK for a non-2xx,
+    /// or a peer that reuses the INVITE's branch for the ACK of a 2xx) the
+    /// transaction has been told; either way the dialog layer gets it, as
+    /// the ACK for a 2xx is its business (RFC 3261 13.3.1.4).
+    Ack,
+}
+
+/// What a client transaction tells its transaction user.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// A provisional response.
+    Provisional(Bytes),
+    /// A final response (for INVITE, 2xx retransmissions are delivered
+    /// again so that the dialog re-sends its ACK).
+    Final(Bytes),
+    /// Timer B or F: no final response.
+    Timeout,
+    /// The request could not be sent.
+    TransportError(String),
+}
+
+enum ClientInput {
+    Response(u16, Bytes),
+}
+
+/// A request to send in a new client transaction.
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    /// The serialized request; its top Via carries `branch`.
+    pub bytes: Bytes,
+    /// The branch in the top Via.
+    pub branch: String,
+    /// The method.
+    pub method: Method<'static>,
+    /// Where to send it.
+    pub dest: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+}
+
+/// Routes received messages to transactions and starts new ones.
+#[derive(Debug)]
+pub struct TransactionLayer {
+    transports: Arc<Transports>,
+    timers: Timers,
+    server: Mutex<HashMap<ServerKey, mpsc::UnboundedSender<ServerInput>>>,
+    client: Mutex<HashMap<ClientKey, mpsc::UnboundedSender<ClientInput>>>,
+}
+
+impl TransactionLayer {
+    /// A layer sending through `transports`.
+    pub fn new(transports: Arc<Transports>, timers: Timers) -> Arc<TransactionLayer> {
+        Arc::new(TransactionLayer {
+            transports,
+            timers,
+            server: Mutex::new(HashMap::new()),
+            client: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The transports this layer sends through.
+    pub fn transports(&self) -> &Arc<Transports> {
+        &self.transports
+    }
+
+    /// The timer values.
+    pub fn timers(&self) -> Timers {
+        self.timers
+    }
+
+    /// Number of live server and client transactions.
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.server.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let c = self.client.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (s, c)
+    }
+
+    /// Matches a received request. `reply_to` is where responses go
+    /// (RFC 3261 18.2.2 and RFC 3581, decided by the caller).
+    pub fn on_request(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        reply_to: SocketAddr,
+        transport: Transport,
+    ) -> Option<RequestDisposition> {
+        let key = ServerKey::of(req)?;
+        {
+            let map = self.server.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(tx) = map.get(&key) {
+                if req.method == Method::Ack {
+                    let _ = tx.send(ServerInput::Ack);
+                    return Some(RequestDisposition::Ack);
+                }
+                if tx.send(ServerInput::Retransmission).is_ok() {
+                    return Some(RequestDisposition::Absorbed);
+                }
+            }
+        }
+        if req.method == Method::Ack {
+            return Some(RequestDisposition::Ack);
+        }
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        self.server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), input_tx.clone());
+        let task = ServerTask {
+            layer: self.clone(),
+            key: key.clone(),
+            invite: req.method == Method::Invite,
+            dest: reply_to,
+            transport,
+            input: input_rx,
+            events: event_tx,
+        };
+        tokio::spawn(task.run());
+        Some(RequestDisposition::New(
+            ServerTransaction {
+                key,
+                input: input_tx,
+            },
+            event_rx,
+        ))
+    }
+
+    /// The server transaction with this key, if it is still alive (CANCEL
+    /// looks up its INVITE this way).
+    pub fn server_transaction(&self, key: &ServerKey) -> Option<ServerTransaction> {
+        let map = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).map(|input| ServerTransaction {
+            key: key.clone(),
+            input: input.clone(),
+        })
+    }
+
+    /// Delivers a received response to its client transaction. Returns
+    /// false when none matches (a stray or a 2xx retransmission after the
+    /// transaction ended, which the dialog layer may still want).
+    pub fn on_response(&self, resp: &Response<'_>, raw: &Bytes) -> bool {
+        let Some(key) = ClientKey::of(resp) else {
+            return false;
+        };
+        let map = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&key) {
+            Some(tx) => tx
+                .send(ClientInput::Response(resp.code, raw.clone()))
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Starts a client transaction; its events arrive on the returned
+    /// receiver, which ends when the transaction terminates.
+    pub fn send_request(
+        self: &Arc<Self>,
+        req: OutgoingRequest,
+    ) -> mpsc::UnboundedReceiver<ClientEvent> {
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let key = ClientKey {
+            branch: req.branch.clone(),
+            method: req.method.as_str().to_string(),
+        };
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), input_tx);
+        tokio::spawn(
+            ClientTask {
+                layer: self.clone(),
+                key,
+                req,
+                input: input_rx,
+                events: event_tx,
+            }
+            .run(),
+        );
+        event_rx
+    }
+
+    /// Sends a message outside any transaction (the ACK for a 2xx, a
+    /// stateless response).
+    pub fn send_stateless(&self, dest: SocketAddr, transport: Transport, bytes: Bytes) {
+        self.transports.send_now(dest, transport, bytes);
+    }
+}
+
+struct ServerTask {
+    layer: Arc<TransactionLayer>,
+    key: ServerKey,
+    invite: bool,
+    dest: SocketAddr,
+    transport: Transport,
+    input: mpsc::UnboundedReceiver<ServerInput>,
+    events: mpsc::UnboundedSender<ServerEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerState {
+    Trying,
+    Proceeding,
+    /// Non-2xx final sent (INVITE) or any final sent (non-INVITE).
+    Completed,
+    /// INVITE: ACK received for a non-2xx.
+    Confirmed,
+    /// INVITE: 2xx sent (RFC 6026).
+    Accepted,
+}
+
+impl ServerTask {
+    fn send(&self, bytes: &Bytes) {
+        self.layer
+            .transports
+            .send_now(self.dest, self.transport, bytes.clone());
+    }
+
+    async fn run(mut self) {
+        let t = self.layer.timers;
+        let unreliable = self.transport.is_unreliable();
+        let mut state = ServerState::Trying;
+        let mut last: Option<Bytes> = None;
+        // The retransmission timer (G, or the 2xx timer) and its interval.
+        let mut retransmit_at: Option<Instant> = None;
+        let mut interval = t.t1;
+        // The state's end timer (H, I, J, L).
+        let mut end_at: Option<Instant> = None;
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        // An INVITE server transaction whose TU never answers is bounded
+        // by the TU (Timer C-like); a non-INVITE one by Timer F's length.
+        if !self.invite {
+            end_at = Some(Instant::now() + t.t1 * 64 + t.t4);
+        }
+        loop {
+            let wake = retransmit_at.into_iter().chain(end_at).min().unwrap_or(far);
+            tokio::select! {
+                input = self.input.recv() => {
+                    let Some(input) = input else { break };
+                    match input {
+                        ServerInput::Retransmission => {
+                            if let Some(b) = &last {
+                                trace!("request retransmission absorbed; resending last response");
+                                self.send(b);
+                            }
+                        }
+                        ServerInput::Ack if state == ServerState::Accepted => {
+                            retransmit_at = None;
+                        }
+                        ServerInput::Ack => {
+                            if self.invite && state == ServerState::Completed {
+                                state = ServerState::Confirmed;
+                                retransmit_at = None;
+                                let _ = self.events.send(ServerEvent::AckReceived);
+                                end_at = Some(Instant::now() + if unreliable { t.t4 } else { Duration::ZERO });
+                            }
+                        }
+                        ServerInput::Ack2xx => {
+                            if state == ServerState::Accepted {
+                                retransmit_at = None;
+                            }
+                        }
+                        ServerInput::Respond(code, bytes) => {
+                            if matches!(state, ServerState::Completed | ServerState::Confirmed)
+                                || (state == ServerState::Accepted && code >= 300)
+                            {
+                                debug!(code, "response after final ignored");
+                                continue;
+                            }
+                            self.send(&bytes);
+                            last = Some(bytes);
+                            let now = Instant::now();
+                            if code < 200 {
+                                state = ServerState::Proceeding;
+                            } else if self.invite && code < 300 {
+                                // RFC 6026 Accepted: retransmit the 2xx until the
+                                // dialog sees the ACK (RFC 3261 13.3.1.4), for
+                                // Timer L = 64*T1; absorb INVITE retransmissions.
+                                state = ServerState::Accepted;
+                                interval = t.t1;
+                                retransmit_at = if unreliable { Some(now + interval) } else { None };
+                                end_at = Some(now + t.t1 * 64);
+                            } else if self.invite {
+                                state = ServerState::Completed;
+                                interval = t.t1;
+                                retransmit_at = if unreliable { Some(now + interval) } else { None };
+                                end_at = Some(now + t.t1 * 64); // Timer H
+                            } else {
+                                state = ServerState::Completed;
+                                end_at = Some(now + if unreliable { t.t1 * 64 } else { Duration::ZERO }); // Timer J
+                            }
+                        }
+                    }
+                }
+                _ = sleep_until(wake) => {
+                    let now = Instant::now();
+                    if retransmit_at.is_some_and(|r| r <= now) {
+                        if let Some(b) = &last {
+                            self.send(b);
+                        }
+                        interval = (interval * 2).min(t.t2);
+                        retransmit_at = Some(now + interval);
+                    }
+                    if end_at.is_some_and(|e| e <= now) {
+                        match state {
+                            ServerState::Completed if self.invite => {
+                                let _ = self.events.send(ServerEvent::AckTimeout);
+                            }
+                            ServerState::Accepted if retransmit_at.is_some() => {
+                                let _ = self.events.send(ServerEvent::NoAckFor2xx);
+                            }
+                            _ => {}
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        self.layer
+            .server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+        let _ = self.events.send(ServerEvent::Terminated);
+    }
+}
+
+struct ClientTask {
+    layer: Arc<TransactionLayer>,
+    key: ClientKey,
+    req: OutgoingRequest,
+    input: mpsc::UnboundedReceiver<ClientInput>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+}
+
+/// Builds the ACK for a non-2xx final response to an INVITE (RFC 3261
+/// 17.1.1.3): same Request-URI, top Via, From, Call-ID, CSeq number and
+/// Route as the INVITE, To from the response.
+pub fn ack_for_non_2xx(invite: &[u8], response: &[u8]) -> Option<Vec<u8>> {
+    let inv = Message::parse(invite).ok()?;
+    let inv = inv.as_request()?;
+    let resp = Message::parse(response).ok()?;
+    let mut b = MessageBuilder::request(Method::Ack, inv.uri);
+    b.header(HeaderName::Via, inv.headers.list(HeaderName::Via).next()?);
+    for r in inv.headers.get_all(HeaderName::Route) {
+        b.header(HeaderName::Route, r);
+    }
+    b.header(HeaderName::MaxForwards, 70);
+    b.header(HeaderName::From, inv.headers.get(HeaderName::From)?);
+    b.header(HeaderName::To, resp.headers().get(HeaderName::To)?);
+    b.header(HeaderName::CallId, inv.headers.call_id()?);
+    b.header(
+        HeaderName::CSeq,
+        format_args!("{} ACK", inv.headers.cseq().ok()?.seq),
+    );
+    Some(b.finish())
+}
+
+impl ClientTask {
+    fn send(&self, bytes: &Bytes) {
+        self.layer
+            .transports
+            .send_now(self.req.dest, self.req.transport, bytes.clone());
+    }
+
+    async fn run(mut self) {
+        let t = self.layer.timers;
+        let invite = self.req.method == Method::Invite;
+        let unreliable = self.req.transport.is_unreliable();
+        let start = Instant::now();
+        // First send awaits so that a TCP connect failure is reported.
+        if let Err(e) = self
+            .layer
+            .transports
+            .send(self.req.dest, self.req.transport, self.req.bytes.clone())
+            .await
+        {
+            let _ = self.events.send(ClientEvent::TransportError(e.to_string()));
+            self.finish();
+            return;
+        }
+        let mut interval = t.t1;
+        let mut retransmit_at = if unreliable {
+            Some(start + interval)
+        } else {
+            None
+        };
+        // Timer B / F.
+        let mut end_at = start + t.t1 * 64;
+        let mut proceeding = false;
+        let mut completed = false;
+        let mut accepted = false;
+        let mut ack: Option<Bytes> = None;
+        loop {
+            let wake = retransmit_at.map_or(end_at, |r| r.min(end_at));
+            tokio::select! {
+                input = self.input.recv() => {
+                    let Some(ClientInput::Response(code, raw)) = input else { break };
+                    if code < 200 {
+                        if completed || accepted {
+                            continue;
+                        }
+                        if !proceeding {
+                            proceeding = true;
+                            if invite {
+                                retransmit_at = None; // Timer A stops.
+                            } else if unreliable {
+                                interval = t.t2; // Timer E continues at T2.
+                                retransmit_at = Some(Instant::now() + interval);
+                            }
+                        }
+                        let _ = self.events.send(ClientEvent::Provisional(raw));
+                        continue;
+                    }
+                    let now = Instant::now();
+                    if invite && code < 300 {
+                        // RFC 6026: Accepted, pass every 2xx up for the
+                        // dialog to ACK, until Timer M.
+                        if !accepted {
+                            accepted = true;
+                            retransmit_at = None;
+                            end_at = now + t.t1 * 64;
+                        }
+                        let _ = self.events.send(ClientEvent::Final(raw));
+                    } else if invite {
+                        if ack.is_none() {
+                            ack = ack_for_non_2xx(&self.req.bytes, &raw).map(Bytes::from);
+                        }
+                        if let Some(a) = &ack {
+                            self.send(a);
+                        }
+                        if !completed {
+                            completed = true;
+                            retransmit_at = None;
+                            // Timer D: 32 s over UDP, 0 over TCP.
+                            end_at = now + if unreliable { Duration::from_secs(32).max(t.t1 * 64) } else { Duration::ZERO };
+                            let _ = self.events.send(ClientEvent::Final(raw));
+                        }
+                    } else if !completed {
+                        completed = true;
+                        retransmit_at = None;
+                        end_at = now + if unreliable { t.t4 } else { Duration::ZERO }; // Timer K
+                        let _ = self.events.send(ClientEvent::Final(raw));
+                    }
+                }
+                _ = sleep_until(wake) => {
+                    let now = Instant::now();
+                    if now >= end_at {
+                        if !completed && !accepted {
+                            let _ = self.events.send(ClientEvent::Timeout);
+                        }
+                        break;
+                    }
+                    if retransmit_at.is_some_and(|r| r <= now) {
+                        trace!(method = %self.req.method, "retransmitting request");
+                        self.send(&self.req.bytes);
+                        interval = if invite { interval * 2 } else { (interval * 2).min(t.t2) };
+                        retransmit_at = Some(now + interval);
+                    }
+                }
+            }
+        }
+        self.finish();
+    }
+
+    fn finish(&self) {
+        self.layer
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}

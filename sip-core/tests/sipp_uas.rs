@@ -1,0 +1,587 @@
+//! Our endpoint as the called party, with SIPp as the caller on loopback:
+//! calls placed, answered, ended in both directions, cancelled, refused,
+//! DTMF by INFO, hold by re-INVITE, 2xx retransmission until ACK, packet
+//! loss, TCP.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{addr, free_port, peer, run_sipp, scenario, sipp_report};
+use sip_core::call::{CallEvent, HangupCause};
+use sip_core::endpoint::{Endpoint, EndpointConfig, IncomingCalls};
+use sip_core::transaction::Timers;
+
+const ANSWER_SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Answer,
+    AnswerThenHangup,
+    RingThenWaitCancel,
+    Reject(u16),
+}
+
+#[derive(Default)]
+struct Seen {
+    offered: AtomicUsize,
+    confirmed: AtomicUsize,
+    remote_bye: AtomicUsize,
+    local_hangup: AtomicUsize,
+    no_ack: AtomicUsize,
+    cancelled: AtomicUsize,
+    dtmf: std::sync::Mutex<String>,
+    modified: std::sync::Mutex<Vec<String>>,
+}
+
+async fn start(timers: Timers) -> (Endpoint, IncomingCalls, u16) {
+    let port = free_port();
+    let cfg = EndpointConfig {
+        timers,
+        ..EndpointConfig::listen(addr(port))
+    };
+    let (ep, incoming) = Endpoint::bind(cfg).await.expect("bind");
+    (ep, incoming, port)
+}
+
+fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Some(mut call) = incoming.next().await {
+            s.offered.fetch_add(1, Ordering::SeqCst);
+            assert!(call.offer().is_some_and(|o| o.contains("m=audio")));
+            let s = s.clone();
+            tokio::spawn(async move {
+                match behaviour {
+                    Behaviour::Reject(code) => return call.reject(code),
+                    Behaviour::RingThenWaitCancel => {
+                        call.ring();
+                        tokio::time::timeout(Duration::from_secs(20), call.cancelled())
+                            .await
+                            .expect("caller cancels");
+                        s.cancelled.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    _ => {}
+                }
+                call.ring();
+                let mut call = call.accept(ANSWER_SDP.into()).await.expect("accept");
+                while let Some(ev) = call.next_event().await {
+                    match ev {
+                        CallEvent::Confirmed => {
+                            s.confirmed.fetch_add(1, Ordering::SeqCst);
+                            if let Behaviour::AnswerThenHangup = behaviour {
+                                call.hangup().await.expect("hangup");
+                            }
+                        }
+                        CallEvent::Dtmf { digit, .. } => s.dtmf.lock().unwrap().push(digit),
+                        CallEvent::SessionModified { remote_sdp, .. } => {
+                            s.modified.lock().unwrap().push(remote_sdp)
+                        }
+                        CallEvent::Hangup(cause) => {
+                            let c = match cause {
+                                HangupCause::RemoteBye => &s.remote_bye,
+                                HangupCause::LocalHangup => &s.local_hangup,
+                                HangupCause::NoAck => &s.no_ack,
+                                other => panic!("unexpected hangup {other:?}"),
+                            };
+                            c.fetch_add(1, Ordering::SeqCst);
+                        }
+                        CallEvent::TransferProgress { .. } => {}
+                    }
+                }
+            });
+        }
+    });
+    seen
+}
+
+fn sipp_args(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        format!("127.0.0.1:{port}"),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-timeout".into(),
+        "60s".into(),
+        "-timeout_error".into(),
+        "-nostdin".into(),
+        "-bg".into(),
+    ];
+    v.retain(|a| a != "-bg");
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+async fn wait_until(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_sipp_calls_and_ends_them_on_remote_bye() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sn", "uac", "-m", "30", "-r", "30", "-l", "30"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("all hangups", || {
+        seen.remote_bye.load(Ordering::SeqCst) == 30
+    })
+    .await;
+    assert_eq!(seen.offered.load(Ordering::SeqCst), 30);
+    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 30);
+    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(ep.dialog_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_sipp_calls_over_tcp() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sn", "uac", "-t", "t1", "-m", "10", "-r", "10"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("all hangups", || {
+        seen.remote_bye.load(Ordering::SeqCst) == 10
+    })
+    .await;
+    assert_eq!(ep.active_calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    // Short timers so that retransmissions recover losses quickly.
+    let timers = Timers {
+        t1: Duration::from_millis(100),
+        t2: Duration::from_millis(800),
+        t4: Duration::from_secs(1),
+    };
+    let (ep, incoming, port) = start(timers).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let out = run_sipp(sipp_args(
+        port,
+        &[
+            "-sn",
+            "uac",
+            "-m",
+            "40",
+            "-r",
+            "20",
+            "-lost",
+            "10",
+            "-T2",
+            "800",
+            "-recv_timeout",
+            "20000",
+        ],
+    ))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // SIPp's own retransmissions may give up on an unlucky call; ours must
+    // not lose any call SIPp completed.
+    let failed = stdout
+        .lines()
+        .find(|l| l.contains("Failed call"))
+        .map(|l| l.to_string())
+        .unwrap_or_default();
+    eprintln!("{failed}");
+    wait_until("calls to settle", || {
+        ep.active_calls() == 0 || seen.remote_bye.load(Ordering::SeqCst) >= 36
+    })
+    .await;
+    assert!(
+        seen.remote_bye.load(Ordering::SeqCst) >= 36,
+        "only {} of 40 calls completed\n{}",
+        seen.remote_bye.load(Ordering::SeqCst),
+        sipp_report(&out)
+    );
+}
+
+const CANCEL_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="cancel before answer">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180"/>
+  <send><![CDATA[
+CANCEL sip:100@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200" crlf="true"/>
+  <recv response="487"/>
+  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_cancels_before_answer_and_gets_487() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::RingThenWaitCancel);
+    let sf = scenario("cancel.xml", CANCEL_SCENARIO);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "5", "-r", "5"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("cancels seen", || {
+        seen.cancelled.load(Ordering::SeqCst) == 5
+    })
+    .await;
+    assert_eq!(ep.active_calls(), 0);
+}
+
+const REJECT_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="486"/>
+  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <!-- A retransmitted 486 would show up here if the ACK was not absorbed. -->
+  <pause milliseconds="1500"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_call_gets_486_and_our_transaction_absorbs_the_ack() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let _seen = serve(incoming, Behaviour::Reject(486));
+    let sf = scenario("busy.xml", REJECT_SCENARIO);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "5", "-r", "5"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    // An unexpected (retransmitted) 486 during the pause would fail the call.
+    assert_eq!(ep.active_calls(), 0);
+}
+
+fn in_dialog_scenario(middle: &str, end: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="in dialog">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:101 telephone-event/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+{middle}
+{end}
+</scenario>
+"#
+    )
+}
+
+const BYE_FROM_SIPP: &str = r#"  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 10 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>"#;
+
+fn info(cseq: u32, digit: &str) -> String {
+    format!(
+        r#"  <send retrans="500"><![CDATA[
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={digit}
+Duration=160
+]]></send>
+  <recv response="200"/>"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtmf_by_info_arrives_as_events() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (_ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let middle = [info(2, "1"), info(3, "#"), info(4, "9")].join("\n");
+    let sf = scenario("info.xml", &in_dialog_scenario(&middle, BYE_FROM_SIPP));
+    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("hangup", || seen.remote_bye.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(*seen.dtmf.lock().unwrap(), "1#9");
+}
+
+const HOLD_REINVITE: &str = r#"  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:101 telephone-event/8000
+a=sendonly
+]]></send>
+  <recv response="200"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinvite_for_hold_is_answered_and_reported() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (_ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario(
+        "hold.xml",
+        &in_dialog_scenario(HOLD_REINVITE, BYE_FROM_SIPP),
+    );
+    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("hangup", || seen.remote_bye.load(Ordering::SeqCst) == 1).await;
+    let m = seen.modified.lock().unwrap();
+    assert_eq!(m.len(), 1);
+    assert!(m[0].contains("a=sendonly"));
+}
+
+const BYE_FROM_US: &str = r#"  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let (_ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::AnswerThenHangup);
+    let sf = scenario("ourbye.xml", &in_dialog_scenario("", BYE_FROM_US));
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 3).await;
+}
+
+const NO_ACK_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="never acks">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200"/>
+  <!-- No ACK: the 200 must be retransmitted (SIPp counts the copies as
+       retransmissions of the one above), then the call torn down. -->
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
+    if peer("sipp").is_none() {
+        return;
+    }
+    let timers = Timers {
+        t1: Duration::from_millis(50),
+        t2: Duration::from_millis(400),
+        t4: Duration::from_millis(500),
+    };
+    let (_ep, incoming, port) = start(timers).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario("noack.xml", NO_ACK_SCENARIO);
+    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
+    // SIPp's screen: "200 <----------  1  <retransmissions> ...".
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let retrans: u32 = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("200 <-"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("SIPp reports the 200 line");
+    // T1=50ms doubling to T2=400ms over 64*T1=3.2s: 50+100+200+400*7.
+    assert!(retrans >= 6, "only {retrans} retransmissions of the 200");
+}
