@@ -685,3 +685,269 @@ impl ClientTask {
             .remove(&self.key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Timer behaviour on a paused tokio clock: our transactions talk over
+    //! loopback UDP to a bare socket playing the peer, and the clock jumps
+    //! straight to each timer, so intervals are checked exactly.
+    use super::*;
+    use crate::transport::{Received, Sink, TransportConfig};
+    use tokio::net::UdpSocket;
+
+    struct Collect(mpsc::UnboundedSender<Received>);
+    impl Sink for Collect {
+        fn received(&self, msg: Received) {
+            let _ = self.0.send(msg);
+        }
+    }
+
+    async fn setup() -> (
+        Arc<TransactionLayer>,
+        mpsc::UnboundedReceiver<Received>,
+        UdpSocket,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cfg = TransportConfig {
+            udp: vec!["127.0.0.1:0".parse().unwrap()],
+            tcp: vec![],
+            ..TransportConfig::default()
+        };
+        let t = Transports::bind(&cfg, Arc::new(Collect(tx))).await.unwrap();
+        let layer = TransactionLayer::new(t, Timers::default());
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        (layer, rx, peer)
+    }
+
+    fn request(method: &str, branch: &str) -> Vec<u8> {
+        format!(
+            "{method} sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nFrom: <sip:a@127.0.0.1>;tag=f1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 {method}\r\nContact: <sip:a@127.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn response_to(req: &[u8], code: u16) -> Vec<u8> {
+        let m = Message::parse(req).unwrap();
+        MessageBuilder::response_to(m.headers(), code, None, Some("t2")).finish()
+    }
+
+    async fn recv(peer: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = vec![0u8; 4096];
+        let (n, from) = peer.recv_from(&mut buf).await.unwrap();
+        buf.truncate(n);
+        (buf, from)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_invite_retransmits_with_timer_a_and_times_out_with_timer_b() {
+        let (layer, _rx, peer) = setup().await;
+        let branch = "z9hG4bKtimerA".to_string();
+        let start = Instant::now();
+        let mut events = layer.send_request(OutgoingRequest {
+            bytes: Bytes::from(request("INVITE", &branch)),
+            branch,
+            method: Method::Invite,
+            dest: peer.local_addr().unwrap(),
+            transport: Transport::Udp,
+        });
+        let mut at = Vec::new();
+        for _ in 0..7 {
+            recv(&peer).await;
+            at.push((Instant::now() - start).as_millis());
+        }
+        // Sent at 0, then after 0.5, 1, 2, 4, 8, 16 s (Timer A doubling).
+        assert_eq!(at, [0, 500, 1500, 3500, 7500, 15500, 31500]);
+        match events.recv().await {
+            Some(ClientEvent::Timeout) => {}
+            other => panic!("expected timeout, got {other:?}"),
+        }
+        assert_eq!((Instant::now() - start).as_millis(), 32_000); // Timer B = 64*T1
+        assert!(events.recv().await.is_none());
+        assert_eq!(layer.counts(), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_non_invite_caps_timer_e_at_t2_and_slows_after_provisional() {
+        let (layer, _rx, peer) = setup().await;
+        let branch = "z9hG4bKtimerE".to_string();
+        let req = request("OPTIONS", &branch);
+        let start = Instant::now();
+        let mut events = layer.send_request(OutgoingRequest {
+            bytes: Bytes::from(req.clone()),
+            branch,
+            method: Method::Options,
+            dest: peer.local_addr().unwrap(),
+            transport: Transport::Udp,
+        });
+        let mut at = Vec::new();
+        for _ in 0..6 {
+            recv(&peer).await;
+            at.push((Instant::now() - start).as_millis());
+        }
+        assert_eq!(at, [0, 500, 1500, 3500, 7500, 11500]);
+        // A provisional response: retransmissions continue every T2.
+        let prov_raw = response_to(&req, 100);
+        let prov = Message::parse(&prov_raw).unwrap();
+        let raw = Bytes::from(prov_raw.clone());
+        assert!(layer.on_response(prov.as_response().unwrap(), &raw));
+        assert!(matches!(
+            events.recv().await,
+            Some(ClientEvent::Provisional(_))
+        ));
+        let t0 = Instant::now();
+        recv(&peer).await;
+        assert_eq!((Instant::now() - t0).as_millis(), 4000);
+        // The final response ends it; Timer K (T4) then removes it.
+        let fin_raw = response_to(&req, 200);
+        let fin = Message::parse(&fin_raw).unwrap();
+        assert!(layer.on_response(fin.as_response().unwrap(), &Bytes::from(fin_raw.clone())));
+        assert!(matches!(events.recv().await, Some(ClientEvent::Final(_))));
+        assert!(events.recv().await.is_none());
+        assert_eq!(layer.counts(), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_invite_acks_a_failure_with_the_same_branch_and_absorbs_retransmissions() {
+        let (layer, _rx, peer) = setup().await;
+        let branch = "z9hG4bKack".to_string();
+        let req = request("INVITE", &branch);
+        let mut events = layer.send_request(OutgoingRequest {
+            bytes: Bytes::from(req.clone()),
+            branch: branch.clone(),
+            method: Method::Invite,
+            dest: peer.local_addr().unwrap(),
+            transport: Transport::Udp,
+        });
+        recv(&peer).await;
+        let busy = response_to(&req, 486);
+        let m = Message::parse(&busy).unwrap();
+        assert!(layer.on_response(m.as_response().unwrap(), &Bytes::from(busy.clone())));
+        let (ack, _) = recv(&peer).await;
+        let ack = Message::parse(&ack).unwrap();
+        let a = ack.as_request().unwrap();
+        assert_eq!(a.method, Method::Ack);
+        assert_eq!(a.headers.top_via().unwrap().branch(), Some(branch.as_str()));
+        assert_eq!(a.headers.to().unwrap().tag(), Some("t2"));
+        assert_eq!(a.headers.cseq().unwrap().seq, 1);
+        assert!(matches!(events.recv().await, Some(ClientEvent::Final(_))));
+        // The 486 again: ACK again, no second Final event.
+        assert!(layer.on_response(m.as_response().unwrap(), &Bytes::from(busy.clone())));
+        let (ack2, _) = recv(&peer).await;
+        assert!(ack2.starts_with(b"ACK "));
+        // Timer D (32 s) ends the transaction.
+        assert!(events.recv().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_invite_retransmits_failure_with_timer_g_until_ack() {
+        let (layer, _rx, peer) = setup().await;
+        let req_bytes = request("INVITE", "z9hG4bKsrv");
+        let m = Message::parse(&req_bytes).unwrap();
+        let req = m.as_request().unwrap();
+        let Some(RequestDisposition::New(tx, mut events)) =
+            layer.on_request(req, peer.local_addr().unwrap(), Transport::Udp)
+        else {
+            panic!("new transaction expected");
+        };
+        let start = Instant::now();
+        tx.respond(486, response_to(&req_bytes, 486));
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            recv(&peer).await;
+            at.push((Instant::now() - start).as_millis());
+        }
+        assert_eq!(at, [0, 500, 1500, 3500]);
+        // The INVITE again: the 486 is resent at once, not a new transaction.
+        assert!(matches!(
+            layer.on_request(req, peer.local_addr().unwrap(), Transport::Udp),
+            Some(RequestDisposition::Absorbed)
+        ));
+        recv(&peer).await;
+        assert_eq!((Instant::now() - start).as_millis(), 3500);
+        // ACK (same branch) matches, stops Timer G; Timer I (T4) ends it.
+        let mut ack =
+            String::from_utf8(req_bytes.clone())
+                .unwrap()
+                .replacen("INVITE sip", "ACK sip", 1);
+        ack = ack.replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+        let am = Message::parse(ack.as_bytes()).unwrap();
+        assert!(matches!(
+            layer.on_request(
+                am.as_request().unwrap(),
+                peer.local_addr().unwrap(),
+                Transport::Udp
+            ),
+            Some(RequestDisposition::Ack)
+        ));
+        assert_eq!(events.recv().await, Some(ServerEvent::AckReceived));
+        assert_eq!(events.recv().await, Some(ServerEvent::Terminated));
+        assert_eq!((Instant::now() - start).as_millis(), 3500 + 5000);
+        assert_eq!(layer.counts(), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_invite_retransmits_2xx_until_the_dialog_sees_the_ack() {
+        let (layer, _rx, peer) = setup().await;
+        let req_bytes = request("INVITE", "z9hG4bK2xx");
+        let m = Message::parse(&req_bytes).unwrap();
+        let Some(RequestDisposition::New(tx, mut events)) = layer.on_request(
+            m.as_request().unwrap(),
+            peer.local_addr().unwrap(),
+            Transport::Udp,
+        ) else {
+            panic!("new transaction expected");
+        };
+        let start = Instant::now();
+        tx.respond(200, response_to(&req_bytes, 200));
+        for want in [0, 500, 1500, 3500, 7500, 11500] {
+            recv(&peer).await;
+            assert_eq!((Instant::now() - start).as_millis(), want);
+        }
+        tx.ack_2xx_received();
+        // No more copies; Timer L (64*T1) ends the transaction quietly.
+        assert_eq!(events.recv().await, Some(ServerEvent::Terminated));
+        assert_eq!((Instant::now() - start).as_millis(), 32_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_invite_reports_missing_ack_for_2xx_after_timer_l() {
+        let (layer, _rx, peer) = setup().await;
+        let req_bytes = request("INVITE", "z9hG4bKnoack");
+        let m = Message::parse(&req_bytes).unwrap();
+        let Some(RequestDisposition::New(tx, mut events)) = layer.on_request(
+            m.as_request().unwrap(),
+            peer.local_addr().unwrap(),
+            Transport::Udp,
+        ) else {
+            panic!("new transaction expected");
+        };
+        tx.respond(200, response_to(&req_bytes, 200));
+        assert_eq!(events.recv().await, Some(ServerEvent::NoAckFor2xx));
+        assert_eq!(events.recv().await, Some(ServerEvent::Terminated));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_non_invite_absorbs_retransmissions_and_lingers_for_timer_j() {
+        let (layer, _rx, peer) = setup().await;
+        let req_bytes = request("BYE", "z9hG4bKbye");
+        let m = Message::parse(&req_bytes).unwrap();
+        let req = m.as_request().unwrap();
+        let Some(RequestDisposition::New(tx, mut events)) =
+            layer.on_request(req, peer.local_addr().unwrap(), Transport::Udp)
+        else {
+            panic!("new transaction expected");
+        };
+        let start = Instant::now();
+        tx.respond(200, response_to(&req_bytes, 200));
+        let (first, _) = recv(&peer).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(matches!(
+            layer.on_request(req, peer.local_addr().unwrap(), Transport::Udp),
+            Some(RequestDisposition::Absorbed)
+        ));
+        let (again, _) = recv(&peer).await;
+        assert_eq!(first, again);
+        assert_eq!(events.recv().await, Some(ServerEvent::Terminated));
+        assert_eq!((Instant::now() - start).as_millis(), 32_000); // Timer J
+    }
+}
