@@ -233,6 +233,8 @@ pub(crate) struct CallShared {
     /// Answers a re-INVITE offer with our SDP; set by the application
     /// (see [`Call::set_reoffer_answerer`]).
     answerer: Mutex<Option<Box<Answerer>>>,
+    /// For calls we placed: the ACK for the 2xx, re-sent on retransmissions.
+    ack: crate::outbound::AckCache,
     span: Span,
 }
 
@@ -585,6 +587,7 @@ impl IncomingCall {
             local_sdp: Mutex::new(answer_sdp),
             remote_sdp: Mutex::new(self.offer.clone()),
             answerer: Mutex::new(None),
+            ack: Default::default(),
             span: self.span.clone(),
         });
         self.ep
@@ -763,6 +766,57 @@ fn expect_2xx(raw: &Bytes) -> Result<(), CallError> {
 }
 
 impl CallShared {
+    /// The shared state of a call we placed, answered and about to be ACKed.
+    pub(crate) fn new_uac(
+        ep: &Arc<Inner>,
+        dialog: Dialog,
+        local_sdp: String,
+        remote_sdp: Option<String>,
+    ) -> (Call, Arc<CallShared>) {
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(CallShared {
+            ep: ep.clone(),
+            id: dialog.id(),
+            dialog: Mutex::new(dialog),
+            state: Mutex::new(CallState::Confirmed),
+            events: ev_tx,
+            invite_tx: Mutex::new(None),
+            local_sdp: Mutex::new(local_sdp),
+            remote_sdp: Mutex::new(remote_sdp),
+            answerer: Mutex::new(None),
+            ack: Default::default(),
+            span: Span::current(),
+        });
+        ep.dialogs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(shared.id.clone(), shared.clone());
+        (
+            Call {
+                shared: shared.clone(),
+                events: ev_rx,
+            },
+            shared,
+        )
+    }
+
+    /// Records the ACK for our 2xx.
+    pub(crate) fn set_ack(&self, ack: Bytes, dest: SocketAddr) {
+        self.ack.set(ack, dest);
+    }
+
+    /// Sends (again) the ACK for the 2xx we received.
+    pub(crate) fn resend_ack(&self) {
+        if let Some((ack, dest)) = self.ack.get() {
+            let transport = self
+                .dialog
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .transport;
+            self.ep.layer().send_stateless(dest, transport, ack);
+        }
+    }
+
     fn terminate(&self, cause: HangupCause) -> bool {
         {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -795,7 +849,7 @@ impl CallShared {
     /// Where in-dialog requests go: the dialog's peer for streams and
     /// symmetric signalling, else the route set's first hop or the remote
     /// target, resolved.
-    async fn next_hop(&self) -> SocketAddr {
+    pub(crate) async fn next_hop(&self) -> SocketAddr {
         let (uri, peer, transport, symmetric) = {
             let d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
             (d.next_hop_uri(), d.peer, d.transport, d.symmetric)
@@ -1096,9 +1150,39 @@ pub(crate) fn on_in_dialog(
     }
 }
 
-/// A response no transaction wanted: a retransmitted 2xx to an INVITE
-/// after its transaction ended, or a stray. Logged and dropped.
-pub(crate) fn on_stray_response(_ep: &Arc<Inner>, resp: &Response<'_>, rx: &Received) {
+/// A response no transaction wanted: a 2xx to one of our INVITEs
+/// retransmitted after its transaction ended gets its ACK again (RFC 3261
+/// 13.2.2.4); anything else is a stray, logged and dropped.
+pub(crate) fn on_stray_response(ep: &Arc<Inner>, resp: &Response<'_>, rx: &Received) {
+    let is_invite_2xx = (200..300).contains(&resp.code)
+        && resp
+            .headers
+            .cseq()
+            .is_ok_and(|c| c.method == Method::Invite);
+    if is_invite_2xx {
+        let id = resp.headers.call_id().zip(
+            resp.headers
+                .from()
+                .ok()
+                .and_then(|f| f.tag().map(str::to_string)),
+        );
+        if let Some((call_id, local_tag)) = id {
+            let id = DialogId {
+                call_id: call_id.to_string(),
+                local_tag,
+            };
+            let shared = ep
+                .dialogs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .cloned();
+            if let Some(s) = shared {
+                s.resend_ack();
+                return;
+            }
+        }
+    }
     debug!(code = resp.code, source = %rx.source, "response matches no transaction");
 }
 

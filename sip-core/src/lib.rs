@@ -8,10 +8,14 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod auth;
 pub mod call;
 pub mod dialog;
 pub mod endpoint;
 pub mod message;
+pub mod outbound;
+pub mod registration;
+pub mod resolve;
 pub mod transaction;
 pub mod transport;
 pub mod util;

@@ -1,0 +1,537 @@
+//! Placing calls (the UAC side of INVITE): through the trunk with digest
+//! authentication on 401/407, provisional responses surfaced (ringing,
+//! early media), failures surfaced as a typed [`CallFailure`], CANCEL when
+//! nobody answers in time, and the ACK for the 2xx (re-sent for every
+//! retransmitted 2xx).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, info_span, Instrument};
+
+use crate::auth::{Credentials, DigestSession};
+use crate::call::{Call, CallError, CallShared};
+use crate::dialog::Dialog;
+use crate::endpoint::{Endpoint, Inner};
+use crate::message::{HeaderName, Message, MessageBuilder, Method, Response, Uri};
+use crate::transaction::{ClientEvent, OutgoingRequest};
+use crate::transport::Transport;
+use crate::util;
+
+/// What to dial.
+#[derive(Debug, Clone)]
+pub struct DialOptions {
+    /// Whom to call: a SIP URI (`sip:+15551234567@trunk.example.com`).
+    pub to: String,
+    /// Our identity in From (`sip:user@domain`); defaults to our address.
+    pub from: Option<String>,
+    /// Display name in From.
+    pub display_name: Option<String>,
+    /// Our SDP offer.
+    pub offer_sdp: String,
+    /// Credentials for the trunk's 401/407 challenges.
+    pub credentials: Option<Credentials>,
+    /// Send to this address (the trunk's outbound proxy) instead of the
+    /// host of `to`.
+    pub proxy: Option<SocketAddr>,
+    /// Transport.
+    pub transport: Transport,
+    /// How long to wait for an answer before sending CANCEL.
+    pub ring_timeout: Duration,
+    /// Extra headers (P-Asserted-Identity, Privacy, X- headers).
+    pub headers: Vec<(String, String)>,
+}
+
+impl DialOptions {
+    /// Options to call `to` with `offer_sdp` over UDP, 60 s ring timeout.
+    pub fn new(to: impl Into<String>, offer_sdp: impl Into<String>) -> Self {
+        DialOptions {
+            to: to.into(),
+            from: None,
+            display_name: None,
+            offer_sdp: offer_sdp.into(),
+            credentials: None,
+            proxy: None,
+            transport: Transport::Udp,
+            ring_timeout: Duration::from_secs(60),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Why a call we placed did not connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// 486 Busy Here, 600 Busy Everywhere.
+    Busy,
+    /// 603 Decline.
+    Declined,
+    /// 404, 604, 484: no such number.
+    NotFound,
+    /// 480, 408, 487 after our CANCEL: nobody answered.
+    NoAnswer,
+    /// 401/407 we could not satisfy, or 403.
+    Unauthorized,
+    /// 503, 500, 502, 504: the network failed.
+    NetworkError,
+    /// No response at all, or the destination was unreachable.
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+/// A failed outbound call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    /// The category.
+    pub kind: FailureKind,
+    /// The final status code, when one came.
+    pub code: Option<u16>,
+    /// The reason phrase or error text.
+    pub reason: String,
+}
+
+impl CallFailure {
+    fn from_code(code: u16, reason: &str) -> CallFailure {
+        let kind = match code {
+            486 | 600 => FailureKind::Busy,
+            603 => FailureKind::Declined,
+            404 | 604 | 484 | 410 => FailureKind::NotFound,
+            480 | 408 | 487 => FailureKind::NoAnswer,
+            401 | 407 | 403 => FailureKind::Unauthorized,
+            500 | 502 | 503 | 504 => FailureKind::NetworkError,
+            _ => FailureKind::Other,
+        };
+        CallFailure {
+            kind,
+            code: Some(code),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn unreachable(why: impl Into<String>) -> CallFailure {
+        CallFailure {
+            kind: FailureKind::Unreachable,
+            code: None,
+            reason: why.into(),
+        }
+    }
+}
+
+/// Progress of a call we placed.
+#[derive(Debug)]
+pub enum Progress {
+    /// 100 Trying from the next hop.
+    Trying,
+    /// 180 Ringing (or 183 without SDP).
+    Ringing,
+    /// 183 Session Progress with SDP: early media (announcements,
+    /// ringback from the network).
+    EarlyMedia {
+        /// The far end's SDP answer for early media.
+        sdp: String,
+    },
+    /// Answered: the call is up.
+    Answered(Call),
+    /// It failed.
+    Failed(CallFailure),
+}
+
+/// A call being placed. Read [`Dialing::next`] until `Answered` or `Failed`.
+#[derive(Debug)]
+pub struct Dialing {
+    call_id: String,
+    progress: mpsc::UnboundedReceiver<Progress>,
+    cancel: Option<oneshot::Sender<()>>,
+}
+
+impl Dialing {
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// The next progress report; `None` after the final one.
+    pub async fn next(&mut self) -> Option<Progress> {
+        self.progress.recv().await
+    }
+
+    /// Gives up on the call (CANCEL if the far end is ringing).
+    pub fn cancel(&mut self) {
+        if let Some(c) = self.cancel.take() {
+            let _ = c.send(());
+        }
+    }
+
+    /// Waits until the call is answered or fails, ignoring provisional
+    /// progress.
+    pub async fn answered(mut self) -> Result<Call, CallFailure> {
+        while let Some(p) = self.next().await {
+            match p {
+                Progress::Answered(c) => return Ok(c),
+                Progress::Failed(f) => return Err(f),
+                _ => {}
+            }
+        }
+        Err(CallFailure::unreachable("call attempt ended"))
+    }
+}
+
+impl Endpoint {
+    /// Places a call. Returns at once; progress arrives on the [`Dialing`].
+    pub async fn dial(&self, opts: DialOptions) -> Result<Dialing, CallError> {
+        let to_uri = Uri::parse(&opts.to).map_err(|e| CallError::Invalid(format!("to: {e}")))?;
+        let dest = match opts.proxy {
+            Some(p) => p,
+            None => resolve_uri(&to_uri)
+                .await
+                .ok_or_else(|| CallError::Invalid(format!("cannot resolve {}", opts.to)))?,
+        };
+        let call_id = util::new_call_id(None);
+        let (ptx, prx) = mpsc::unbounded_channel();
+        let (ctx, crx) = oneshot::channel();
+        let inner = self.inner.clone();
+        let span = info_span!("call", call_id = %call_id);
+        let cid = call_id.clone();
+        inner.active_calls.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(
+            async move {
+                let result = run_invite(&inner, &opts, dest, &cid, &ptx, crx).await;
+                if let Err(f) = result {
+                    inner.active_calls.fetch_sub(1, Ordering::Relaxed);
+                    info!(kind = ?f.kind, code = ?f.code, reason = %f.reason, "outbound call failed");
+                    let _ = ptx.send(Progress::Failed(f));
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Dialing {
+            call_id,
+            progress: prx,
+            cancel: Some(ctx),
+        })
+    }
+}
+
+/// The address of a URI's host: an IP literal directly, a name through the
+/// system resolver.
+async fn resolve_uri(uri: &Uri<'_>) -> Option<SocketAddr> {
+    let port = uri.port_or_default();
+    if let Some(ip) = uri.host.and_then(|h| h.ip()) {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let host = uri.host_str.to_string();
+    let found = tokio::net::lookup_host(format!("{host}:{port}")).await;
+    found.ok()?.next()
+}
+
+struct InviteBuilder<'a> {
+    inner: &'a Arc<Inner>,
+    opts: &'a DialOptions,
+    dest: SocketAddr,
+    call_id: &'a str,
+    from_tag: String,
+    contact: String,
+}
+
+impl InviteBuilder<'_> {
+    fn local_from_header(&self) -> String {
+        let uri = match &self.opts.from {
+            Some(f) => f.clone(),
+            None => {
+                let user = self
+                    .opts
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.username.clone())
+                    .unwrap_or_else(|| "ai-line".into());
+                format!(
+                    "sip:{user}@{}",
+                    self.inner.local_hostport(self.dest, self.opts.transport)
+                )
+            }
+        };
+        match &self.opts.display_name {
+            Some(d) => format!("\"{}\" <{uri}>;tag={}", d.replace('"', ""), self.from_tag),
+            None => format!("<{uri}>;tag={}", self.from_tag),
+        }
+    }
+
+    /// An INVITE with CSeq `seq`, a new branch, and an optional
+    /// (Proxy-)Authorization header.
+    fn build(&self, seq: u32, auth: Option<&(HeaderName, String)>) -> (Vec<u8>, String) {
+        let branch = util::new_branch();
+        let via_host = self.inner.local_hostport(self.dest, self.opts.transport);
+        let mut b = MessageBuilder::request(Method::Invite, &self.opts.to);
+        b.header(
+            HeaderName::Via,
+            format_args!(
+                "SIP/2.0/{} {via_host};branch={branch};rport",
+                self.opts.transport
+            ),
+        );
+        b.header(HeaderName::MaxForwards, 70);
+        b.header(HeaderName::From, self.local_from_header());
+        b.header(HeaderName::To, format_args!("<{}>", self.opts.to));
+        b.header(HeaderName::CallId, self.call_id);
+        b.header(HeaderName::CSeq, format_args!("{seq} INVITE"));
+        b.header(HeaderName::Contact, &self.contact);
+        b.header(HeaderName::Allow, self.inner.caps.allow_header());
+        b.header(HeaderName::Supported, self.inner.caps.supported.join(", "));
+        b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
+        for (n, v) in &self.opts.headers {
+            b.header_named(n, v);
+        }
+        if let Some((name, value)) = auth {
+            b.header(*name, value);
+        }
+        (
+            b.body("application/sdp", self.opts.offer_sdp.as_bytes()),
+            branch,
+        )
+    }
+}
+
+/// The CANCEL for an INVITE (RFC 3261 9.1): same Request-URI, top Via
+/// (branch), From, To, Call-ID and CSeq number.
+fn cancel_for(invite: &[u8]) -> Option<Vec<u8>> {
+    let m = Message::parse(invite).ok()?;
+    let r = m.as_request()?;
+    let mut b = MessageBuilder::request(Method::Cancel, r.uri);
+    b.header(HeaderName::Via, r.headers.list(HeaderName::Via).next()?);
+    for route in r.headers.get_all(HeaderName::Route) {
+        b.header(HeaderName::Route, route);
+    }
+    b.header(HeaderName::MaxForwards, 70);
+    b.header(HeaderName::From, r.headers.get(HeaderName::From)?);
+    b.header(HeaderName::To, r.headers.get(HeaderName::To)?);
+    b.header(HeaderName::CallId, r.headers.call_id()?);
+    b.header(
+        HeaderName::CSeq,
+        format_args!("{} CANCEL", r.headers.cseq().ok()?.seq),
+    );
+    Some(b.finish())
+}
+
+async fn run_invite(
+    inner: &Arc<Inner>,
+    opts: &DialOptions,
+    dest: SocketAddr,
+    call_id: &str,
+    progress: &mpsc::UnboundedSender<Progress>,
+    mut cancel: oneshot::Receiver<()>,
+) -> Result<(), CallFailure> {
+    let builder = InviteBuilder {
+        inner,
+        opts,
+        dest,
+        call_id,
+        from_tag: util::new_tag(),
+        contact: inner.contact(
+            opts.credentials
+                .as_ref()
+                .map(|c| c.username.as_str())
+                .unwrap_or(""),
+            dest,
+            opts.transport,
+        ),
+    };
+    let mut digest = opts.credentials.clone().map(DigestSession::new);
+    let mut seq = 1u32;
+    let mut auth: Option<(HeaderName, String)> = None;
+    let ring_deadline = tokio::time::Instant::now() + opts.ring_timeout;
+    info!(to = %opts.to, %dest, "placing call");
+    loop {
+        let (invite, branch) = builder.build(seq, auth.as_ref());
+        let invite = Bytes::from(invite);
+        let mut events = inner.layer().send_request(OutgoingRequest {
+            bytes: invite.clone(),
+            branch,
+            method: Method::Invite,
+            dest,
+            transport: opts.transport,
+        });
+        let mut provisional_seen = false;
+        let mut cancelled = false;
+        let mut dialog_call: Option<Arc<CallShared>> = None;
+        loop {
+            let ev = tokio::select! {
+                ev = events.recv() => ev,
+                _ = &mut cancel, if !cancelled => {
+                    cancelled = true;
+                    send_cancel(inner, &invite, dest, opts.transport, provisional_seen);
+                    continue;
+                }
+                _ = tokio::time::sleep_until(ring_deadline), if !cancelled && dialog_call.is_none() => {
+                    cancelled = true;
+                    debug!("ring timeout; cancelling");
+                    send_cancel(inner, &invite, dest, opts.transport, provisional_seen);
+                    continue;
+                }
+            };
+            let Some(ev) = ev else {
+                // Transaction over: either answered (handled) or nothing.
+                return match dialog_call {
+                    Some(_) => Ok(()),
+                    None => Err(CallFailure::unreachable(
+                        "INVITE transaction ended without a final response",
+                    )),
+                };
+            };
+            match ev {
+                ClientEvent::Provisional(raw) => {
+                    provisional_seen = true;
+                    let Ok(Message::Response(r)) = Message::parse(&raw) else {
+                        continue;
+                    };
+                    let p = match r.code {
+                        100 => Progress::Trying,
+                        183 if !r.body.is_empty() => Progress::EarlyMedia {
+                            sdp: String::from_utf8_lossy(r.body).into_owned(),
+                        },
+                        _ => Progress::Ringing,
+                    };
+                    let _ = progress.send(p);
+                }
+                ClientEvent::Final(raw) => {
+                    let Ok(Message::Response(r)) = Message::parse(&raw) else {
+                        continue;
+                    };
+                    if (200..300).contains(&r.code) {
+                        match &dialog_call {
+                            Some(shared) => shared.resend_ack(),
+                            None => {
+                                let shared = answered(inner, &invite, &r, dest, opts.transport)
+                                    .await
+                                    .map_err(|e| CallFailure::unreachable(e.to_string()))?;
+                                let (call, shared) = shared;
+                                dialog_call = Some(shared);
+                                if cancelled {
+                                    // Answered as we cancelled: hang up at once.
+                                    let _ = call.hangup().await;
+                                    return Ok(());
+                                }
+                                let _ = progress.send(Progress::Answered(call));
+                            }
+                        }
+                        continue;
+                    }
+                    if matches!(r.code, 401 | 407) && !cancelled {
+                        if let Some(d) = digest.as_mut() {
+                            let header = if r.code == 401 {
+                                HeaderName::WwwAuthenticate
+                            } else {
+                                HeaderName::ProxyAuthenticate
+                            };
+                            let challenges: Vec<&str> = r.headers.get_all(header).collect();
+                            if let Some(value) = d.respond(&challenges, "INVITE", &opts.to, None) {
+                                let out = if r.code == 401 {
+                                    HeaderName::Authorization
+                                } else {
+                                    HeaderName::ProxyAuthorization
+                                };
+                                auth = Some((out, value));
+                                seq += 1;
+                                break; // resend with credentials
+                            }
+                        }
+                    }
+                    return Err(CallFailure::from_code(r.code, r.reason));
+                }
+                ClientEvent::Timeout => {
+                    return Err(CallFailure::unreachable("no response to INVITE"));
+                }
+                ClientEvent::TransportError(e) => return Err(CallFailure::unreachable(e)),
+            }
+        }
+    }
+}
+
+fn send_cancel(
+    inner: &Arc<Inner>,
+    invite: &Bytes,
+    dest: SocketAddr,
+    transport: Transport,
+    provisional_seen: bool,
+) {
+    // RFC 3261 9.1: CANCEL only once a provisional response arrived; before
+    // that, the INVITE transaction's own timeout ends the attempt, so
+    // send it anyway (the far end answers 481 if it has nothing).
+    let _ = provisional_seen;
+    let Some(cancel) = cancel_for(invite) else {
+        return;
+    };
+    let branch = Message::parse(invite)
+        .ok()
+        .and_then(|m| {
+            m.headers()
+                .top_via()
+                .ok()
+                .and_then(|v| v.branch().map(str::to_string))
+        })
+        .unwrap_or_default();
+    let mut rx = inner.layer().send_request(OutgoingRequest {
+        bytes: Bytes::from(cancel),
+        branch,
+        method: Method::Cancel,
+        dest,
+        transport,
+    });
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+}
+
+/// The 2xx arrived: form the dialog, send the ACK, make the call.
+async fn answered(
+    inner: &Arc<Inner>,
+    invite: &Bytes,
+    resp: &Response<'_>,
+    dest: SocketAddr,
+    transport: Transport,
+) -> Result<(Call, Arc<CallShared>), CallError> {
+    let m = Message::parse(invite).map_err(|e| CallError::Invalid(e.to_string()))?;
+    let req = m
+        .as_request()
+        .ok_or_else(|| CallError::Invalid("not a request".into()))?;
+    let contact = req
+        .headers
+        .get(HeaderName::Contact)
+        .unwrap_or_default()
+        .to_string();
+    let mut dialog = Dialog::as_uac(req, resp, contact, transport, dest)?;
+    // RFC 3261 13.2.2.4: the ACK is a new transaction-less request with the
+    // INVITE's CSeq number.
+    let seq = dialog.local_seq;
+    let via_host = inner.local_hostport(dest, transport);
+    let (b, _branch) = dialog.request(Method::Ack, &via_host, Some(seq));
+    let ack = Bytes::from(b.finish());
+    let remote_sdp =
+        (!resp.body.is_empty()).then(|| String::from_utf8_lossy(resp.body).into_owned());
+    let local_sdp = String::from_utf8_lossy(req.body).into_owned();
+    let (call, shared) = CallShared::new_uac(inner, dialog, local_sdp, remote_sdp);
+    // The ACK goes where in-dialog requests go: the first route, else the
+    // remote target.
+    let ack_dest = shared.next_hop().await;
+    shared.set_ack(ack, ack_dest);
+    shared.resend_ack();
+    info!("call answered by the far end");
+    Ok((call, shared))
+}
+
+/// Keeps the bytes and destination of a 2xx ACK so it can be re-sent when
+/// the 2xx is retransmitted.
+#[derive(Debug, Default)]
+pub(crate) struct AckCache(Mutex<Option<(Bytes, SocketAddr)>>);
+
+impl AckCache {
+    pub(crate) fn set(&self, ack: Bytes, dest: SocketAddr) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((ack, dest));
+    }
+
+    pub(crate) fn get(&self) -> Option<(Bytes, SocketAddr)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

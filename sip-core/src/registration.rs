@@ -1,0 +1,581 @@
+//! Registering with the trunk (RFC 3261 section 10): REGISTER with digest
+//! authentication, refresh before the expiry the registrar granted,
+//! back-off on failure, failover across the registrar's addresses, and
+//! unregistration on shutdown. Each account runs its own task and exposes
+//! its state as a value and as a stream of changes.
+//!
+//! ```no_run
+//! use sip_core::endpoint::{Endpoint, EndpointConfig};
+//! use sip_core::registration::{Account, RegistrationState};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (endpoint, _incoming) = Endpoint::bind(EndpointConfig::default()).await?;
+//! let mut reg = endpoint.register(Account::new("sip.trunk.example.com", "1001", "secret"));
+//! loop {
+//!     match reg.changed().await {
+//!         RegistrationState::Registered { expires, .. } => println!("registered for {expires} s"),
+//!         RegistrationState::Failed { code, reason, .. } => println!("failed: {code:?} {reason}"),
+//!         _ => {}
+//!     }
+//! }
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::auth::{Credentials, DigestSession};
+use crate::endpoint::{Endpoint, Inner};
+use crate::message::{HeaderName, Message, MessageBuilder, Method};
+use crate::resolve::{Resolver, SipDestination, Target};
+use crate::transaction::{ClientEvent, OutgoingRequest};
+use crate::transport::Transport;
+use crate::util;
+
+/// One trunk account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The registrar: a host name (resolved with SRV, RFC 3263), an IP
+    /// address, or `host:port`.
+    pub registrar: String,
+    /// The user part of our address of record.
+    pub username: String,
+    /// The digest password.
+    pub password: String,
+    /// The digest user name when it differs from `username`.
+    pub auth_username: Option<String>,
+    /// The domain of our address of record; the registrar's host if unset.
+    pub domain: Option<String>,
+    /// An outbound proxy to send REGISTER (and calls) through, which
+    /// providers often give apart from the registrar.
+    pub outbound_proxy: Option<String>,
+    /// The registration lifetime we ask for, in seconds.
+    pub expires: u32,
+    /// Transport to the registrar.
+    pub transport: Transport,
+    /// First retry delay after a failure; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Account {
+    /// An account with defaults: 300 s registrations over UDP, retries from
+    /// 5 s doubling up to 5 minutes.
+    pub fn new(
+        registrar: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Account {
+            registrar: registrar.into(),
+            username: username.into(),
+            password: password.into(),
+            auth_username: None,
+            domain: None,
+            outbound_proxy: None,
+            expires: 300,
+            transport: Transport::Udp,
+            min_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+
+    fn registrar_host(&self) -> &str {
+        host_part(&self.registrar)
+    }
+
+    fn aor(&self) -> String {
+        let domain = self
+            .domain
+            .as_deref()
+            .unwrap_or_else(|| self.registrar_host());
+        format!("sip:{}@{domain}", self.username)
+    }
+
+    fn request_uri(&self) -> String {
+        let domain = self.domain.as_deref().unwrap_or(&self.registrar);
+        format!("sip:{domain}")
+    }
+}
+
+/// Strips a `sip:` prefix and a port from `host[:port]` (IPv6 in brackets).
+fn host_part(s: &str) -> &str {
+    let s = s.strip_prefix("sip:").unwrap_or(s);
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    s.split(':').next().unwrap_or(s)
+}
+
+/// Parses `host[:port]` into a [`SipDestination`].
+fn destination(s: &str, transport: Transport) -> SipDestination {
+    let s = s.strip_prefix("sip:").unwrap_or(s);
+    let host = host_part(s).to_string();
+    let port = if s.starts_with('[') {
+        s.rsplit_once("]:").and_then(|(_, p)| p.parse().ok())
+    } else {
+        s.split_once(':').and_then(|(_, p)| p.parse().ok())
+    };
+    SipDestination {
+        host,
+        port,
+        transport: Some(transport),
+        secure: false,
+    }
+}
+
+/// Where a registration stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationState {
+    /// A REGISTER is in flight.
+    Registering,
+    /// Registered; `expires` is what the registrar granted, in seconds.
+    Registered {
+        /// Granted lifetime in seconds.
+        expires: u32,
+        /// The registrar address that accepted us.
+        registrar: SocketAddr,
+    },
+    /// The last attempt failed; another follows after `retry_in`.
+    Failed {
+        /// The final status code, if a response came.
+        code: Option<u16>,
+        /// Why.
+        reason: String,
+        /// When the next attempt is made.
+        retry_in: Duration,
+    },
+    /// Unregistered (after shutdown).
+    Unregistered,
+}
+
+/// A running registration. Dropping it stops refreshing without
+/// unregistering; call [`Registration::unregister`] on shutdown.
+#[derive(Debug)]
+pub struct Registration {
+    state: watch::Receiver<RegistrationState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Registration {
+    /// The current state.
+    pub fn state(&self) -> RegistrationState {
+        self.state.borrow().clone()
+    }
+
+    /// Waits for the next change and returns the new state.
+    pub async fn changed(&mut self) -> RegistrationState {
+        if self.state.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        self.state.borrow_and_update().clone()
+    }
+
+    /// A receiver of state changes, for watching from another task.
+    pub fn watch(&self) -> watch::Receiver<RegistrationState> {
+        self.state.clone()
+    }
+
+    /// Waits until registered or failed, returning that state.
+    pub async fn settled(&mut self) -> RegistrationState {
+        loop {
+            let s = self.state.borrow_and_update().clone();
+            if matches!(
+                s,
+                RegistrationState::Registered { .. } | RegistrationState::Failed { .. }
+            ) {
+                return s;
+            }
+            if self.state.changed().await.is_err() {
+                return self.state();
+            }
+        }
+    }
+
+    /// Removes our binding (REGISTER with `Expires: 0`) and stops.
+    pub async fn unregister(mut self) -> RegistrationState {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.state()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Endpoint {
+    /// Starts registering `account` and keeps it registered.
+    pub fn register(&self, account: Account) -> Registration {
+        self.register_with(account, Resolver::system())
+    }
+
+    /// Like [`Endpoint::register`] with a given DNS resolver (for a
+    /// private name server).
+    pub fn register_with(&self, account: Account, resolver: Resolver) -> Registration {
+        let (state_tx, state_rx) = watch::channel(RegistrationState::Registering);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let span = info_span!("registration", aor = %account.aor());
+        let client = Registrar {
+            inner: self.inner.clone(),
+            digest: DigestSession::new(Credentials {
+                username: account
+                    .auth_username
+                    .clone()
+                    .unwrap_or_else(|| account.username.clone()),
+                password: account.password.clone(),
+            }),
+            call_id: util::new_call_id(None),
+            from_tag: util::new_tag(),
+            cseq: 0,
+            account,
+            resolver,
+            state: state_tx,
+        };
+        let task = tokio::spawn(client.run(stop_rx).instrument(span));
+        Registration {
+            state: state_rx,
+            stop: Some(stop_tx),
+            task: Some(task),
+        }
+    }
+}
+
+struct Registrar {
+    inner: Arc<Inner>,
+    account: Account,
+    digest: DigestSession,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    resolver: Resolver,
+    state: watch::Sender<RegistrationState>,
+}
+
+enum Outcome {
+    Registered {
+        expires: u32,
+        registrar: SocketAddr,
+    },
+    Failed {
+        code: Option<u16>,
+        reason: String,
+        min_expires: Option<u32>,
+    },
+}
+
+impl Registrar {
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let mut backoff = self.account.min_backoff;
+        let mut expires = self.account.expires;
+        loop {
+            let _ = self.state.send(RegistrationState::Registering);
+            let wait = match self.register(expires).await {
+                Outcome::Registered {
+                    expires: granted,
+                    registrar,
+                } => {
+                    info!(granted, %registrar, "registered");
+                    backoff = self.account.min_backoff;
+                    let _ = self.state.send(RegistrationState::Registered {
+                        expires: granted,
+                        registrar,
+                    });
+                    refresh_after(granted)
+                }
+                Outcome::Failed {
+                    code: Some(423),
+                    min_expires: Some(min),
+                    ..
+                } if min > expires => {
+                    // 423 Interval Too Brief: ask again with what it wants.
+                    expires = min;
+                    continue;
+                }
+                Outcome::Failed { code, reason, .. } => {
+                    warn!(?code, %reason, retry_in = ?backoff, "registration failed");
+                    let _ = self.state.send(RegistrationState::Failed {
+                        code,
+                        reason,
+                        retry_in: backoff,
+                    });
+                    let w = backoff;
+                    backoff = (backoff * 2).min(self.account.max_backoff);
+                    w
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut stop => {
+                    if let Outcome::Registered { .. } = self.register(0).await {
+                        info!("unregistered");
+                    }
+                    let _ = self.state.send(RegistrationState::Unregistered);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn targets(&self) -> Result<Vec<Target>, String> {
+        let via = self
+            .account
+            .outbound_proxy
+            .as_deref()
+            .unwrap_or(&self.account.registrar);
+        self.resolver
+            .resolve(&destination(via, self.account.transport))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// One registration attempt (with authentication), trying each target
+    /// in turn while they do not answer.
+    async fn register(&mut self, expires: u32) -> Outcome {
+        let targets = match self.targets().await {
+            Ok(t) if !t.is_empty() => t,
+            Ok(_) => {
+                return Outcome::Failed {
+                    code: None,
+                    reason: "registrar has no address".into(),
+                    min_expires: None,
+                }
+            }
+            Err(e) => {
+                return Outcome::Failed {
+                    code: None,
+                    reason: e,
+                    min_expires: None,
+                }
+            }
+        };
+        let mut last = Outcome::Failed {
+            code: None,
+            reason: "no registrar answered".into(),
+            min_expires: None,
+        };
+        for target in targets {
+            match self
+                .register_at(target.addr, target.transport, expires)
+                .await
+            {
+                Some(outcome) => return outcome,
+                None => {
+                    warn!(target = %target.addr, "registrar did not answer; trying the next one");
+                    last = Outcome::Failed {
+                        code: None,
+                        reason: format!("no answer from {}", target.addr),
+                        min_expires: None,
+                    };
+                }
+            }
+        }
+        last
+    }
+
+    fn build(
+        &mut self,
+        dest: SocketAddr,
+        transport: Transport,
+        expires: u32,
+        auth: Option<&(HeaderName, String)>,
+    ) -> (Vec<u8>, String) {
+        self.cseq += 1;
+        let branch = util::new_branch();
+        let via_host = self.inner.local_hostport(dest, transport);
+        let aor = self.account.aor();
+        let ruri = self.account.request_uri();
+        let mut b = MessageBuilder::request(Method::Register, &ruri);
+        b.header(
+            HeaderName::Via,
+            format_args!("SIP/2.0/{transport} {via_host};branch={branch};rport"),
+        );
+        b.header(HeaderName::MaxForwards, 70);
+        b.header(
+            HeaderName::From,
+            format_args!("<{aor}>;tag={}", self.from_tag),
+        );
+        b.header(HeaderName::To, format_args!("<{aor}>"));
+        b.header(HeaderName::CallId, &self.call_id);
+        b.header(HeaderName::CSeq, format_args!("{} REGISTER", self.cseq));
+        b.header(
+            HeaderName::Contact,
+            self.inner.contact(&self.account.username, dest, transport),
+        );
+        b.header(HeaderName::Expires, expires);
+        b.header(HeaderName::Allow, self.inner.caps.allow_header());
+        b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
+        if let Some((name, value)) = auth {
+            b.header(*name, value);
+        }
+        (b.finish(), branch)
+    }
+
+    /// Registers at one address. `None` when it never answered (so the
+    /// caller fails over to the next target).
+    async fn register_at(
+        &mut self,
+        dest: SocketAddr,
+        transport: Transport,
+        expires: u32,
+    ) -> Option<Outcome> {
+        let mut auth: Option<(HeaderName, String)> = None;
+        let ruri = self.account.request_uri();
+        for _attempt in 0..4 {
+            let (bytes, branch) = self.build(dest, transport, expires, auth.as_ref());
+            let mut events = self.inner.layer().send_request(OutgoingRequest {
+                bytes: Bytes::from(bytes),
+                branch,
+                method: Method::Register,
+                dest,
+                transport,
+            });
+            let raw = loop {
+                match events.recv().await {
+                    Some(ClientEvent::Provisional(_)) => continue,
+                    Some(ClientEvent::Final(raw)) => break raw,
+                    Some(ClientEvent::Timeout) | None => return None,
+                    Some(ClientEvent::TransportError(e)) => {
+                        debug!(error = %e, "REGISTER not sent");
+                        return None;
+                    }
+                }
+            };
+            let Ok(Message::Response(r)) = Message::parse(&raw) else {
+                return Some(Outcome::Failed {
+                    code: None,
+                    reason: "unreadable response".into(),
+                    min_expires: None,
+                });
+            };
+            match r.code {
+                200..=299 => {
+                    let granted = granted_expiry(&r, &self.our_contact_user(), expires);
+                    return Some(Outcome::Registered {
+                        expires: granted,
+                        registrar: dest,
+                    });
+                }
+                401 | 407 => {
+                    let (challenge_header, answer_header) = if r.code == 401 {
+                        (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+                    } else {
+                        (
+                            HeaderName::ProxyAuthenticate,
+                            HeaderName::ProxyAuthorization,
+                        )
+                    };
+                    let challenges: Vec<&str> = r.headers.get_all(challenge_header).collect();
+                    match self.digest.respond(&challenges, "REGISTER", &ruri, None) {
+                        Some(value) => auth = Some((answer_header, value)),
+                        None => {
+                            return Some(Outcome::Failed {
+                                code: Some(r.code),
+                                reason: "credentials rejected".into(),
+                                min_expires: None,
+                            })
+                        }
+                    }
+                }
+                code => {
+                    let min_expires = r
+                        .headers
+                        .get(HeaderName::MinExpires)
+                        .and_then(|v| v.trim().parse().ok());
+                    return Some(Outcome::Failed {
+                        code: Some(code),
+                        reason: r.reason.to_string(),
+                        min_expires,
+                    });
+                }
+            }
+        }
+        Some(Outcome::Failed {
+            code: None,
+            reason: "authentication loop".into(),
+            min_expires: None,
+        })
+    }
+
+    fn our_contact_user(&self) -> String {
+        self.account.username.clone()
+    }
+}
+
+/// The lifetime the registrar granted (RFC 3261 10.2.4): the `expires`
+/// parameter of our Contact in the 200 OK, else its Expires header, else
+/// what we asked for.
+fn granted_expiry(resp: &crate::message::Response<'_>, user: &str, asked: u32) -> u32 {
+    let from_contact = resp
+        .headers
+        .contacts()
+        .filter_map(Result::ok)
+        .find_map(|c| {
+            let ours = c.uri.user == Some(user);
+            ours.then(|| c.params.get("expires").and_then(|e| e.parse::<u32>().ok()))
+                .flatten()
+        });
+    from_contact
+        .or_else(|| resp.headers.expires().ok().flatten())
+        .unwrap_or(asked)
+}
+
+/// When to refresh a registration granted for `granted` seconds: a bit
+/// before it expires (RFC 3261 suggests not waiting for the last moment).
+fn refresh_after(granted: u32) -> Duration {
+    let g = u64::from(granted.max(1));
+    let secs = if g > 120 {
+        g - g / 10 - 5
+    } else {
+        (g * 3 / 4).max(1)
+    };
+    Duration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn granted_expiry_prefers_our_contact_then_header() {
+        let raw = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:1001@t>;tag=1\r\nTo: <sip:1001@t>;tag=2\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\nContact: <sip:other@10.0.0.9>;expires=999, <sip:1001@10.0.0.1:5060>;expires=120\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(granted_expiry(m.as_response().unwrap(), "1001", 300), 120);
+        let raw = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:1001@t>;tag=1\r\nTo: <sip:1001@t>;tag=2\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(granted_expiry(m.as_response().unwrap(), "1001", 300), 60);
+    }
+
+    #[test]
+    fn refresh_happens_before_expiry() {
+        assert_eq!(refresh_after(3600), Duration::from_secs(3235));
+        assert_eq!(refresh_after(60), Duration::from_secs(45));
+        assert!(refresh_after(0) >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn destinations_from_registrar_strings() {
+        let d = destination("sip.example.com", Transport::Udp);
+        assert_eq!((d.host.as_str(), d.port), ("sip.example.com", None));
+        let d = destination("127.0.0.1:5070", Transport::Udp);
+        assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", Some(5070)));
+        let d = destination("[::1]:5080", Transport::Tcp);
+        assert_eq!((d.host.as_str(), d.port), ("::1", Some(5080)));
+    }
+}
