@@ -16,6 +16,7 @@ use crate::endpoint::Inner;
 use crate::message::{
     percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, Response, Uri,
 };
+use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest, ServerEvent, ServerKey, ServerTransaction};
 use crate::transport::{Received, Transport};
 use crate::util;
@@ -161,6 +162,9 @@ pub enum CallError {
     /// A value we were given is not usable (bad URI, bad digit).
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// Offer/answer failed.
+    #[error(transparent)]
+    Sdp(#[from] SdpError),
 }
 
 /// Why a call ended.
@@ -198,6 +202,9 @@ pub enum CallEvent {
         remote_sdp: String,
         /// The answer we sent.
         local_sdp: String,
+        /// The media now in force, when the call negotiates through an
+        /// [`SdpSession`] (see [`IncomingCall::accept_media`]).
+        media: Option<NegotiatedMedia>,
     },
     /// A NOTIFY about our REFER: the transfer target's progress.
     TransferProgress {
@@ -233,6 +240,8 @@ pub(crate) struct CallShared {
     /// Answers a re-INVITE offer with our SDP; set by the application
     /// (see [`Call::set_reoffer_answerer`]).
     answerer: Mutex<Option<Box<Answerer>>>,
+    /// Offer/answer state when the call negotiates through us.
+    sdp: Mutex<Option<SdpSession>>,
     /// For calls we placed: the ACK for the 2xx, re-sent on retransmissions.
     ack: crate::outbound::AckCache,
     span: Span,
@@ -554,10 +563,50 @@ impl IncomingCall {
     /// established call. Fails with [`CallError::Cancelled`] when the caller
     /// cancelled first.
     pub async fn accept(mut self, answer_sdp: String) -> Result<Call, CallError> {
-        self.accept_now(answer_sdp)
+        self.accept_now(answer_sdp, None)
     }
 
-    fn accept_now(&mut self, answer_sdp: String) -> Result<Call, CallError> {
+    /// Negotiates the caller's offer against `local` (PCMU first, PCMA,
+    /// `telephone-event`, the offered `ptime`, mirrored direction) and
+    /// answers with 200 OK. Re-INVITEs on the call (hold, resume, a new
+    /// media address) are then answered the same way and reported as
+    /// [`CallEvent::SessionModified`] with the new [`NegotiatedMedia`].
+    ///
+    /// Without an offer in the INVITE (delayed offer), the 200 OK carries
+    /// our offer and the media is known when the ACK brings the answer: it
+    /// arrives as [`CallEvent::SessionModified`] and the returned media is
+    /// `None`. When the offer has no codec in common the call is refused
+    /// with 488 Not Acceptable Here (400 for an unreadable SDP) and the
+    /// error is returned.
+    pub async fn accept_media(
+        mut self,
+        local: LocalMedia,
+    ) -> Result<(Call, Option<NegotiatedMedia>), CallError> {
+        let mut session = SdpSession::new(local);
+        let (body, media) = match &self.offer {
+            Some(offer) => match session.answer(offer) {
+                Ok((answer, media)) => (answer, Some(media)),
+                Err(e) => {
+                    self.span
+                        .in_scope(|| warn!(error = %e, "refusing the offer"));
+                    let warning = format!("399 - \"{}\"", e.to_string().replace('"', "'"));
+                    self.finish_non_2xx(e.status(), |b| {
+                        b.header(HeaderName::Warning, &warning);
+                    });
+                    return Err(CallError::Sdp(e));
+                }
+            },
+            None => (session.offer(), None),
+        };
+        let call = self.accept_now(body, Some(session))?;
+        Ok((call, media))
+    }
+
+    fn accept_now(
+        &mut self,
+        answer_sdp: String,
+        sdp: Option<SdpSession>,
+    ) -> Result<Call, CallError> {
         let Some(Message::Request(req)) = Message::parse(&self.state.invite).ok() else {
             return Err(CallError::Invalid("stored INVITE no longer parses".into()));
         };
@@ -587,6 +636,7 @@ impl IncomingCall {
             local_sdp: Mutex::new(answer_sdp),
             remote_sdp: Mutex::new(self.offer.clone()),
             answerer: Mutex::new(None),
+            sdp: Mutex::new(sdp),
             ack: Default::default(),
             span: self.span.clone(),
         });
@@ -678,6 +728,70 @@ impl Call {
     /// The tracing span of this call.
     pub fn span(&self) -> &Span {
         &self.shared.span
+    }
+
+    /// The media negotiated for the call (codec, payload types, remote RTP
+    /// address, direction, ptime), when it negotiates through an
+    /// [`SdpSession`]: answered with [`IncomingCall::accept_media`] or
+    /// placed with [`DialOptions::with_media`](crate::outbound::DialOptions::with_media).
+    pub fn media(&self) -> Option<NegotiatedMedia> {
+        self.shared
+            .sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|s| s.negotiated().cloned())
+    }
+
+    /// Puts the far end on hold (re-INVITE with `a=sendonly`) or takes it
+    /// off hold (`a=sendrecv`). Needs a call that negotiates through an
+    /// [`SdpSession`]. Returns the media now in force.
+    pub async fn hold(&self, on: bool) -> Result<NegotiatedMedia, CallError> {
+        let offer = {
+            let mut guard = self.shared.sdp.lock().unwrap_or_else(|p| p.into_inner());
+            let session = guard
+                .as_mut()
+                .ok_or_else(|| CallError::Invalid("the call has no SDP session".into()))?;
+            session.local_mut().direction = if on {
+                Direction::SendOnly
+            } else {
+                Direction::SendRecv
+            };
+            session.offer()
+        };
+        let resp = self
+            .shared
+            .send_in_dialog(
+                Method::Invite,
+                |_| {},
+                Some(("application/sdp", offer.as_bytes())),
+            )
+            .await?;
+        expect_2xx(&resp)?;
+        let answer = match Message::parse(&resp) {
+            Ok(Message::Response(r)) => String::from_utf8_lossy(r.body).into_owned(),
+            _ => String::new(),
+        };
+        let media = self
+            .shared
+            .sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .ok_or_else(|| CallError::Invalid("the call has no SDP session".into()))?
+            .accept_answer(&answer)
+            .map_err(CallError::Sdp)?;
+        *self
+            .shared
+            .local_sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = offer;
+        *self
+            .shared
+            .remote_sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(answer);
+        Ok(media)
     }
 
     /// Sets how re-INVITE offers are answered (hold, resume, new media
@@ -772,6 +886,7 @@ impl CallShared {
         dialog: Dialog,
         local_sdp: String,
         remote_sdp: Option<String>,
+        sdp: Option<SdpSession>,
     ) -> (Call, Arc<CallShared>) {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(CallShared {
@@ -784,6 +899,7 @@ impl CallShared {
             local_sdp: Mutex::new(local_sdp),
             remote_sdp: Mutex::new(remote_sdp),
             answerer: Mutex::new(None),
+            sdp: Mutex::new(sdp),
             ack: Default::default(),
             span: Span::current(),
         });
@@ -909,7 +1025,10 @@ impl CallShared {
         Err(CallError::Timeout)
     }
 
-    fn on_ack(&self) {
+    fn on_ack(&self, body: &[u8]) {
+        if !body.is_empty() {
+            self.on_late_answer(body);
+        }
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = self
             .invite_tx
@@ -1002,9 +1121,17 @@ impl CallShared {
         let answer = match &offer {
             Some(o) => {
                 let answerer = self.answerer.lock().unwrap_or_else(|p| p.into_inner());
-                match answerer.as_ref() {
-                    Some(f) => f(o),
-                    None => Some(
+                let mut sdp = self.sdp.lock().unwrap_or_else(|p| p.into_inner());
+                match (answerer.as_ref(), sdp.as_mut()) {
+                    (Some(f), _) => f(o),
+                    (None, Some(session)) => match session.answer(o) {
+                        Ok((answer, _)) => Some(answer),
+                        Err(e) => {
+                            warn!(error = %e, "refusing the re-offer");
+                            None
+                        }
+                    },
+                    (None, None) => Some(
                         self.local_sdp
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -1013,13 +1140,16 @@ impl CallShared {
                 }
             }
             None if req.method == Method::Update => None,
-            // A re-INVITE without SDP asks for our offer: send our current SDP.
-            None => Some(
-                self.local_sdp
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone(),
-            ),
+            // A re-INVITE without SDP asks for our offer (answered in the ACK).
+            None => match self.sdp.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                Some(session) => Some(session.offer()),
+                None => Some(
+                    self.local_sdp
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                ),
+            },
         };
         if offer.is_some() && answer.is_none() {
             self.respond(req, rx, &tx, 488);
@@ -1044,10 +1174,51 @@ impl CallShared {
         if let (Some(o), Some(a)) = (offer, answer) {
             *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(o.clone());
             *self.local_sdp.lock().unwrap_or_else(|p| p.into_inner()) = a.clone();
+            let media = self
+                .sdp
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .and_then(|s| s.negotiated().cloned());
             let _ = self.events.send(CallEvent::SessionModified {
                 remote_sdp: o,
                 local_sdp: a,
+                media,
             });
+        }
+    }
+
+    /// The ACK carried the answer to the offer we put in a 200 OK (delayed
+    /// offer, RFC 3261 13.2.1).
+    fn on_late_answer(&self, body: &[u8]) {
+        let answer = String::from_utf8_lossy(body).into_owned();
+        let result = self
+            .sdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .map(|s| s.accept_answer(&answer));
+        match result {
+            Some(Ok(media)) => {
+                *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone());
+                let local_sdp = self
+                    .local_sdp
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let _ = self.events.send(CallEvent::SessionModified {
+                    remote_sdp: answer,
+                    local_sdp,
+                    media: Some(media),
+                });
+            }
+            Some(Err(e)) => {
+                self.span
+                    .in_scope(|| warn!(error = %e, "unusable answer in the ACK"));
+            }
+            None => {
+                *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+            }
         }
     }
 }
@@ -1115,7 +1286,7 @@ pub(crate) fn on_ack(ep: &Arc<Inner>, req: &Request<'_>) {
         .get(&id)
         .cloned();
     if let Some(s) = shared {
-        s.on_ack();
+        s.on_ack(req.body);
     }
 }
 

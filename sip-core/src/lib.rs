@@ -16,6 +16,7 @@ pub mod message;
 pub mod outbound;
 pub mod registration;
 pub mod resolve;
+pub mod sdp;
 pub mod transaction;
 pub mod transport;
 pub mod util;

@@ -18,6 +18,7 @@ use crate::call::{Call, CallError, CallShared};
 use crate::dialog::Dialog;
 use crate::endpoint::{Endpoint, Inner};
 use crate::message::{HeaderName, Message, MessageBuilder, Method, Response, Uri};
+use crate::sdp::{LocalMedia, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest};
 use crate::transport::Transport;
 use crate::util;
@@ -44,6 +45,9 @@ pub struct DialOptions {
     pub ring_timeout: Duration,
     /// Extra headers (P-Asserted-Identity, Privacy, X- headers).
     pub headers: Vec<(String, String)>,
+    /// The offer/answer state behind `offer_sdp`, when the call negotiates
+    /// through us (see [`DialOptions::with_media`]).
+    pub media: Option<SdpSession>,
 }
 
 impl DialOptions {
@@ -59,7 +63,19 @@ impl DialOptions {
             transport: Transport::Udp,
             ring_timeout: Duration::from_secs(60),
             headers: Vec::new(),
+            media: None,
         }
+    }
+
+    /// Options to call `to` offering `local` media (PCMU, PCMA,
+    /// `telephone-event`); the answer is negotiated when the call is
+    /// answered and is available from [`Call::media`].
+    pub fn with_media(to: impl Into<String>, local: LocalMedia) -> Self {
+        let mut session = SdpSession::new(local);
+        let offer = session.offer();
+        let mut opts = DialOptions::new(to, offer);
+        opts.media = Some(session);
+        opts
     }
 }
 
@@ -405,9 +421,23 @@ async fn run_invite(
                         match &dialog_call {
                             Some(shared) => shared.resend_ack(),
                             None => {
-                                let shared = answered(inner, &invite, &r, dest, opts.transport)
-                                    .await
-                                    .map_err(|e| CallFailure::unreachable(e.to_string()))?;
+                                let shared = answered(
+                                    inner,
+                                    &invite,
+                                    &r,
+                                    dest,
+                                    opts.transport,
+                                    opts.media.clone(),
+                                )
+                                .await
+                                .map_err(|e| match e {
+                                    CallError::Sdp(e) => CallFailure {
+                                        kind: FailureKind::Other,
+                                        code: Some(488),
+                                        reason: e.to_string(),
+                                    },
+                                    e => CallFailure::unreachable(e.to_string()),
+                                })?;
                                 let (call, shared) = shared;
                                 dialog_call = Some(shared);
                                 if cancelled {
@@ -491,6 +521,7 @@ async fn answered(
     resp: &Response<'_>,
     dest: SocketAddr,
     transport: Transport,
+    mut media: Option<SdpSession>,
 ) -> Result<(Call, Arc<CallShared>), CallError> {
     let m = Message::parse(invite).map_err(|e| CallError::Invalid(e.to_string()))?;
     let req = m
@@ -511,12 +542,24 @@ async fn answered(
     let remote_sdp =
         (!resp.body.is_empty()).then(|| String::from_utf8_lossy(resp.body).into_owned());
     let local_sdp = String::from_utf8_lossy(req.body).into_owned();
-    let (call, shared) = CallShared::new_uac(inner, dialog, local_sdp, remote_sdp);
+    let mut unusable = None;
+    if let (Some(session), Some(answer)) = (media.as_mut(), remote_sdp.as_deref()) {
+        if let Err(e) = session.accept_answer(answer) {
+            unusable = Some(e);
+        }
+    }
+    let (call, shared) = CallShared::new_uac(inner, dialog, local_sdp, remote_sdp, media);
     // The ACK goes where in-dialog requests go: the first route, else the
     // remote target.
     let ack_dest = shared.next_hop().await;
     shared.set_ack(ack, ack_dest);
     shared.resend_ack();
+    if let Some(e) = unusable {
+        // RFC 3261 13.2.2.4: ACK the 2xx, then end the session with BYE.
+        tracing::warn!(error = %e, "unusable SDP answer; hanging up");
+        let _ = call.hangup().await;
+        return Err(CallError::Sdp(e));
+    }
     info!("call answered by the far end");
     Ok((call, shared))
 }

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{addr, free_port, peer, run_sipp, scenario, sipp_report};
-use sip_core::call::{CallEvent, HangupCause};
+use common::{addr, free_port, require, run_sipp, scenario, sipp_report};
+use sip_core::call::{CallError, CallEvent, HangupCause};
 use sip_core::endpoint::{Endpoint, EndpointConfig, IncomingCalls};
+use sip_core::sdp::{Codec, Direction, LocalMedia, NegotiatedMedia};
 use sip_core::transaction::Timers;
-
-const ANSWER_SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
 
 #[derive(Clone, Copy)]
 enum Behaviour {
@@ -34,6 +33,8 @@ struct Seen {
     cancelled: AtomicUsize,
     dtmf: std::sync::Mutex<String>,
     modified: std::sync::Mutex<Vec<String>>,
+    /// The media negotiated at answer, then after each re-INVITE.
+    media: std::sync::Mutex<Vec<NegotiatedMedia>>,
 }
 
 async fn start(timers: Timers) -> (Endpoint, IncomingCalls, u16) {
@@ -68,7 +69,18 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
                     _ => {}
                 }
                 call.ring();
-                let mut call = call.accept(ANSWER_SDP.into()).await.expect("accept");
+                let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
+                let (mut call, media) = match call.accept_media(local).await {
+                    Ok(answered) => answered,
+                    Err(CallError::Sdp(e)) => {
+                        assert_eq!(e.status(), 488);
+                        return;
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                };
+                let media = media.expect("the INVITE carries an offer");
+                assert_eq!(media.codec, Codec::Pcmu);
+                s.media.lock().unwrap().push(media);
                 while let Some(ev) = call.next_event().await {
                     match ev {
                         CallEvent::Confirmed => {
@@ -78,8 +90,11 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
                             }
                         }
                         CallEvent::Dtmf { digit, .. } => s.dtmf.lock().unwrap().push(digit),
-                        CallEvent::SessionModified { remote_sdp, .. } => {
-                            s.modified.lock().unwrap().push(remote_sdp)
+                        CallEvent::SessionModified {
+                            remote_sdp, media, ..
+                        } => {
+                            s.modified.lock().unwrap().push(remote_sdp);
+                            s.media.lock().unwrap().extend(media);
                         }
                         CallEvent::Hangup(cause) => {
                             let c = match cause {
@@ -129,9 +144,7 @@ async fn wait_until(what: &str, f: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_sipp_calls_and_ends_them_on_remote_bye() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
     let out = run_sipp(sipp_args(
@@ -152,9 +165,7 @@ async fn answers_sipp_calls_and_ends_them_on_remote_bye() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_sipp_calls_over_tcp() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
     let out = run_sipp(sipp_args(
@@ -172,9 +183,7 @@ async fn answers_sipp_calls_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     // Short timers so that retransmissions recover losses quickly.
     let timers = Timers {
         t1: Duration::from_millis(100),
@@ -273,9 +282,7 @@ Content-Length: 0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_cancels_before_answer_and_gets_487() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::RingThenWaitCancel);
     let sf = scenario("cancel.xml", CANCEL_SCENARIO);
@@ -332,9 +339,7 @@ Content-Length: 0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_call_gets_486_and_our_transaction_absorbs_the_ack() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let _seen = serve(incoming, Behaviour::Reject(486));
     let sf = scenario("busy.xml", REJECT_SCENARIO);
@@ -426,9 +431,7 @@ Duration=160
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtmf_by_info_arrives_as_events() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
     let middle = [info(2, "1"), info(3, "#"), info(4, "9")].join("\n");
@@ -474,9 +477,7 @@ Content-Length: 0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reinvite_for_hold_is_answered_and_reported() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
     let sf = scenario(
@@ -489,6 +490,11 @@ async fn reinvite_for_hold_is_answered_and_reported() {
     let m = seen.modified.lock().unwrap();
     assert_eq!(m.len(), 1);
     assert!(m[0].contains("a=sendonly"));
+    // Answered sendrecv, then the far end put us on hold: we only receive.
+    let media = seen.media.lock().unwrap();
+    let directions: Vec<Direction> = media.iter().map(|m| m.direction).collect();
+    assert_eq!(directions, [Direction::SendRecv, Direction::RecvOnly]);
+    assert_eq!(media[0].telephone_event, Some(101));
 }
 
 const BYE_FROM_US: &str = r#"  <recv request="BYE"/>
@@ -504,9 +510,7 @@ Content-Length: 0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::AnswerThenHangup);
     let sf = scenario("ourbye.xml", &in_dialog_scenario("", BYE_FROM_US));
@@ -560,9 +564,7 @@ Content-Length: 0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
-    if peer("sipp").is_none() {
-        return;
-    }
+    require("sipp");
     let timers = Timers {
         t1: Duration::from_millis(50),
         t2: Duration::from_millis(400),
@@ -584,4 +586,59 @@ async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
         .expect("SIPp reports the 200 line");
     // T1=50ms doubling to T2=400ms over 64*T1=3.2s: 50+100+200+400*7.
     assert!(retrans >= 6, "only {retrans} retransmissions of the 200");
+}
+
+const G729_ONLY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="no common codec">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 18
+a=rtpmap:18 G729/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="488">
+    <action>
+      <ereg regexp="Warning: 399 .*no common codec" search_in="msg" check_it="true" assign_to="w"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <Reference variables="w"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_without_a_common_codec_is_refused_with_488() {
+    require("sipp");
+    let (_ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario("g729.xml", G729_ONLY);
+    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    assert_eq!(seen.offered.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
 }

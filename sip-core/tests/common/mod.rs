@@ -5,17 +5,22 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The path of `bin` when it is installed; the test prints why it skips
-/// otherwise (the test script installs every peer, so CI runs them all).
+/// The path of `bin` when it is installed.
 pub fn peer(bin: &str) -> Option<PathBuf> {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = PathBuf::from(dir).join(bin);
-        if p.exists() {
-            return Some(p);
-        }
+    ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
+        .iter()
+        .map(|dir| PathBuf::from(dir).join(bin))
+        .find(|p| p.exists())
+}
+
+/// The path of `bin`; fails the test when the peer is missing, so an
+/// interop test never passes without having run. `./scripts/test`
+/// installs every peer.
+pub fn require(bin: &str) -> PathBuf {
+    match peer(bin) {
+        Some(p) => p,
+        None => panic!("{bin} is not installed: run ./scripts/test, which installs the test peers"),
     }
-    eprintln!("SKIP: {bin} is not installed (run ./scripts/test to install the test peers)");
-    None
 }
 
 /// A free UDP port on 127.0.0.1 (also free for TCP in practice).
@@ -32,7 +37,7 @@ pub fn free_port() -> u16 {
 
 /// Runs SIPp to completion (bounded by `-timeout`), returning its output.
 pub async fn run_sipp(args: Vec<String>) -> Output {
-    let sipp = peer("sipp").expect("checked by caller");
+    let sipp = require("sipp");
     tokio::task::spawn_blocking(move || Command::new(sipp).args(&args).output().expect("sipp runs"))
         .await
         .unwrap()
