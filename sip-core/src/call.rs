@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::queue;
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{debug, info, info_span, warn, Span};
 
 use crate::dialog::{Dialog, DialogError, DialogId};
@@ -233,7 +234,7 @@ pub(crate) struct CallShared {
     id: DialogId,
     dialog: Mutex<Dialog>,
     state: Mutex<CallState>,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: queue::Sender<CallEvent>,
     invite_tx: Mutex<Option<ServerTransaction>>,
     local_sdp: Mutex<String>,
     remote_sdp: Mutex<Option<String>>,
@@ -321,7 +322,7 @@ pub struct IncomingCall {
     did: String,
     offer: Option<String>,
     cancelled: watch::Receiver<bool>,
-    tx_events: Option<mpsc::UnboundedReceiver<ServerEvent>>,
+    tx_events: Option<queue::Receiver<ServerEvent>>,
     span: Span,
 }
 
@@ -384,7 +385,7 @@ impl IncomingCall {
         req: &Request<'_>,
         rx: &Received,
         tx: ServerTransaction,
-        events: mpsc::UnboundedReceiver<ServerEvent>,
+        events: queue::Receiver<ServerEvent>,
     ) -> Result<IncomingCall, DialogError> {
         let call_id = req.headers.call_id().unwrap_or_default().to_string();
         if req.headers.contacts().next().is_none() {
@@ -625,7 +626,7 @@ impl IncomingCall {
         b.header(HeaderName::Allow, self.ep.caps.allow_header());
         b.header(HeaderName::Supported, self.ep.caps.supported.join(", "));
         let bytes = b.body("application/sdp", answer_sdp.as_bytes());
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = queue::unbounded();
         let shared = Arc::new(CallShared {
             ep: self.ep.clone(),
             id: dialog.id(),
@@ -645,6 +646,17 @@ impl IncomingCall {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(shared.id.clone(), shared.clone());
+        // Timer L without our 2xx acknowledged: end the call with BYE.
+        let weak = Arc::downgrade(&shared);
+        self.state.tx.on_no_ack(Box::new(move || {
+            if let Some(s) = weak.upgrade() {
+                s.span
+                    .in_scope(|| warn!("no ACK for our 200 OK; ending the call"));
+                tokio::spawn(s.send_bye_and_end(HangupCause::NoAck));
+            }
+        }));
+        // Nobody reads the transaction's events once the call is answered.
+        self.tx_events = None;
         if !self.state.finish(200, bytes) {
             self.ep
                 .dialogs
@@ -659,21 +671,6 @@ impl IncomingCall {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.key);
         self.span.in_scope(|| info!("call answered"));
-        if let Some(mut events) = self.tx_events.take() {
-            let weak = Arc::downgrade(&shared);
-            tokio::spawn(async move {
-                while let Some(ev) = events.recv().await {
-                    if ev == ServerEvent::NoAckFor2xx {
-                        if let Some(s) = weak.upgrade() {
-                            s.span
-                                .in_scope(|| warn!("no ACK for our 200 OK; ending the call"));
-                            let s2 = s.clone();
-                            s2.send_bye_and_end(HangupCause::NoAck).await;
-                        }
-                    }
-                }
-            });
-        }
         Ok(Call {
             shared,
             events: ev_rx,
@@ -693,7 +690,7 @@ impl Drop for IncomingCall {
 #[derive(Debug)]
 pub struct Call {
     shared: Arc<CallShared>,
-    events: mpsc::UnboundedReceiver<CallEvent>,
+    events: queue::Receiver<CallEvent>,
 }
 
 impl Call {
@@ -888,7 +885,7 @@ impl CallShared {
         remote_sdp: Option<String>,
         sdp: Option<SdpSession>,
     ) -> (Call, Arc<CallShared>) {
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = queue::unbounded();
         let shared = Arc::new(CallShared {
             ep: ep.clone(),
             id: dialog.id(),

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
+use crate::queue;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -546,7 +547,7 @@ impl Inner {
         req: &Request<'_>,
         rx: &Received,
         tx: ServerTransaction,
-        events: mpsc::UnboundedReceiver<crate::transaction::ServerEvent>,
+        events: queue::Receiver<crate::transaction::ServerEvent>,
     ) {
         let refuse = |code: u16, extra: Option<(HeaderName, String)>| {
             let mut b = self.response(req, rx.source, code, Some(&util::new_tag()));

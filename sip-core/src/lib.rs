@@ -14,6 +14,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod message;
 pub mod outbound;
+pub mod queue;
 pub mod registration;
 pub mod resolve;
 pub mod sdp;

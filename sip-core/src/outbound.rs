@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::queue;
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{debug, info, info_span, Instrument};
 
 use crate::auth::{Credentials, DigestSession};
@@ -161,7 +162,7 @@ pub enum Progress {
 #[derive(Debug)]
 pub struct Dialing {
     call_id: String,
-    progress: mpsc::UnboundedReceiver<Progress>,
+    progress: queue::Receiver<Progress>,
     cancel: Option<oneshot::Sender<()>>,
 }
 
@@ -208,7 +209,7 @@ impl Endpoint {
                 .ok_or_else(|| CallError::Invalid(format!("cannot resolve {}", opts.to)))?,
         };
         let call_id = util::new_call_id(None);
-        let (ptx, prx) = mpsc::unbounded_channel();
+        let (ptx, prx) = queue::unbounded();
         let (ctx, crx) = oneshot::channel();
         let inner = self.inner.clone();
         let span = info_span!("call", call_id = %call_id);
@@ -338,7 +339,7 @@ async fn run_invite(
     opts: &DialOptions,
     dest: SocketAddr,
     call_id: &str,
-    progress: &mpsc::UnboundedSender<Progress>,
+    progress: &queue::Sender<Progress>,
     mut cancel: oneshot::Receiver<()>,
 ) -> Result<(), CallFailure> {
     let builder = InviteBuilder {

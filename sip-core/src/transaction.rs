@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::queue;
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, trace};
 
@@ -179,13 +179,15 @@ enum ServerInput {
     Respond(u16, Bytes),
     /// The dialog saw the ACK for our 2xx.
     Ack2xx,
+    /// Run this if timer L fires without the ACK for our 2xx.
+    OnNoAck(Box<dyn FnOnce() + Send>),
 }
 
 /// The transaction user's handle on a server transaction.
 #[derive(Debug, Clone)]
 pub struct ServerTransaction {
     key: ServerKey,
-    input: mpsc::UnboundedSender<ServerInput>,
+    input: queue::Sender<ServerInput>,
 }
 
 impl ServerTransaction {
@@ -200,6 +202,14 @@ impl ServerTransaction {
         let _ = self.input.send(ServerInput::Ack2xx);
     }
 
+    /// Sets what to do when our 2xx to an INVITE is never acknowledged
+    /// (timer L fires first): the dialog's owner ends the call. A callback
+    /// rather than a task waiting on [`ServerEvent::NoAckFor2xx`], so an
+    /// answered call costs no extra task.
+    pub fn on_no_ack(&self, f: Box<dyn FnOnce() + Send>) {
+        let _ = self.input.send(ServerInput::OnNoAck(f));
+    }
+
     /// The transaction's key.
     pub fn key(&self) -> &ServerKey {
         &self.key
@@ -210,7 +220,7 @@ impl ServerTransaction {
 #[derive(Debug)]
 pub enum RequestDisposition {
     /// A new transaction: the transaction user must respond through it.
-    New(ServerTransaction, mpsc::UnboundedReceiver<ServerEvent>),
+    New(ServerTransaction, queue::Receiver<ServerEvent>),
     /// A retransmission, absorbed here.
     Absorbed,
     /// An ACK. When it matched an INVITE transaction (the ACK for a non-2xx,
@@ -258,8 +268,8 @@ pub struct OutgoingRequest {
 pub struct TransactionLayer {
     transports: Arc<Transports>,
     timers: Timers,
-    server: Mutex<HashMap<ServerKey, mpsc::UnboundedSender<ServerInput>>>,
-    client: Mutex<HashMap<ClientKey, mpsc::UnboundedSender<ClientInput>>>,
+    server: Mutex<HashMap<ServerKey, queue::Sender<ServerInput>>>,
+    client: Mutex<HashMap<ClientKey, queue::Sender<ClientInput>>>,
 }
 
 impl TransactionLayer {
@@ -314,8 +324,8 @@ impl TransactionLayer {
         if req.method == Method::Ack {
             return Some(RequestDisposition::Ack);
         }
-        let (input_tx, input_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (input_tx, input_rx) = queue::unbounded();
+        let (event_tx, event_rx) = queue::unbounded();
         self.server
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -367,12 +377,9 @@ impl TransactionLayer {
 
     /// Starts a client transaction; its events arrive on the returned
     /// receiver, which ends when the transaction terminates.
-    pub fn send_request(
-        self: &Arc<Self>,
-        req: OutgoingRequest,
-    ) -> mpsc::UnboundedReceiver<ClientEvent> {
-        let (input_tx, input_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
+    pub fn send_request(self: &Arc<Self>, req: OutgoingRequest) -> queue::Receiver<ClientEvent> {
+        let (input_tx, input_rx) = queue::unbounded();
+        let (event_tx, event_rx) = queue::unbounded();
         let key = ClientKey {
             branch: req.branch.clone(),
             method: req.method.as_str().to_string(),
@@ -407,8 +414,8 @@ struct ServerTask {
     invite: bool,
     dest: SocketAddr,
     transport: Transport,
-    input: mpsc::UnboundedReceiver<ServerInput>,
-    events: mpsc::UnboundedSender<ServerEvent>,
+    input: queue::Receiver<ServerInput>,
+    events: queue::Sender<ServerEvent>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,6 +447,7 @@ impl ServerTask {
         let mut interval = t.t1;
         // The state's end timer (H, I, J, L).
         let mut end_at: Option<Instant> = None;
+        let mut no_ack: Option<Box<dyn FnOnce() + Send>> = None;
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         // An INVITE server transaction whose TU never answers is bounded
         // by the TU (Timer C-like); a non-INVITE one by Timer F's length.
@@ -472,8 +480,10 @@ impl ServerTask {
                         ServerInput::Ack2xx => {
                             if state == ServerState::Accepted {
                                 retransmit_at = None;
+                                no_ack = None;
                             }
                         }
+                        ServerInput::OnNoAck(f) => no_ack = Some(f),
                         ServerInput::Respond(code, bytes) => {
                             if matches!(state, ServerState::Completed | ServerState::Confirmed)
                                 || (state == ServerState::Accepted && code >= 300)
@@ -522,6 +532,9 @@ impl ServerTask {
                             }
                             ServerState::Accepted if retransmit_at.is_some() => {
                                 let _ = self.events.send(ServerEvent::NoAckFor2xx);
+                                if let Some(f) = no_ack.take() {
+                                    f();
+                                }
                             }
                             _ => {}
                         }
@@ -543,8 +556,8 @@ struct ClientTask {
     layer: Arc<TransactionLayer>,
     key: ClientKey,
     req: OutgoingRequest,
-    input: mpsc::UnboundedReceiver<ClientInput>,
-    events: mpsc::UnboundedSender<ClientEvent>,
+    input: queue::Receiver<ClientInput>,
+    events: queue::Sender<ClientEvent>,
 }
 
 /// Builds the ACK for a non-2xx final response to an INVITE (RFC 3261
@@ -695,19 +708,15 @@ mod tests {
     use crate::transport::{Received, Sink, TransportConfig};
     use tokio::net::UdpSocket;
 
-    struct Collect(mpsc::UnboundedSender<Received>);
+    struct Collect(queue::Sender<Received>);
     impl Sink for Collect {
         fn received(&self, msg: Received) {
             let _ = self.0.send(msg);
         }
     }
 
-    async fn setup() -> (
-        Arc<TransactionLayer>,
-        mpsc::UnboundedReceiver<Received>,
-        UdpSocket,
-    ) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    async fn setup() -> (Arc<TransactionLayer>, queue::Receiver<Received>, UdpSocket) {
+        let (tx, rx) = queue::unbounded();
         let cfg = TransportConfig {
             udp: vec!["127.0.0.1:0".parse().unwrap()],
             tcp: vec![],
