@@ -18,3 +18,4 @@
 #![forbid(unsafe_code)]
 
 pub mod g711;
+pub mod rtp;
