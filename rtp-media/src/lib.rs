@@ -18,4 +18,5 @@
 #![forbid(unsafe_code)]
 
 pub mod g711;
+pub mod rtcp;
 pub mod rtp;
