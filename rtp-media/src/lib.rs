@@ -18,5 +18,6 @@
 #![forbid(unsafe_code)]
 
 pub mod g711;
+pub mod jitter;
 pub mod rtcp;
 pub mod rtp;
