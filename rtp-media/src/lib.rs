@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod rtcp;
