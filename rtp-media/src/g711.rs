@@ -1,0 +1,449 @@
+//! G.711 companding (ITU-T G.711): µ-law (PCMU, payload type 0) and A-law
+//! (PCMA, payload type 8).
+//!
+//! Every phone line speaks G.711, so this sits on the hot path of every call:
+//! one byte per 8 kHz sample, 160 bytes per 20 ms frame. Decoding uses a
+//! 256-entry table per law; encoding uses a table indexed by the top bits of
+//! the linear sample that the law actually looks at (14 bits for µ-law, 13
+//! bits for A-law), so both directions are a single load per sample. All
+//! tables are computed at compile time and are bit-exact with the classic
+//! Sun/CCITT `g711.c` reference implementation.
+
+/// A G.711 variant negotiated in SDP.
+///
+/// The two laws are not interchangeable: a µ-law byte decoded as A-law is
+/// loud noise, so the codec travels alongside the payload everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// µ-law, used on North American and Japanese networks. RTP payload type 0.
+    Pcmu,
+    /// A-law, used on European and most other international networks. RTP
+    /// payload type 8.
+    Pcma,
+}
+
+impl Codec {
+    /// The RTP sampling clock of G.711, in Hz (RFC 3551).
+    pub const CLOCK_RATE: u32 = 8000;
+
+    /// The static RTP payload type assigned by RFC 3551 (0 for PCMU, 8 for PCMA).
+    pub const fn payload_type(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
+
+    /// The codec for a static RTP payload type, or `None` when the payload
+    /// type is not G.711 (so the caller can drop and count the packet).
+    pub const fn from_payload_type(pt: u8) -> Option<Codec> {
+        match pt {
+            0 => Some(Codec::Pcmu),
+            8 => Some(Codec::Pcma),
+            _ => None,
+        }
+    }
+
+    /// The encoding name used in SDP `a=rtpmap` lines.
+    pub const fn encoding_name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+
+    /// Decodes one G.711 byte to a linear 16-bit sample.
+    #[inline]
+    pub fn decode_sample(self, code: u8) -> i16 {
+        match self {
+            Codec::Pcmu => ulaw_to_linear(code),
+            Codec::Pcma => alaw_to_linear(code),
+        }
+    }
+
+    /// Encodes one linear 16-bit sample to a G.711 byte.
+    #[inline]
+    pub fn encode_sample(self, sample: i16) -> u8 {
+        match self {
+            Codec::Pcmu => linear_to_ulaw(sample),
+            Codec::Pcma => linear_to_alaw(sample),
+        }
+    }
+
+    /// Decodes a G.711 payload into `out`; returns the number of samples
+    /// written, which is the shorter of the two lengths.
+    pub fn decode(self, payload: &[u8], out: &mut [i16]) -> usize {
+        match self {
+            Codec::Pcmu => decode_ulaw(payload, out),
+            Codec::Pcma => decode_alaw(payload, out),
+        }
+    }
+
+    /// Encodes linear samples into `out`; returns the number of bytes
+    /// written, which is the shorter of the two lengths.
+    pub fn encode(self, samples: &[i16], out: &mut [u8]) -> usize {
+        match self {
+            Codec::Pcmu => encode_ulaw(samples, out),
+            Codec::Pcma => encode_alaw(samples, out),
+        }
+    }
+
+    /// The byte that decodes to (near) silence; used to fill frames when
+    /// nothing else is available.
+    pub const fn silence(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0xFF,
+            Codec::Pcma => 0xD5,
+        }
+    }
+}
+
+/// µ-law bias added before segment search (G.711 table 2a).
+const ULAW_BIAS: i32 = 0x84;
+/// Largest magnitude (on the 14-bit scale) µ-law can represent before clipping.
+const ULAW_CLIP: i32 = 8159;
+
+/// Position of the highest set bit plus one (0 for 0), as a const fn.
+const fn bit_length(v: i32) -> i32 {
+    32 - (v as u32).leading_zeros() as i32
+}
+
+const fn ulaw_decode_const(code: u8) -> i16 {
+    let u = !code;
+    let exponent = ((u >> 4) & 0x07) as i32;
+    let mantissa = (u & 0x0F) as i32;
+    let magnitude = (((mantissa << 3) + ULAW_BIAS) << exponent) - ULAW_BIAS;
+    if u & 0x80 != 0 {
+        -magnitude as i16
+    } else {
+        magnitude as i16
+    }
+}
+
+const fn alaw_decode_const(code: u8) -> i16 {
+    let a = code ^ 0x55;
+    let exponent = ((a >> 4) & 0x07) as i32;
+    let mantissa = (a & 0x0F) as i32;
+    let magnitude = if exponent == 0 {
+        (mantissa << 4) + 8
+    } else {
+        ((mantissa << 4) + 0x108) << (exponent - 1)
+    };
+    if a & 0x80 != 0 {
+        magnitude as i16
+    } else {
+        -magnitude as i16
+    }
+}
+
+/// µ-law encode of a 14-bit two's complement value (the sample shifted right by 2).
+const fn ulaw_encode_14(v: i32) -> u8 {
+    let (mut mag, mask) = if v < 0 { (-v, 0x7Fu8) } else { (v, 0xFFu8) };
+    if mag > ULAW_CLIP {
+        mag = ULAW_CLIP;
+    }
+    mag += ULAW_BIAS >> 2;
+    // Segment boundaries are 0x3F, 0x7F, ... 0x1FFF: segment = bit length - 6.
+    let mut seg = bit_length(mag) - 6;
+    if seg < 0 {
+        seg = 0;
+    }
+    if seg >= 8 {
+        // Full scale: the clip plus bias lands just past the last segment.
+        return 0x7F ^ mask;
+    }
+    let code = ((seg << 4) as u8) | (((mag >> (seg + 1)) & 0x0F) as u8);
+    code ^ mask
+}
+
+/// A-law encode of a 13-bit two's complement value (the sample shifted right by 3).
+const fn alaw_encode_13(v: i32) -> u8 {
+    let (mag, mask) = if v >= 0 {
+        (v, 0xD5u8)
+    } else {
+        (-v - 1, 0x55u8)
+    };
+    // Segment boundaries are 0x1F, 0x3F, ... 0xFFF: segment = bit length - 5.
+    let mut seg = bit_length(mag) - 5;
+    if seg < 0 {
+        seg = 0;
+    }
+    let shift = if seg < 2 { 1 } else { seg };
+    let code = ((seg << 4) as u8) | (((mag >> shift) & 0x0F) as u8);
+    code ^ mask
+}
+
+static ULAW_DECODE: [i16; 256] = {
+    let mut t = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = ulaw_decode_const(i as u8);
+        i += 1;
+    }
+    t
+};
+
+static ALAW_DECODE: [i16; 256] = {
+    let mut t = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = alaw_decode_const(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// Indexed by the 14-bit two's complement value `(sample >> 2) & 0x3FFF`.
+static ULAW_ENCODE: [u8; 1 << 14] = {
+    let mut t = [0u8; 1 << 14];
+    let mut i = 0;
+    while i < (1 << 14) {
+        // Sign-extend the 14-bit index.
+        let v = ((i as i32) << 18) >> 18;
+        t[i] = ulaw_encode_14(v);
+        i += 1;
+    }
+    t
+};
+
+/// Indexed by the 13-bit two's complement value `(sample >> 3) & 0x1FFF`.
+static ALAW_ENCODE: [u8; 1 << 13] = {
+    let mut t = [0u8; 1 << 13];
+    let mut i = 0;
+    while i < (1 << 13) {
+        let v = ((i as i32) << 19) >> 19;
+        t[i] = alaw_encode_13(v);
+        i += 1;
+    }
+    t
+};
+
+/// Decodes one µ-law byte to a linear sample.
+#[inline]
+pub fn ulaw_to_linear(code: u8) -> i16 {
+    ULAW_DECODE[code as usize]
+}
+
+/// Decodes one A-law byte to a linear sample.
+#[inline]
+pub fn alaw_to_linear(code: u8) -> i16 {
+    ALAW_DECODE[code as usize]
+}
+
+/// Encodes one linear sample to µ-law.
+#[inline]
+pub fn linear_to_ulaw(sample: i16) -> u8 {
+    ULAW_ENCODE[((sample >> 2) as u16 & 0x3FFF) as usize]
+}
+
+/// Encodes one linear sample to A-law.
+#[inline]
+pub fn linear_to_alaw(sample: i16) -> u8 {
+    ALAW_ENCODE[((sample >> 3) as u16 & 0x1FFF) as usize]
+}
+
+/// Encodes linear samples to µ-law; returns how many were written
+/// (`min(samples.len(), out.len())`).
+pub fn encode_ulaw(samples: &[i16], out: &mut [u8]) -> usize {
+    let n = samples.len().min(out.len());
+    for (o, &s) in out[..n].iter_mut().zip(&samples[..n]) {
+        *o = linear_to_ulaw(s);
+    }
+    n
+}
+
+/// Encodes linear samples to A-law; returns how many were written
+/// (`min(samples.len(), out.len())`).
+pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
+    let n = samples.len().min(out.len());
+    for (o, &s) in out[..n].iter_mut().zip(&samples[..n]) {
+        *o = linear_to_alaw(s);
+    }
+    n
+}
+
+/// Decodes µ-law bytes to linear samples; returns how many were written
+/// (`min(payload.len(), out.len())`).
+pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
+    let n = payload.len().min(out.len());
+    for (o, &c) in out[..n].iter_mut().zip(&payload[..n]) {
+        *o = ulaw_to_linear(c);
+    }
+    n
+}
+
+/// Decodes A-law bytes to linear samples; returns how many were written
+/// (`min(payload.len(), out.len())`).
+pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
+    let n = payload.len().min(out.len());
+    for (o, &c) in out[..n].iter_mut().zip(&payload[..n]) {
+        *o = alaw_to_linear(c);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ---- Reference: a direct port of the Sun/CCITT g711.c ----
+    const SEG_AEND: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
+    const SEG_UEND: [i32; 8] = [0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF];
+
+    fn search(val: i32, table: &[i32; 8]) -> i32 {
+        for (i, &end) in table.iter().enumerate() {
+            if val <= end {
+                return i as i32;
+            }
+        }
+        8
+    }
+
+    fn ref_linear2alaw(pcm: i16) -> u8 {
+        let mut pcm_val = (pcm as i32) >> 3;
+        let mask: u8;
+        if pcm_val >= 0 {
+            mask = 0xD5;
+        } else {
+            mask = 0x55;
+            pcm_val = -pcm_val - 1;
+        }
+        let seg = search(pcm_val, &SEG_AEND);
+        if seg >= 8 {
+            return 0x7F ^ mask;
+        }
+        let mut aval = (seg << 4) as u8;
+        if seg < 2 {
+            aval |= ((pcm_val >> 1) & 0xF) as u8;
+        } else {
+            aval |= ((pcm_val >> seg) & 0xF) as u8;
+        }
+        aval ^ mask
+    }
+
+    fn ref_alaw2linear(a_val: u8) -> i16 {
+        let a_val = a_val ^ 0x55;
+        let mut t = ((a_val & 0xF) as i32) << 4;
+        let seg = ((a_val & 0x70) >> 4) as i32;
+        match seg {
+            0 => t += 8,
+            1 => t += 0x108,
+            _ => {
+                t += 0x108;
+                t <<= seg - 1;
+            }
+        }
+        (if a_val & 0x80 != 0 { t } else { -t }) as i16
+    }
+
+    fn ref_linear2ulaw(pcm: i16) -> u8 {
+        let mut pcm_val = (pcm as i32) >> 2;
+        let mask: u8;
+        if pcm_val < 0 {
+            pcm_val = -pcm_val;
+            mask = 0x7F;
+        } else {
+            mask = 0xFF;
+        }
+        if pcm_val > 8159 {
+            pcm_val = 8159;
+        }
+        pcm_val += 0x84 >> 2;
+        let seg = search(pcm_val, &SEG_UEND);
+        if seg >= 8 {
+            return 0x7F ^ mask;
+        }
+        let uval = ((seg << 4) as u8) | ((pcm_val >> (seg + 1)) & 0xF) as u8;
+        uval ^ mask
+    }
+
+    fn ref_ulaw2linear(u_val: u8) -> i16 {
+        let u_val = !u_val;
+        let mut t = (((u_val & 0xF) as i32) << 3) + 0x84;
+        t <<= (u_val & 0x70) >> 4;
+        (if u_val & 0x80 != 0 {
+            0x84 - t
+        } else {
+            t - 0x84
+        }) as i16
+    }
+
+    #[test]
+    fn all_256_codes_decode_like_reference() {
+        for c in 0..=255u8 {
+            assert_eq!(ulaw_to_linear(c), ref_ulaw2linear(c), "ulaw code {c:#04x}");
+            assert_eq!(alaw_to_linear(c), ref_alaw2linear(c), "alaw code {c:#04x}");
+        }
+    }
+
+    #[test]
+    fn all_65536_samples_encode_like_reference() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(linear_to_ulaw(s), ref_linear2ulaw(s), "ulaw sample {s}");
+            assert_eq!(linear_to_alaw(s), ref_linear2alaw(s), "alaw sample {s}");
+        }
+    }
+
+    #[test]
+    fn known_values() {
+        assert_eq!(ulaw_to_linear(0xFF), 0);
+        assert_eq!(ulaw_to_linear(0x7F), 0);
+        assert_eq!(ulaw_to_linear(0x00), -32124);
+        assert_eq!(ulaw_to_linear(0x80), 32124);
+        assert_eq!(alaw_to_linear(0xD5), 8);
+        assert_eq!(alaw_to_linear(0x55), -8);
+        assert_eq!(linear_to_ulaw(0), 0xFF);
+        assert_eq!(linear_to_alaw(0), 0xD5);
+        assert_eq!(linear_to_ulaw(i16::MAX), 0x80);
+        assert_eq!(linear_to_ulaw(i16::MIN), 0x00);
+        assert_eq!(linear_to_alaw(i16::MAX), 0xAA);
+        assert_eq!(linear_to_alaw(i16::MIN), 0x2A);
+    }
+
+    #[test]
+    fn decode_then_encode_is_identity_on_codes() {
+        // Every code decodes to a value that encodes back to the same code,
+        // except µ-law's negative zero (0x7F) which re-encodes as +0 (0xFF).
+        for c in 0..=255u8 {
+            let u = linear_to_ulaw(ulaw_to_linear(c));
+            if c == 0x7F {
+                assert_eq!(u, 0xFF);
+            } else {
+                assert_eq!(u, c, "ulaw {c:#04x}");
+            }
+            assert_eq!(linear_to_alaw(alaw_to_linear(c)), c, "alaw {c:#04x}");
+        }
+    }
+
+    #[test]
+    fn codec_payload_types_and_slices() {
+        assert_eq!(Codec::Pcmu.payload_type(), 0);
+        assert_eq!(Codec::Pcma.payload_type(), 8);
+        assert_eq!(Codec::from_payload_type(0), Some(Codec::Pcmu));
+        assert_eq!(Codec::from_payload_type(8), Some(Codec::Pcma));
+        assert_eq!(Codec::from_payload_type(18), None);
+        assert_eq!(Codec::Pcmu.decode_sample(Codec::Pcmu.silence()), 0);
+        assert_eq!(Codec::Pcma.decode_sample(Codec::Pcma.silence()), 8);
+
+        let samples: Vec<i16> = (0..160)
+            .map(|i| ((i * 409) % 65536 - 32768) as i16)
+            .collect();
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            let mut enc = [0u8; 160];
+            assert_eq!(codec.encode(&samples, &mut enc), 160);
+            let mut dec = [0i16; 160];
+            assert_eq!(codec.decode(&enc, &mut dec), 160);
+            for (i, (&s, &d)) in samples.iter().zip(&dec).enumerate() {
+                assert_eq!(enc[i], codec.encode_sample(s));
+                // Companding error is bounded by half the largest step (1024 for A-law top segment).
+                assert!((s as i32 - d as i32).abs() <= 1024, "{codec:?} {s} -> {d}");
+            }
+        }
+        // Short output: only min(len) samples are touched.
+        let mut short = [0u8; 4];
+        assert_eq!(encode_ulaw(&samples, &mut short), 4);
+        let mut short_dec = [0i16; 10];
+        assert_eq!(decode_alaw(&[0xD5; 3], &mut short_dec), 3);
+        assert_eq!(&short_dec[..4], &[8, 8, 8, 0]);
+    }
+}
