@@ -119,10 +119,27 @@ impl<'a> Params<'a> {
             let mut i = 0;
             let mut q = false;
             while i < b.len() {
+                if !q {
+                    // Outside quotes only ';' and '"' matter: jump to them.
+                    match memchr::memchr2(b';', b'"', &b[i..]) {
+                        Some(k) if b[i + k] == b';' => {
+                            i += k;
+                            break;
+                        }
+                        Some(k) => {
+                            q = true;
+                            i += k + 1;
+                        }
+                        None => {
+                            i = b.len();
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 match b[i] {
-                    b'\\' if q => i += 1,
-                    b'"' => q = !q,
-                    b';' if !q => break,
+                    b'\\' => i += 1,
+                    b'"' => q = false,
                     _ => {}
                 }
                 i += 1;

@@ -287,59 +287,90 @@ impl HeaderName {
                 _ => return None,
             });
         }
-        // Bucket by length first so most names are compared once.
-        const ALL: &[HeaderName] = &[
-            Accept,
-            AcceptEncoding,
-            AcceptLanguage,
-            AlertInfo,
-            Allow,
-            AllowEvents,
-            Authorization,
-            CallId,
-            CallInfo,
-            Contact,
-            ContentDisposition,
-            ContentEncoding,
-            ContentLength,
-            ContentType,
-            CSeq,
-            Date,
-            Event,
-            Expires,
-            From,
-            MaxForwards,
-            MinExpires,
-            PAssertedIdentity,
-            PPreferredIdentity,
-            Privacy,
-            ProxyAuthenticate,
-            ProxyAuthorization,
-            ProxyRequire,
-            Reason,
-            RecordRoute,
-            ReferTo,
-            ReferredBy,
-            RemotePartyId,
-            Require,
-            RetryAfter,
-            Route,
-            Server,
-            SessionExpires,
-            Subject,
-            SubscriptionState,
-            Supported,
-            Timestamp,
-            To,
-            Unsupported,
-            UserAgent,
-            Via,
-            Warning,
-            WwwAuthenticate,
-        ];
-        ALL.iter()
-            .copied()
-            .find(|h| h.as_str().len() == b.len() && h.as_str().eq_ignore_ascii_case(name))
+        // Dispatch on length and first letter to the one candidate (rarely
+        // two) and compare that once, case-insensitively.
+        let first = b.first()?;
+        let candidate = match (b.len(), first.to_ascii_lowercase()) {
+            (2, b't') => To,
+            (3, b'v') => Via,
+            (4, b'c') => CSeq,
+            (4, b'd') => Date,
+            (4, b'f') => From,
+            (5, b'a') => Allow,
+            (5, b'e') => Event,
+            (5, b'r') => Route,
+            (6, b'a') => Accept,
+            (6, b'r') => Reason,
+            (6, b's') => Server,
+            (7, b'c') => {
+                if b.eq_ignore_ascii_case(b"Call-ID") {
+                    return Some(CallId);
+                }
+                if b.eq_ignore_ascii_case(b"Contact") {
+                    return Some(Contact);
+                }
+                return None;
+            }
+            (7, b'e') => Expires,
+            (7, b'p') => Privacy,
+            (7, b'r') => Require,
+            (7, b's') => Subject,
+            (7, b'w') => Warning,
+            (8, b'r') => ReferTo,
+            (9, b'c') => CallInfo,
+            (9, b's') => Supported,
+            (9, b't') => Timestamp,
+            (10, b'a') => AlertInfo,
+            (10, b'u') => UserAgent,
+            (11, b'm') => MinExpires,
+            (11, b'r') => {
+                if b.eq_ignore_ascii_case(b"Referred-By") {
+                    return Some(ReferredBy);
+                }
+                if b.eq_ignore_ascii_case(b"Retry-After") {
+                    return Some(RetryAfter);
+                }
+                return None;
+            }
+            (11, b'u') => Unsupported,
+            (12, b'a') => AllowEvents,
+            (12, b'c') => ContentType,
+            (12, b'm') => MaxForwards,
+            (12, b'r') => RecordRoute,
+            (13, b'a') => Authorization,
+            (13, b'p') => ProxyRequire,
+            (14, b'c') => ContentLength,
+            (15, b'a') => {
+                if b.eq_ignore_ascii_case(b"Accept-Encoding") {
+                    return Some(AcceptEncoding);
+                }
+                if b.eq_ignore_ascii_case(b"Accept-Language") {
+                    return Some(AcceptLanguage);
+                }
+                return None;
+            }
+            (15, b'r') => RemotePartyId,
+            (15, b's') => SessionExpires,
+            (16, b'c') => ContentEncoding,
+            (16, b'w') => WwwAuthenticate,
+            (18, b'p') => ProxyAuthenticate,
+            (18, b's') => SubscriptionState,
+            (19, b'c') => ContentDisposition,
+            (19, b'p') => {
+                if b.eq_ignore_ascii_case(b"P-Asserted-Identity") {
+                    return Some(PAssertedIdentity);
+                }
+                if b.eq_ignore_ascii_case(b"Proxy-Authorization") {
+                    return Some(ProxyAuthorization);
+                }
+                return None;
+            }
+            (20, b'p') => PPreferredIdentity,
+            _ => return None,
+        };
+        let canonical = candidate.as_str().as_bytes();
+        // Most peers write the canonical case; compare bytes first.
+        (b == canonical || b.eq_ignore_ascii_case(canonical)).then_some(candidate)
     }
 }
 
@@ -542,18 +573,41 @@ pub(crate) fn is_lws(b: u8) -> bool {
 /// Trims linear whitespace (including folds) on both ends.
 #[inline]
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut j = b.len();
+    while i < j && is_lws(b[i]) {
+        i += 1;
+    }
+    while j > i && is_lws(b[j - 1]) {
+        j -= 1;
+    }
+    // Only ASCII bytes were skipped, so both ends are char boundaries.
+    &s[i..j]
 }
 
 /// RFC 3261 `token` characters.
 #[inline]
 pub(crate) fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN_CHARS[b as usize]
 }
+
+/// RFC 3261 `token` characters as a table: one load per byte in the
+/// parser's hottest loops.
+static TOKEN_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
 
 /// True when `s` is a non-empty RFC 3261 token.
 pub(crate) fn is_token(s: &str) -> bool {

@@ -5,8 +5,7 @@
 //! `validate`.
 
 use super::{
-    is_token, is_token_char, trim_lws, Header, HeaderName, Headers, Message, Method, Request,
-    Response,
+    is_token_char, trim_lws, Header, HeaderName, Headers, Message, Method, Request, Response,
 };
 
 /// Why a message could not be framed. Each variant says what was wrong in
@@ -112,8 +111,9 @@ impl<'a> Message<'a> {
 
 /// Finds the end of the header section in `buf`: returns (end of the last
 /// header line including its line break, start of the body).
-fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
+fn find_header_end(buf: &[u8], lines: &mut LineEnds) -> Option<(usize, usize)> {
     for nl in memchr::memchr_iter(b'\n', buf) {
+        lines.push(nl);
         match buf.get(nl + 1) {
             Some(b'\n') => return Some((nl + 1, nl + 2)),
             Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some((nl + 1, nl + 3)),
@@ -121,6 +121,35 @@ fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// Where the header lines end, found while looking for the blank line, so
+/// the header loop does not search for them a second time. Messages with
+/// more lines than fit fall back to searching.
+struct LineEnds {
+    ends: [u32; 64],
+    len: usize,
+    overflow: bool,
+}
+
+impl LineEnds {
+    fn new() -> Self {
+        LineEnds {
+            ends: [0; 64],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    fn push(&mut self, at: usize) {
+        match (self.ends.get_mut(self.len), u32::try_from(at)) {
+            (Some(slot), Ok(v)) => {
+                *slot = v;
+                self.len += 1;
+            }
+            _ => self.overflow = true,
+        }
+    }
 }
 
 /// True when `v` is `SIP/<digits>.<digits>`.
@@ -171,7 +200,8 @@ fn parse_impl<'a>(
         };
     }
     let rest = &buf[start..];
-    let Some((head_len, body_off)) = find_header_end(rest) else {
+    let mut line_ends = LineEnds::new();
+    let Some((head_len, body_off)) = find_header_end(rest, &mut line_ends) else {
         if stream {
             if rest.len() > limits.max_message_size {
                 return Err(ParseError::TooLarge {
@@ -186,7 +216,11 @@ fn parse_impl<'a>(
     let head = std::str::from_utf8(&rest[..head_len]).map_err(|_| ParseError::NotUtf8)?;
 
     // Split off the start line.
-    let (first, header_block) = match head.find('\n') {
+    let first_nl = match line_ends.len {
+        0 => None,
+        _ => Some(line_ends.ends[0] as usize),
+    };
+    let (first, header_block) = match first_nl.filter(|&i| i < head.len()) {
         Some(i) => (strip_cr(&head[..i]), &head[i + 1..]),
         None => (strip_cr(head), ""),
     };
@@ -214,8 +248,30 @@ fn parse_impl<'a>(
         headers.push(Header { name, known, value });
         Ok(())
     };
-    for (line_no, raw_line) in (2..).zip(header_block.split_inclusive('\n')) {
-        let line = strip_cr(raw_line.strip_suffix('\n').unwrap_or(raw_line));
+    let mut pos = 0;
+    let mut line_no = 1;
+    // Offsets in `line_ends` are from the start of `rest`; the header
+    // block starts after the first line.
+    let block_off = head.len() - header_block.len();
+    let mut next_end = 1;
+    while pos < header_block.len() {
+        line_no += 1;
+        let known_end = if line_ends.overflow {
+            None
+        } else {
+            line_ends.ends[..line_ends.len]
+                .get(next_end)
+                .map(|&e| e as usize - block_off)
+        };
+        next_end += 1;
+        let end = match known_end {
+            Some(e) if e >= pos => e.min(header_block.len()),
+            _ => memchr::memchr(b'\n', &header_block.as_bytes()[pos..])
+                .map_or(header_block.len(), |i| pos + i),
+        };
+        // `end` is at a '\n' (ASCII) or the end, so both are char boundaries.
+        let line = strip_cr(&header_block[pos..end]);
+        pos = end + 1;
         if line.is_empty() {
             break;
         }
@@ -236,19 +292,27 @@ fn parse_impl<'a>(
         if let Some(cur) = current.take() {
             finish(cur, &mut headers, &mut content_length)?;
         }
-        let Some(colon) = line.find(':') else {
+        // One pass over the name: token characters, optional SP/HT, then ':'.
+        let lb = line.as_bytes();
+        let mut name_end = 0;
+        while name_end < lb.len() && is_token_char(lb[name_end]) {
+            name_end += 1;
+        }
+        let mut colon = name_end;
+        while colon < lb.len() && (lb[colon] == b' ' || lb[colon] == b'\t') {
+            colon += 1;
+        }
+        if name_end == 0 || colon >= lb.len() || lb[colon] != b':' {
             return Err(ParseError::BadHeader {
                 line: line_no,
-                reason: "header line without a colon",
-            });
-        };
-        let name = line[..colon].trim_end_matches([' ', '\t']);
-        if !is_token(name) {
-            return Err(ParseError::BadHeader {
-                line: line_no,
-                reason: "header name is not a token",
+                reason: if memchr::memchr(b':', lb).is_none() {
+                    "header line without a colon"
+                } else {
+                    "header name is not a token"
+                },
             });
         }
+        let name = &line[..name_end];
         current = Some((name, line_start + colon + 1, line_start + line.len()));
     }
     if let Some(cur) = current.take() {
@@ -427,7 +491,9 @@ pub struct Salvaged<'a> {
 pub fn salvage_for_response(buf: &[u8]) -> Option<Salvaged<'_>> {
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
     let rest = &buf[start..];
-    let end = find_header_end(rest).map(|(h, _)| h).unwrap_or(rest.len());
+    let end = find_header_end(rest, &mut LineEnds::new())
+        .map(|(h, _)| h)
+        .unwrap_or(rest.len());
     let head = std::str::from_utf8(&rest[..end]).ok()?;
     let mut lines = head.split('\n').map(strip_cr);
     let first = lines.next()?;

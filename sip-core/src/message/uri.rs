@@ -163,13 +163,25 @@ fn check_escapes(s: &str, what: &'static str) -> Result<(), UriError> {
 }
 
 fn check_no_forbidden(s: &str) -> Result<(), UriError> {
-    match s
-        .chars()
-        .find(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"') || c.is_control())
-    {
-        Some(c) => Err(UriError::BadCharacter(c)),
-        None => Ok(()),
+    let forbidden = |c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"') || c.is_control();
+    // URIs are ASCII in practice: check bytes, and decode chars only from
+    // the first non-ASCII byte on.
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c >= 0x80 {
+            return match s[i..].chars().find(|c| forbidden(*c)) {
+                Some(c) => Err(UriError::BadCharacter(c)),
+                None => Ok(()),
+            };
+        }
+        if c <= b' ' || c == 0x7f || matches!(c, b'<' | b'>' | b'"') {
+            return Err(UriError::BadCharacter(c as char));
+        }
+        i += 1;
     }
+    Ok(())
 }
 
 impl<'a> Uri<'a> {
