@@ -30,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::auth::{Credentials, DigestSession};
+use crate::auth::{Challenge, Credentials, DigestSession};
 use crate::endpoint::{Endpoint, Inner};
 use crate::message::{HeaderName, Message, MessageBuilder, Method};
 use crate::resolve::{Resolver, SipDestination, Target};
@@ -247,6 +247,7 @@ impl Endpoint {
             account,
             resolver,
             state: state_tx,
+            last_challenge: None,
         };
         let task = tokio::spawn(client.run(stop_rx).instrument(span));
         Registration {
@@ -266,6 +267,9 @@ struct Registrar {
     cseq: u32,
     resolver: Resolver,
     state: watch::Sender<RegistrationState>,
+    /// The registrar's last challenge, answered again (next nonce count)
+    /// on refreshes so they need no extra round trip, as pjsip does.
+    last_challenge: Option<(HeaderName, Challenge)>,
 }
 
 enum Outcome {
@@ -435,8 +439,15 @@ impl Registrar {
         transport: Transport,
         expires: u32,
     ) -> Option<Outcome> {
-        let mut auth: Option<(HeaderName, String)> = None;
         let ruri = self.account.request_uri();
+        let mut auth: Option<(HeaderName, String)> = match &self.last_challenge {
+            Some((header, c)) => self
+                .digest
+                .answer(c, "REGISTER", &ruri, None)
+                .ok()
+                .map(|v| (*header, v)),
+            None => None,
+        };
         for _attempt in 0..4 {
             let (bytes, branch) = self.build(dest, transport, expires, auth.as_ref());
             let mut events = self.inner.layer().send_request(OutgoingRequest {
@@ -482,6 +493,8 @@ impl Registrar {
                         )
                     };
                     let challenges: Vec<&str> = r.headers.get_all(challenge_header).collect();
+                    self.last_challenge =
+                        Challenge::best(challenges.iter().copied()).map(|c| (answer_header, c));
                     match self.digest.respond(&challenges, "REGISTER", &ruri, None) {
                         Some(value) => auth = Some((answer_header, value)),
                         None => {
