@@ -10,6 +10,8 @@
 //! - [`jitter`]: adaptive jitter buffer over a fixed ring, and loss concealment.
 //! - [`dtmf`]: RFC 4733 telephone events, in-band DTMF detection and call
 //!   progress tone generation.
+//! - [`resample`]: streaming and one-shot sample-rate conversion (8 kHz line
+//!   ↔ 16/24 kHz voice engines, any rate for prompts).
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.
@@ -20,5 +22,6 @@
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
