@@ -12,6 +12,8 @@
 //!   progress tone generation.
 //! - [`resample`]: streaming and one-shot sample-rate conversion (8 kHz line
 //!   ↔ 16/24 kHz voice engines, any rate for prompts).
+//! - [`vad`]: per-call voice activity detection (adaptive energy gate in
+//!   front of the `earshot` network), with backdated start/stop timestamps.
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.
@@ -25,3 +27,4 @@ pub mod jitter;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
+pub mod vad;
