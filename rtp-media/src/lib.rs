@@ -14,6 +14,10 @@
 //!   ↔ 16/24 kHz voice engines, any rate for prompts).
 //! - [`vad`]: per-call voice activity detection (adaptive energy gate in
 //!   front of the `earshot` network), with backdated start/stop timestamps.
+//! - [`prompt`]: audio files (WAV, MP3, FLAC, Ogg/Vorbis via `symphonia`)
+//!   decoded to 8 kHz mono 20 ms frames for playback.
+//! - [`recording`]: call recording to 16-bit 8 kHz WAV, caller, agent or
+//!   both as stereo.
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.
@@ -24,6 +28,8 @@
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod prompt;
+pub mod recording;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
