@@ -10,6 +10,14 @@
 //! - [`jitter`]: adaptive jitter buffer over a fixed ring, and loss concealment.
 //! - [`dtmf`]: RFC 4733 telephone events, in-band DTMF detection and call
 //!   progress tone generation.
+//! - [`resample`]: streaming and one-shot sample-rate conversion (8 kHz line
+//!   ↔ 16/24 kHz voice engines, any rate for prompts).
+//! - [`vad`]: per-call voice activity detection (adaptive energy gate in
+//!   front of the `earshot` network), with backdated start/stop timestamps.
+//! - [`prompt`]: audio files (WAV, MP3, FLAC, Ogg/Vorbis via `symphonia`)
+//!   decoded to 8 kHz mono 20 ms frames for playback.
+//! - [`recording`]: call recording to 16-bit 8 kHz WAV, caller, agent or
+//!   both as stereo.
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.
@@ -20,5 +28,9 @@
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod prompt;
+pub mod recording;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
+pub mod vad;
