@@ -10,6 +10,9 @@
 //! - [`jitter`]: adaptive jitter buffer over a fixed ring, and loss concealment.
 //! - [`dtmf`]: RFC 4733 telephone events, in-band DTMF detection and call
 //!   progress tone generation.
+//! - [`engine`]: the media engine: port pairs, worker threads running many
+//!   calls each, symmetric RTP, 20 ms paced playback, DTMF/stats/timeout
+//!   events, RTCP, and joining two calls.
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.
@@ -18,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dtmf;
+pub mod engine;
 pub mod g711;
 pub mod jitter;
 pub mod rtcp;

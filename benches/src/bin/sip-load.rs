@@ -167,7 +167,11 @@ fn sipp_stats(path: &PathBuf) -> Result<std::collections::HashMap<String, String
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let head_line = lines.next().ok_or("empty stats")?;
     let head: Vec<&str> = head_line.split(';').collect();
-    let last: Vec<&str> = lines.next_back().ok_or("no stats row")?.split(';').collect();
+    let last: Vec<&str> = lines
+        .next_back()
+        .ok_or("no stats row")?
+        .split(';')
+        .collect();
     Ok(head
         .iter()
         .zip(last.iter())
