@@ -187,7 +187,7 @@ fn run(
     let mut order = 0u64;
     let mut a_peer: Option<SocketAddr> = None;
     let mut buf = [0u8; 2048];
-    let mut delay = |rng: &mut XorShift| {
+    let delay = |rng: &mut XorShift| {
         let j = imp.jitter.as_secs_f64();
         let d = imp.delay.as_secs_f64() + (rng.next_f64() * 2.0 - 1.0) * j;
         Duration::from_secs_f64(d.max(0.0))
