@@ -18,6 +18,9 @@
 //!   decoded to 8 kHz mono 20 ms frames for playback.
 //! - [`recording`]: call recording to 16-bit 8 kHz WAV, caller, agent or
 //!   both as stereo.
+//! - [`engine`]: the media engine: port pairs, worker threads running many
+//!   calls each, symmetric RTP, 20 ms paced playback, DTMF/stats/timeout
+//!   events, RTCP, and joining two calls.
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.
@@ -26,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dtmf;
+pub mod engine;
 pub mod g711;
 pub mod jitter;
 pub mod prompt;

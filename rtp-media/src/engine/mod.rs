@@ -1,0 +1,640 @@
+//! The media engine: RTP sockets of many calls, driven by a few worker threads.
+//!
+//! Design, for thousands of calls on a small machine:
+//!
+//! - Each worker is one OS thread owning many calls' sockets. It wakes on an
+//!   absolute 20 ms schedule (`start + n·20 ms`, so pacing does not drift)
+//!   and, per call, drains the RTP and RTCP sockets with non-blocking reads
+//!   into one reusable buffer, parses in place, and pushes audio into the
+//!   call's [`JitterBuffer`](crate::jitter::JitterBuffer). There is no task
+//!   wake, lock or heap allocation per packet.
+//! - On the same tick it pops one frame per call, decodes (or conceals) it
+//!   and hands the 160 samples to the application, then sends the next
+//!   20 ms of queued playback as one RTP packet.
+//! - The application talks to a call through a [`MediaSession`]: commands go
+//!   to the worker over a channel the worker drains each tick, and frames and
+//!   [`MediaEvent`]s come back over bounded per-call channels.
+//!
+//! The engine knows nothing of SIP: [`SessionParams`] carries the values
+//! negotiated in SDP (codec, payload types, remote address, ptime,
+//! direction).
+
+mod call;
+mod dtmf_events;
+mod latch;
+mod ports;
+mod worker;
+
+use crate::g711::Codec;
+use crate::jitter::{ConcealerConfig, JitterConfig};
+use ports::{PortLease, PortPool};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+pub use call::MediaStats;
+use worker::{Command, WorkerHandle};
+
+/// Samples in one 20 ms frame at 8 kHz.
+pub const FRAME_SAMPLES: usize = 160;
+/// The engine's frame period.
+pub const FRAME_DURATION: Duration = Duration::from_millis(20);
+
+/// Why the engine could not do what was asked.
+#[derive(Debug, Error)]
+pub enum MediaError {
+    /// Every RTP/RTCP port pair of the configured range is in use (or could
+    /// not be bound).
+    #[error("no free RTP port pair in {first}..={last}")]
+    PortsExhausted {
+        /// First port of the range.
+        first: u16,
+        /// Last port of the range.
+        last: u16,
+    },
+    /// Only 20 ms packetization is supported.
+    #[error("ptime {0} ms is not supported (20 ms only)")]
+    UnsupportedPtime(u32),
+    /// The audio and telephone-event payload types are the same, or not a
+    /// valid RTP payload type (0..=127).
+    #[error("payload types audio {audio} / telephone-event {event:?} are invalid")]
+    BadPayloadType {
+        /// Audio payload type.
+        audio: u8,
+        /// Telephone-event payload type.
+        event: Option<u8>,
+    },
+    /// The engine configuration cannot work (e.g. zero workers).
+    #[error("invalid engine configuration: {0}")]
+    Config(&'static str),
+    /// The engine (or the call's worker) has stopped.
+    #[error("media engine stopped")]
+    Stopped,
+    /// A socket or thread operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Settings of a [`MediaEngine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Local address the RTP/RTCP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Ports for RTP (even) and RTCP (odd, RTP + 1).
+    pub port_range: RangeInclusive<u16>,
+    /// Worker threads; each owns many calls.
+    pub workers: usize,
+    /// Jitter buffer settings for every call (ptime is forced to 20 ms).
+    pub jitter: JitterConfig,
+    /// Loss concealment settings.
+    pub concealer: ConcealerConfig,
+    /// Consecutive valid packets from one source before RTP is sent there
+    /// (symmetric RTP latching).
+    pub latch_packets: u32,
+    /// How long the latched source must be silent before another source
+    /// can take the latch over (NAT rebinding mid-call).
+    pub relatch_idle: Duration,
+    /// Raise [`MediaEvent::Timeout`] after this long without RTP while
+    /// receiving; `None` disables it.
+    pub rtp_timeout: Option<Duration>,
+    /// Mean interval between RTCP reports (randomized ±50%, RFC 3550 §6.2).
+    pub rtcp_interval: Duration,
+    /// Interval of [`MediaEvent::Stats`].
+    pub stats_interval: Duration,
+    /// Decoded frames buffered towards the application before new ones are
+    /// dropped (and counted) because it is not reading.
+    pub frame_queue: usize,
+    /// Events buffered towards the application.
+    pub event_queue: usize,
+    /// CNAME sent in RTCP SDES.
+    pub cname: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port_range: 16384..=32768,
+            workers: 2,
+            jitter: JitterConfig::default(),
+            concealer: ConcealerConfig::default(),
+            latch_packets: 2,
+            relatch_idle: Duration::from_millis(500),
+            rtp_timeout: Some(Duration::from_secs(30)),
+            rtcp_interval: Duration::from_secs(5),
+            stats_interval: Duration::from_secs(5),
+            frame_queue: 50,
+            event_queue: 64,
+            cname: "ai-line".to_owned(),
+        }
+    }
+}
+
+/// Which ways media flows, from the SDP direction attribute as seen by us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Direction {
+    /// We send RTP (`sendrecv` or `sendonly`).
+    pub send: bool,
+    /// We receive and deliver RTP (`sendrecv` or `recvonly`).
+    pub recv: bool,
+}
+
+impl Direction {
+    /// `a=sendrecv`.
+    pub const SEND_RECV: Direction = Direction {
+        send: true,
+        recv: true,
+    };
+    /// `a=sendonly`: we send, do not deliver received audio.
+    pub const SEND_ONLY: Direction = Direction {
+        send: true,
+        recv: false,
+    };
+    /// `a=recvonly` (we are on hold by the remote): we do not send.
+    pub const RECV_ONLY: Direction = Direction {
+        send: false,
+        recv: true,
+    };
+    /// `a=inactive`.
+    pub const INACTIVE: Direction = Direction {
+        send: false,
+        recv: false,
+    };
+}
+
+/// Media parameters of one call, as negotiated in SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionParams {
+    /// G.711 law.
+    pub codec: Codec,
+    /// RTP payload type of the audio (normally the codec's static type).
+    pub payload_type: u8,
+    /// Payload type of RFC 4733 telephone-event, if negotiated.
+    pub telephone_event_pt: Option<u8>,
+    /// Where to send RTP until latching finds the real source; `None` waits
+    /// for the first packets.
+    pub remote_rtp: Option<SocketAddr>,
+    /// Where to send RTCP; default is the RTP address with port + 1.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Packetization time in ms (20 only).
+    pub ptime_ms: u32,
+    /// Send and/or receive.
+    pub direction: Direction,
+    /// Also detect DTMF tones in the decoded audio (for lines without
+    /// RFC 4733).
+    pub inband_dtmf: bool,
+}
+
+impl SessionParams {
+    /// Send-receive, 20 ms, the codec's static payload type, telephone-event
+    /// on 101, remote address unknown.
+    pub fn new(codec: Codec) -> Self {
+        SessionParams {
+            codec,
+            payload_type: codec.payload_type(),
+            telephone_event_pt: Some(101),
+            remote_rtp: None,
+            remote_rtcp: None,
+            ptime_ms: 20,
+            direction: Direction::SEND_RECV,
+            inband_dtmf: false,
+        }
+    }
+
+    fn validate(&self) -> Result<(), MediaError> {
+        if self.ptime_ms != 20 {
+            return Err(MediaError::UnsupportedPtime(self.ptime_ms));
+        }
+        let bad = self.payload_type > 127
+            || self
+                .telephone_event_pt
+                .is_some_and(|e| e > 127 || e == self.payload_type);
+        if bad {
+            return Err(MediaError::BadPayloadType {
+                audio: self.payload_type,
+                event: self.telephone_event_pt,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Identifies one [`MediaSession::play`] call in [`MediaEvent::PlaybackFinished`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaybackId(pub u64);
+
+/// Something the application should know about a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    /// A key press (RFC 4733, or in-band when enabled; in-band presses have
+    /// a zero duration).
+    Dtmf {
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// How long the key was held.
+        duration: Duration,
+        /// RTP timestamp of the event (in-band: the delivered-audio clock).
+        media_ts: u32,
+    },
+    /// The caller started talking (voice activity detection).
+    SpeechStarted {
+        /// Position in the delivered-audio clock (8 kHz samples).
+        media_ts: u32,
+    },
+    /// The caller stopped talking.
+    SpeechStopped {
+        /// Position in the delivered-audio clock (8 kHz samples).
+        media_ts: u32,
+    },
+    /// Periodic quality report.
+    Stats(MediaStats),
+    /// Latching moved the RTP destination (NAT, or the far end moved).
+    RemoteAddressChanged {
+        /// Previous destination.
+        from: Option<SocketAddr>,
+        /// New destination.
+        to: SocketAddr,
+    },
+    /// No RTP for the configured time while receiving.
+    Timeout {
+        /// Time since the last packet (or since the call started).
+        silent_for: Duration,
+    },
+    /// The audio of one `play` was fully sent, or dropped by
+    /// [`MediaSession::clear_playback`] (`interrupted`).
+    PlaybackFinished {
+        /// Which play.
+        id: PlaybackId,
+        /// Cleared before it was all sent.
+        interrupted: bool,
+    },
+}
+
+/// How a delivered frame was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Decoded from a received packet.
+    Audio,
+    /// The packet was missing: repeated and faded from the previous audio.
+    Concealed,
+    /// Missing for a while: comfort noise.
+    ComfortNoise,
+    /// Nothing buffered yet: silence.
+    Silence,
+}
+
+/// 20 ms of decoded audio from the far end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioFrame {
+    /// Frames delivered before this one; consecutive unless the application
+    /// fell behind and frames were dropped.
+    pub index: u64,
+    /// `index × 160`: position in the delivered-audio clock.
+    pub media_ts: u32,
+    /// How the samples were produced.
+    pub kind: FrameKind,
+    /// 8 kHz linear samples.
+    pub samples: [i16; FRAME_SAMPLES],
+}
+
+struct EngineInner {
+    config: EngineConfig,
+    pool: Arc<Mutex<PortPool>>,
+    workers: Vec<WorkerHandle>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+    next_id: AtomicU64,
+}
+
+/// Owns the worker threads and the port pool. Dropping it stops the workers
+/// (sessions still open go silent and their ports are freed).
+pub struct MediaEngine {
+    inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for MediaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaEngine")
+            .field("bind_ip", &self.inner.config.bind_ip)
+            .field("port_range", &self.inner.config.port_range)
+            .field("workers", &self.inner.workers.len())
+            .finish()
+    }
+}
+
+impl MediaEngine {
+    /// Starts `config.workers` worker threads.
+    pub fn new(config: EngineConfig) -> Result<MediaEngine, MediaError> {
+        if config.workers == 0 {
+            return Err(MediaError::Config("workers must be at least 1"));
+        }
+        let pool = PortPool::new(&config.port_range);
+        if pool.capacity() == 0 {
+            return Err(MediaError::Config("port range holds no RTP/RTCP pair"));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::with_capacity(config.workers);
+        let mut threads = Vec::with_capacity(config.workers);
+        for i in 0..config.workers {
+            let (handle, thread) = worker::spawn(i, Arc::clone(&stop))?;
+            workers.push(handle);
+            threads.push(thread);
+        }
+        Ok(MediaEngine {
+            inner: Arc::new(EngineInner {
+                config,
+                pool: Arc::new(Mutex::new(pool)),
+                workers,
+                threads: Mutex::new(threads),
+                stop,
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Calls currently open on each worker.
+    pub fn worker_loads(&self) -> Vec<usize> {
+        self.inner
+            .workers
+            .iter()
+            .map(|w| w.load.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket, PortLease), MediaError> {
+        let cfg = &self.inner.config;
+        let attempts = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .capacity();
+        for _ in 0..attempts {
+            let Some(lease) = PortLease::take(&self.inner.pool) else {
+                break;
+            };
+            let port = lease.rtp_port();
+            let rtp = match UdpSocket::bind((cfg.bind_ip, port)) {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let rtcp = match UdpSocket::bind((cfg.bind_ip, port + 1)) {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            rtp.set_nonblocking(true)?;
+            rtcp.set_nonblocking(true)?;
+            return Ok((rtp, rtcp, lease));
+        }
+        Err(MediaError::PortsExhausted {
+            first: *cfg.port_range.start(),
+            last: *cfg.port_range.end(),
+        })
+    }
+
+    /// Opens the media of one call: binds an RTP/RTCP port pair and hands the
+    /// call to the least loaded worker. Put [`MediaSession::local_rtp_port`]
+    /// in the SDP.
+    pub fn open_session(&self, params: SessionParams) -> Result<MediaSession, MediaError> {
+        params.validate()?;
+        if self.inner.stop.load(Ordering::Relaxed) {
+            return Err(MediaError::Stopped);
+        }
+        let (rtp, rtcp, lease) = self.bind_pair()?;
+        let local_rtp = rtp.local_addr()?;
+        let local_rtcp = rtcp.local_addr()?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (event_tx, event_rx) = mpsc::channel(self.inner.config.event_queue.max(1));
+        let (frame_tx, frame_rx) = mpsc::channel(self.inner.config.frame_queue.max(1));
+        let (index, handle) = self
+            .inner
+            .workers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
+            .ok_or(MediaError::Stopped)?;
+        let call = call::CallMedia::new(
+            id,
+            &self.inner.config,
+            params,
+            call::CallIo {
+                rtp,
+                rtcp,
+                lease,
+                events: event_tx,
+                frames: frame_tx,
+            },
+        );
+        handle.load.fetch_add(1, Ordering::Relaxed);
+        handle
+            .tx
+            .send(Command::Add(Box::new(call)))
+            .map_err(|_| MediaError::Stopped)?;
+        Ok(MediaSession {
+            id,
+            worker: index,
+            tx: handle.tx.clone(),
+            local_rtp,
+            local_rtcp,
+            events: event_rx,
+            frames: Some(frame_rx),
+            next_playback: AtomicU64::new(1),
+        })
+    }
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(
+            self.threads
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The application's handle on one call's media. Dropping it ends the call's
+/// media and frees its ports (within one 20 ms tick).
+#[derive(Debug)]
+pub struct MediaSession {
+    id: u64,
+    worker: usize,
+    tx: mpsc::UnboundedSender<Command>,
+    local_rtp: SocketAddr,
+    local_rtcp: SocketAddr,
+    events: mpsc::Receiver<MediaEvent>,
+    frames: Option<mpsc::Receiver<AudioFrame>>,
+    next_playback: AtomicU64,
+}
+
+/// Receives a call's decoded frames; see [`MediaSession::take_frames`].
+pub type FrameReceiver = mpsc::Receiver<AudioFrame>;
+
+impl MediaSession {
+    fn send(&self, op: worker::Op) -> Result<(), MediaError> {
+        self.tx
+            .send(Command::Call { id: self.id, op })
+            .map_err(|_| MediaError::Stopped)
+    }
+
+    /// Engine-wide identifier of this call's media.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Index of the worker thread that runs this call.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// The local RTP port, for the SDP `m=` line.
+    pub fn local_rtp_port(&self) -> u16 {
+        self.local_rtp.port()
+    }
+
+    /// The local RTP socket address.
+    pub fn local_rtp_addr(&self) -> SocketAddr {
+        self.local_rtp
+    }
+
+    /// The local RTCP socket address (RTP port + 1).
+    pub fn local_rtcp_addr(&self) -> SocketAddr {
+        self.local_rtcp
+    }
+
+    /// Applies renegotiated parameters (re-INVITE): new remote address,
+    /// hold / resume via the direction, codec change.
+    pub fn update(&self, params: SessionParams) -> Result<(), MediaError> {
+        params.validate()?;
+        self.send(worker::Op::Update(Box::new(params)))
+    }
+
+    /// Queues 8 kHz samples to be sent after what is already queued; returns
+    /// the id that [`MediaEvent::PlaybackFinished`] will carry.
+    pub fn play(&self, samples: Vec<i16>) -> Result<PlaybackId, MediaError> {
+        let id = PlaybackId(self.next_playback.fetch_add(1, Ordering::Relaxed));
+        self.send(worker::Op::Play { id, samples })?;
+        Ok(id)
+    }
+
+    /// Queues one 20 ms frame without an id or finish event (streaming
+    /// audio, echo); does not allocate.
+    pub fn play_frame(&self, samples: &[i16; FRAME_SAMPLES]) -> Result<(), MediaError> {
+        self.send(worker::Op::Frame(*samples))
+    }
+
+    /// Drops all queued playback at once (barge-in); nothing more is sent
+    /// after the current tick. Pending plays finish as `interrupted`.
+    pub fn clear_playback(&self) -> Result<(), MediaError> {
+        self.send(worker::Op::ClearPlayback)
+    }
+
+    /// Asks for a [`MediaEvent::Stats`] on the next tick.
+    pub fn request_stats(&self) -> Result<(), MediaError> {
+        self.send(worker::Op::RequestStats)
+    }
+
+    /// Waits for the next event; `None` once the call's media has ended.
+    pub async fn next_event(&mut self) -> Option<MediaEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next_event(&mut self) -> Option<MediaEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits for the next decoded frame; `None` once the call's media has
+    /// ended or the frame receiver was taken.
+    pub async fn next_frame(&mut self) -> Option<AudioFrame> {
+        match self.frames.as_mut() {
+            Some(f) => f.recv().await,
+            None => None,
+        }
+    }
+
+    /// The next decoded frame if one is waiting.
+    pub fn try_next_frame(&mut self) -> Option<AudioFrame> {
+        self.frames.as_mut().and_then(|f| f.try_recv().ok())
+    }
+
+    /// Moves the frame receiver out, e.g. into the task feeding speech
+    /// recognition, while this handle keeps control and events.
+    pub fn take_frames(&mut self) -> Option<FrameReceiver> {
+        self.frames.take()
+    }
+
+    /// Forwards decoded frames between two calls in both directions, inside
+    /// the workers (e.g. a transfer to a human agent). While joined, the
+    /// calls' frames go to each other instead of to the application.
+    /// Joining a session with itself echoes its audio back.
+    pub fn join(a: &MediaSession, b: &MediaSession) -> Result<Bridge, MediaError> {
+        a.send(worker::Op::Bridge(Some((b.id, b.tx.clone()))))?;
+        if a.id != b.id {
+            b.send(worker::Op::Bridge(Some((a.id, a.tx.clone()))))?;
+        }
+        Ok(Bridge {
+            ends: [(a.id, a.tx.clone()), (b.id, b.tx.clone())],
+        })
+    }
+
+    /// Ends the call's media and waits until its sockets are closed and its
+    /// ports are back in the pool.
+    pub async fn close(self) {
+        let (done, wait) = oneshot::channel();
+        if self
+            .tx
+            .send(Command::Remove {
+                id: self.id,
+                done: Some(done),
+            })
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+    }
+}
+
+impl Drop for MediaSession {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Command::Remove {
+            id: self.id,
+            done: None,
+        });
+    }
+}
+
+/// Two calls joined by [`MediaSession::join`]; dropping it unjoins them and
+/// their frames go to the application again.
+#[derive(Debug)]
+pub struct Bridge {
+    ends: [(u64, mpsc::UnboundedSender<Command>); 2],
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        for (id, tx) in &self.ends {
+            let _ = tx.send(Command::Call {
+                id: *id,
+                op: worker::Op::Bridge(None),
+            });
+        }
+    }
+}
+
+/// Loads of each worker, used by [`MediaEngine::worker_loads`].
+pub(crate) type Load = Arc<AtomicUsize>;
