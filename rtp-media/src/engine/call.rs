@@ -17,6 +17,7 @@ use crate::rtcp::{
     ReportBlocks, RtcpPacket, SenderInfo,
 };
 use crate::rtp::{RtpHeader, RtpPacket};
+use crate::vad::{Vad, VadEvent};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -184,6 +185,7 @@ pub(crate) struct CallMedia {
     latch: Latch,
     dtmf: DtmfEvents,
     detector: Option<DtmfDetector>,
+    vad: Option<Vad>,
     rtcp_source: Option<SocketAddr>,
     // Sending.
     ssrc: u32,
@@ -244,6 +246,7 @@ impl CallMedia {
             reception: ReceptionStats::new(Codec::CLOCK_RATE),
             dtmf: DtmfEvents::new(Codec::CLOCK_RATE),
             detector,
+            vad: config.vad.map(Vad::new),
             rtcp_source: None,
             ssrc,
             seq,
@@ -493,10 +496,18 @@ impl CallMedia {
             .render(frame, self.params.codec, &mut samples);
         let media_ts = (self.frame_index as u32).wrapping_mul(FRAME_SAMPLES as u32);
 
-        // VAD: plug the voice activity detector in here, on every decoded
-        // frame: `if let Some(ev) = self.vad.process(&samples, media_ts)`
-        // emit `MediaEvent::SpeechStarted { media_ts }` /
-        // `MediaEvent::SpeechStopped { media_ts }` via `self.emit`.
+        // VAD on every frame the caller hears, concealed ones included, so
+        // its hangovers count real time.
+        if let Some(ev) = self
+            .vad
+            .as_mut()
+            .and_then(|v| v.process(&samples, media_ts))
+        {
+            self.emit(match ev {
+                VadEvent::SpeechStarted { media_ts } => MediaEvent::SpeechStarted { media_ts },
+                VadEvent::SpeechStopped { media_ts } => MediaEvent::SpeechStopped { media_ts },
+            });
+        }
 
         if kind == FrameKind::Audio {
             if let Some(detector) = self.detector.as_mut() {

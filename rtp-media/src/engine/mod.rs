@@ -27,6 +27,7 @@ mod worker;
 
 use crate::g711::Codec;
 use crate::jitter::{ConcealerConfig, JitterConfig};
+use crate::vad::VadConfig;
 use ports::{PortLease, PortPool};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
@@ -113,6 +114,10 @@ pub struct EngineConfig {
     pub event_queue: usize,
     /// CNAME sent in RTCP SDES.
     pub cname: String,
+    /// Voice activity detection on every received frame, reported as
+    /// [`MediaEvent::SpeechStarted`]/[`MediaEvent::SpeechStopped`]; `None`
+    /// turns it off.
+    pub vad: Option<VadConfig>,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +136,7 @@ impl Default for EngineConfig {
             frame_queue: 50,
             event_queue: 64,
             cname: "ai-line".to_owned(),
+            vad: Some(VadConfig::default()),
         }
     }
 }
