@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::queue;
+use crate::util::LockExt;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tracing::{debug, info, info_span, warn, Span};
@@ -18,7 +19,7 @@ use crate::message::{
     percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, Response, Uri,
 };
 use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
-use crate::transaction::{ClientEvent, OutgoingRequest, ServerEvent, ServerKey, ServerTransaction};
+use crate::transaction::{ClientEvent, OutgoingRequest, ServerKey, ServerTransaction};
 use crate::transport::{Received, Transport};
 use crate::util;
 
@@ -322,7 +323,6 @@ pub struct IncomingCall {
     did: String,
     offer: Option<String>,
     cancelled: watch::Receiver<bool>,
-    tx_events: Option<queue::Receiver<ServerEvent>>,
     span: Span,
 }
 
@@ -385,7 +385,6 @@ impl IncomingCall {
         req: &Request<'_>,
         rx: &Received,
         tx: ServerTransaction,
-        events: queue::Receiver<ServerEvent>,
     ) -> Result<IncomingCall, DialogError> {
         let call_id = req.headers.call_id().unwrap_or_default().to_string();
         if req.headers.contacts().next().is_none() {
@@ -403,7 +402,7 @@ impl IncomingCall {
             cancelled: cancel_tx,
         });
         let key = tx.key().clone();
-        ep.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        ep.pending.locked().insert(
             key.clone(),
             PendingInvite {
                 local_tag: local_tag.clone(),
@@ -425,7 +424,6 @@ impl IncomingCall {
             did,
             offer: sdp_body(req),
             cancelled: cancel_rx,
-            tx_events: Some(events),
             span,
         })
     }
@@ -553,11 +551,7 @@ impl IncomingCall {
             self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
             self.span.in_scope(|| info!(code, "call refused"));
         }
-        self.ep
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
+        self.ep.pending.locked().remove(&self.key);
     }
 
     /// Answers with 200 OK carrying `answer_sdp` and returns the
@@ -643,8 +637,7 @@ impl IncomingCall {
         });
         self.ep
             .dialogs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .insert(shared.id.clone(), shared.clone());
         // Timer L without our 2xx acknowledged: end the call with BYE.
         let weak = Arc::downgrade(&shared);
@@ -655,21 +648,11 @@ impl IncomingCall {
                 tokio::spawn(s.send_bye_and_end(HangupCause::NoAck));
             }
         }));
-        // Nobody reads the transaction's events once the call is answered.
-        self.tx_events = None;
         if !self.state.finish(200, bytes) {
-            self.ep
-                .dialogs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&shared.id);
+            self.ep.dialogs.locked().remove(&shared.id);
             return Err(CallError::Cancelled);
         }
-        self.ep
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
+        self.ep.pending.locked().remove(&self.key);
         self.span.in_scope(|| info!("call answered"));
         Ok(Call {
             shared,
@@ -706,20 +689,12 @@ impl Call {
 
     /// The remote SDP currently in force.
     pub fn remote_sdp(&self) -> Option<String> {
-        self.shared
-            .remote_sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.remote_sdp.locked().clone()
     }
 
     /// Our SDP currently in force.
     pub fn local_sdp(&self) -> String {
-        self.shared
-            .local_sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.local_sdp.locked().clone()
     }
 
     /// The tracing span of this call.
@@ -734,8 +709,7 @@ impl Call {
     pub fn media(&self) -> Option<NegotiatedMedia> {
         self.shared
             .sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .as_ref()
             .and_then(|s| s.negotiated().cloned())
     }
@@ -745,7 +719,7 @@ impl Call {
     /// [`SdpSession`]. Returns the media now in force.
     pub async fn hold(&self, on: bool) -> Result<NegotiatedMedia, CallError> {
         let offer = {
-            let mut guard = self.shared.sdp.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.shared.sdp.locked();
             let session = guard
                 .as_mut()
                 .ok_or_else(|| CallError::Invalid("the call has no SDP session".into()))?;
@@ -772,38 +746,25 @@ impl Call {
         let media = self
             .shared
             .sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .as_mut()
             .ok_or_else(|| CallError::Invalid("the call has no SDP session".into()))?
             .accept_answer(&answer)
             .map_err(CallError::Sdp)?;
-        *self
-            .shared
-            .local_sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = offer;
-        *self
-            .shared
-            .remote_sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(answer);
+        *self.shared.local_sdp.locked() = offer;
+        *self.shared.remote_sdp.locked() = Some(answer);
         Ok(media)
     }
 
     /// Sets how re-INVITE offers are answered (hold, resume, new media
     /// address). Without one, a re-INVITE is answered with our current SDP.
     pub fn set_reoffer_answerer(&self, f: Box<Answerer>) {
-        *self
-            .shared
-            .answerer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(f);
+        *self.shared.answerer.locked() = Some(f);
     }
 
     /// True while the call is up.
     pub fn is_active(&self) -> bool {
-        *self.shared.state.lock().unwrap_or_else(|p| p.into_inner()) != CallState::Terminated
+        *self.shared.state.locked() != CallState::Terminated
     }
 
     /// Hangs up (BYE). Returns once the far end answered the BYE or the
@@ -843,13 +804,7 @@ impl Call {
     /// then arrives as [`CallEvent::TransferProgress`].
     pub async fn transfer(&self, target: &str) -> Result<(), CallError> {
         Uri::parse(target).map_err(|e| CallError::Invalid(e.to_string()))?;
-        let local_uri = self
-            .shared
-            .dialog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .local_uri
-            .clone();
+        let local_uri = self.shared.dialog.locked().local_uri.clone();
         let resp = self
             .shared
             .send_in_dialog(
@@ -901,8 +856,7 @@ impl CallShared {
             span: Span::current(),
         });
         ep.dialogs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .insert(shared.id.clone(), shared.clone());
         (
             Call {
@@ -921,28 +875,20 @@ impl CallShared {
     /// Sends (again) the ACK for the 2xx we received.
     pub(crate) fn resend_ack(&self) {
         if let Some((ack, dest)) = self.ack.get() {
-            let transport = self
-                .dialog
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .transport;
+            let transport = self.dialog.locked().transport;
             self.ep.layer().send_stateless(dest, transport, ack);
         }
     }
 
     fn terminate(&self, cause: HangupCause) -> bool {
         {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = self.state.locked();
             if *st == CallState::Terminated {
                 return false;
             }
             *st = CallState::Terminated;
         }
-        self.ep
-            .dialogs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        self.ep.dialogs.locked().remove(&self.id);
         self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
         self.span.in_scope(|| info!(?cause, "call ended"));
         let _ = self.events.send(CallEvent::Hangup(cause));
@@ -964,7 +910,7 @@ impl CallShared {
     /// target, resolved.
     pub(crate) async fn next_hop(&self) -> SocketAddr {
         let (uri, peer, transport, symmetric) = {
-            let d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
+            let d = self.dialog.locked();
             (d.next_hop_uri(), d.peer, d.transport, d.symmetric)
         };
         if symmetric || transport == Transport::Tcp {
@@ -993,7 +939,7 @@ impl CallShared {
     ) -> Result<Bytes, CallError> {
         let dest = self.next_hop().await;
         let (bytes, branch, transport) = {
-            let mut d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
+            let mut d = self.dialog.locked();
             let via_host = self.ep.local_hostport(dest, d.transport);
             let (mut b, branch) = d.request(method, &via_host, None);
             b.header(HeaderName::UserAgent, &self.ep.config.user_agent);
@@ -1026,13 +972,8 @@ impl CallShared {
         if !body.is_empty() {
             self.on_late_answer(body);
         }
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = self
-            .invite_tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
+        let mut st = self.state.locked();
+        if let Some(tx) = self.invite_tx.locked().as_ref() {
             tx.ack_2xx_received();
         }
         if *st == CallState::Answered {
@@ -1051,7 +992,7 @@ impl CallShared {
         let _g = self.span.enter();
         let Ok(cseq) = req.headers.cseq() else { return };
         {
-            let mut d = self.dialog.lock().unwrap_or_else(|p| p.into_inner());
+            let mut d = self.dialog.locked();
             if !d.accept_remote_seq(cseq.seq, req.method) {
                 drop(d);
                 let mut b = self.ep.response(req, rx.source, 500, None);
@@ -1111,53 +1052,38 @@ impl CallShared {
     /// resume, new address) and tell the application.
     fn on_reoffer(&self, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
         self.dialog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .refresh_target(&Message::Request(req.clone()));
         let offer = sdp_body(req);
-        let answer = match &offer {
+        // Our answer, and the media in force once it is sent.
+        let (answer, media) = match &offer {
             Some(o) => {
-                let answerer = self.answerer.lock().unwrap_or_else(|p| p.into_inner());
-                let mut sdp = self.sdp.lock().unwrap_or_else(|p| p.into_inner());
+                let answerer = self.answerer.locked();
+                let mut sdp = self.sdp.locked();
                 match (answerer.as_ref(), sdp.as_mut()) {
-                    (Some(f), _) => f(o),
+                    (Some(f), session) => (f(o), session.and_then(|s| s.negotiated().cloned())),
                     (None, Some(session)) => match session.answer(o) {
-                        Ok((answer, _)) => Some(answer),
+                        Ok((answer, media)) => (Some(answer), Some(media)),
                         Err(e) => {
                             warn!(error = %e, "refusing the re-offer");
-                            None
+                            (None, None)
                         }
                     },
-                    (None, None) => Some(
-                        self.local_sdp
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clone(),
-                    ),
+                    (None, None) => (Some(self.local_sdp.locked().clone()), None),
                 }
             }
-            None if req.method == Method::Update => None,
+            None if req.method == Method::Update => (None, None),
             // A re-INVITE without SDP asks for our offer (answered in the ACK).
-            None => match self.sdp.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                Some(session) => Some(session.offer()),
-                None => Some(
-                    self.local_sdp
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone(),
-                ),
+            None => match self.sdp.locked().as_mut() {
+                Some(session) => (Some(session.offer()), None),
+                None => (Some(self.local_sdp.locked().clone()), None),
             },
         };
         if offer.is_some() && answer.is_none() {
             self.respond(req, rx, &tx, 488);
             return;
         }
-        let contact = self
-            .dialog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .local_contact
-            .clone();
+        let contact = self.dialog.locked().local_contact.clone();
         let mut b = self.ep.response(req, rx.source, 200, None);
         b.header(HeaderName::Contact, contact);
         let bytes = match &answer {
@@ -1165,18 +1091,12 @@ impl CallShared {
             None => b.finish(),
         };
         if req.method == Method::Invite {
-            *self.invite_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+            *self.invite_tx.locked() = Some(tx.clone());
         }
         tx.respond(200, bytes);
         if let (Some(o), Some(a)) = (offer, answer) {
-            *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(o.clone());
-            *self.local_sdp.lock().unwrap_or_else(|p| p.into_inner()) = a.clone();
-            let media = self
-                .sdp
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .and_then(|s| s.negotiated().cloned());
+            *self.remote_sdp.locked() = Some(o.clone());
+            *self.local_sdp.locked() = a.clone();
             let _ = self.events.send(CallEvent::SessionModified {
                 remote_sdp: o,
                 local_sdp: a,
@@ -1189,20 +1109,11 @@ impl CallShared {
     /// offer, RFC 3261 13.2.1).
     fn on_late_answer(&self, body: &[u8]) {
         let answer = String::from_utf8_lossy(body).into_owned();
-        let result = self
-            .sdp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-            .map(|s| s.accept_answer(&answer));
+        let result = self.sdp.locked().as_mut().map(|s| s.accept_answer(&answer));
         match result {
             Some(Ok(media)) => {
-                *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone());
-                let local_sdp = self
-                    .local_sdp
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
+                *self.remote_sdp.locked() = Some(answer.clone());
+                let local_sdp = self.local_sdp.locked().clone();
                 let _ = self.events.send(CallEvent::SessionModified {
                     remote_sdp: answer,
                     local_sdp,
@@ -1214,7 +1125,7 @@ impl CallShared {
                     .in_scope(|| warn!(error = %e, "unusable answer in the ACK"));
             }
             None => {
-                *self.remote_sdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+                *self.remote_sdp.locked() = Some(answer);
             }
         }
     }
@@ -1276,12 +1187,7 @@ pub fn parse_dtmf_info(req: &Request<'_>) -> Option<(char, Option<u32>)> {
 /// An ACK arrived: if it is for a dialog of ours, confirm it.
 pub(crate) fn on_ack(ep: &Arc<Inner>, req: &Request<'_>) {
     let Some(id) = dialog_id_of(req) else { return };
-    let shared = ep
-        .dialogs
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&id)
-        .cloned();
+    let shared = ep.dialogs.locked().get(&id).cloned();
     if let Some(s) = shared {
         s.on_ack(req.body);
     }
@@ -1302,13 +1208,7 @@ pub(crate) fn on_in_dialog(
     tx: ServerTransaction,
     _to_tag: &str,
 ) {
-    let shared = dialog_id_of(req).and_then(|id| {
-        ep.dialogs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
-    });
+    let shared = dialog_id_of(req).and_then(|id| ep.dialogs.locked().get(&id).cloned());
     match shared {
         Some(s) => s.on_request(req, rx, tx),
         None => {
@@ -1339,12 +1239,7 @@ pub(crate) fn on_stray_response(ep: &Arc<Inner>, resp: &Response<'_>, rx: &Recei
                 call_id: call_id.to_string(),
                 local_tag,
             };
-            let shared = ep
-                .dialogs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&id)
-                .cloned();
+            let shared = ep.dialogs.locked().get(&id).cloned();
             if let Some(s) = shared {
                 s.resend_ack();
                 return;

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
-use crate::queue;
+use crate::util::LockExt;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -231,11 +231,7 @@ impl Endpoint {
 
     /// Dialogs currently established.
     pub fn dialog_count(&self) -> usize {
-        self.inner
-            .dialogs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.inner.dialogs.locked().len()
     }
 }
 
@@ -398,10 +394,7 @@ impl Inner {
         let is_request = !rx.bytes.starts_with(b"SIP/");
         if is_request {
             if let Some(rate) = &self.rate {
-                let ok = rate
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .check(rx.source.ip(), Instant::now());
+                let ok = rate.locked().check(rx.source.ip(), Instant::now());
                 if !ok {
                     self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                     warn!(source = %rx.source, "request rate limit exceeded; answering 503");
@@ -455,7 +448,9 @@ impl Inner {
         match disposition {
             RequestDisposition::Absorbed => {}
             RequestDisposition::Ack => call::on_ack(self, req),
-            RequestDisposition::New(tx, events) => {
+            // The transaction's events matter to nobody here: an answered
+            // INVITE learns of a missing ACK through `on_no_ack`.
+            RequestDisposition::New(tx, _events) => {
                 let to_tag = req
                     .headers
                     .to()
@@ -464,7 +459,7 @@ impl Inner {
                 match (req.method, to_tag) {
                     (Method::Cancel, _) => self.on_cancel(req, rx, &tx),
                     (_, Some(tag)) => call::on_in_dialog(self, req, rx, tx, &tag),
-                    (Method::Invite, None) => self.on_invite(req, rx, tx, events),
+                    (Method::Invite, None) => self.on_invite(req, rx, tx),
                     (Method::Options, None) => {
                         let mut b = self.response(req, rx.source, 200, Some(&util::new_tag()));
                         b.header(HeaderName::Allow, self.caps.allow_header());
@@ -484,12 +479,7 @@ impl Inner {
 
     fn on_cancel(self: &Arc<Self>, req: &Request<'_>, rx: &Received, tx: &ServerTransaction) {
         let key = ServerKey::invite_for_cancel(req);
-        let pending = key.and_then(|k| {
-            self.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&k)
-        });
+        let pending = key.and_then(|k| self.pending.locked().remove(&k));
         match pending {
             Some(p) => {
                 let b = self.response(req, rx.source, 200, Some(&p.local_tag));
@@ -542,13 +532,7 @@ impl Inner {
         }
     }
 
-    fn on_invite(
-        self: &Arc<Self>,
-        req: &Request<'_>,
-        rx: &Received,
-        tx: ServerTransaction,
-        events: queue::Receiver<crate::transaction::ServerEvent>,
-    ) {
+    fn on_invite(self: &Arc<Self>, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
         let refuse = |code: u16, extra: Option<(HeaderName, String)>| {
             let mut b = self.response(req, rx.source, code, Some(&util::new_tag()));
             if let Some((n, v)) = extra {
@@ -575,7 +559,7 @@ impl Inner {
         let trying = self.response(req, rx.source, 100, None);
         tx.respond(100, trying.finish());
 
-        match call::IncomingCall::new(self, req, rx, tx.clone(), events) {
+        match call::IncomingCall::new(self, req, rx, tx.clone()) {
             Ok(call) => {
                 self.active_calls.fetch_add(1, Ordering::Relaxed);
                 self.stats.calls_offered.fetch_add(1, Ordering::Relaxed);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::queue;
+use crate::util::LockExt;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tracing::{debug, info, info_span, Instrument};
@@ -372,7 +373,6 @@ async fn run_invite(
             dest,
             transport: opts.transport,
         });
-        let mut provisional_seen = false;
         let mut cancelled = false;
         let mut dialog_call: Option<Arc<CallShared>> = None;
         loop {
@@ -380,13 +380,13 @@ async fn run_invite(
                 ev = events.recv() => ev,
                 _ = &mut cancel, if !cancelled => {
                     cancelled = true;
-                    send_cancel(inner, &invite, dest, opts.transport, provisional_seen);
+                    send_cancel(inner, &invite, dest, opts.transport);
                     continue;
                 }
                 _ = tokio::time::sleep_until(ring_deadline), if !cancelled && dialog_call.is_none() => {
                     cancelled = true;
                     debug!("ring timeout; cancelling");
-                    send_cancel(inner, &invite, dest, opts.transport, provisional_seen);
+                    send_cancel(inner, &invite, dest, opts.transport);
                     continue;
                 }
             };
@@ -401,7 +401,6 @@ async fn run_invite(
             };
             match ev {
                 ClientEvent::Provisional(raw) => {
-                    provisional_seen = true;
                     let Ok(Message::Response(r)) = Message::parse(&raw) else {
                         continue;
                     };
@@ -482,17 +481,10 @@ async fn run_invite(
     }
 }
 
-fn send_cancel(
-    inner: &Arc<Inner>,
-    invite: &Bytes,
-    dest: SocketAddr,
-    transport: Transport,
-    provisional_seen: bool,
-) {
-    // RFC 3261 9.1: CANCEL only once a provisional response arrived; before
-    // that, the INVITE transaction's own timeout ends the attempt, so
-    // send it anyway (the far end answers 481 if it has nothing).
-    let _ = provisional_seen;
+fn send_cancel(inner: &Arc<Inner>, invite: &Bytes, dest: SocketAddr, transport: Transport) {
+    // RFC 3261 9.1 waits for a provisional response before CANCEL; we send
+    // it at once instead, and a far end with nothing to cancel answers 481
+    // while the INVITE transaction's own timeout ends the attempt.
     let Some(cancel) = cancel_for(invite) else {
         return;
     };
@@ -572,10 +564,10 @@ pub(crate) struct AckCache(Mutex<Option<(Bytes, SocketAddr)>>);
 
 impl AckCache {
     pub(crate) fn set(&self, ack: Bytes, dest: SocketAddr) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((ack, dest));
+        *self.0.locked() = Some((ack, dest));
     }
 
     pub(crate) fn get(&self) -> Option<(Bytes, SocketAddr)> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0.locked().clone()
     }
 }

@@ -10,6 +10,7 @@
 //! once the receiver is gone, `recv` returns `None` once every sender is
 //! gone and the queue is drained.
 
+use crate::util::LockExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,11 +60,7 @@ impl<T> Sender<T> {
         if !self.shared.receiver_alive.load(Ordering::Acquire) {
             return Err(SendError(value));
         }
-        self.shared
-            .items
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(value);
+        self.shared.items.locked().push_back(value);
         // A stored permit wakes the receiver even if it is not waiting yet.
         self.shared.notify.notify_one();
         Ok(())
@@ -110,22 +107,14 @@ impl<T> Receiver<T> {
 
     /// The next value if one is queued.
     pub fn try_recv(&mut self) -> Option<T> {
-        self.shared
-            .items
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        self.shared.items.locked().pop_front()
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.receiver_alive.store(false, Ordering::Release);
-        self.shared
-            .items
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.shared.items.locked().clear();
     }
 }
 

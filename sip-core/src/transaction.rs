@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::queue;
+use crate::util::LockExt;
 use bytes::Bytes;
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, trace};
@@ -295,8 +296,8 @@ impl TransactionLayer {
 
     /// Number of live server and client transactions.
     pub fn counts(&self) -> (usize, usize) {
-        let s = self.server.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let c = self.client.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let s = self.server.locked().len();
+        let c = self.client.locked().len();
         (s, c)
     }
 
@@ -310,7 +311,7 @@ impl TransactionLayer {
     ) -> Option<RequestDisposition> {
         let key = ServerKey::of(req)?;
         {
-            let map = self.server.lock().unwrap_or_else(|p| p.into_inner());
+            let map = self.server.locked();
             if let Some(tx) = map.get(&key) {
                 if req.method == Method::Ack {
                     let _ = tx.send(ServerInput::Ack);
@@ -326,10 +327,7 @@ impl TransactionLayer {
         }
         let (input_tx, input_rx) = queue::unbounded();
         let (event_tx, event_rx) = queue::unbounded();
-        self.server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), input_tx.clone());
+        self.server.locked().insert(key.clone(), input_tx.clone());
         let task = ServerTask {
             layer: self.clone(),
             key: key.clone(),
@@ -352,7 +350,7 @@ impl TransactionLayer {
     /// The server transaction with this key, if it is still alive (CANCEL
     /// looks up its INVITE this way).
     pub fn server_transaction(&self, key: &ServerKey) -> Option<ServerTransaction> {
-        let map = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.server.locked();
         map.get(key).map(|input| ServerTransaction {
             key: key.clone(),
             input: input.clone(),
@@ -366,7 +364,7 @@ impl TransactionLayer {
         let Some(key) = ClientKey::of(resp) else {
             return false;
         };
-        let map = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.client.locked();
         match map.get(&key) {
             Some(tx) => tx
                 .send(ClientInput::Response(resp.code, raw.clone()))
@@ -384,10 +382,7 @@ impl TransactionLayer {
             branch: req.branch.clone(),
             method: req.method.as_str().to_string(),
         };
-        self.client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), input_tx);
+        self.client.locked().insert(key.clone(), input_tx);
         tokio::spawn(
             ClientTask {
                 layer: self.clone(),
@@ -543,11 +538,7 @@ impl ServerTask {
                 }
             }
         }
-        self.layer
-            .server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
+        self.layer.server.locked().remove(&self.key);
         let _ = self.events.send(ServerEvent::Terminated);
     }
 }
@@ -691,11 +682,7 @@ impl ClientTask {
     }
 
     fn finish(&self) {
-        self.layer
-            .client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
+        self.layer.client.locked().remove(&self.key);
     }
 }
 

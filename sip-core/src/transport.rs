@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, trace, warn};
 
 use crate::message::{Message, ParseLimits};
+use crate::util::LockExt;
 
 /// The transport protocol of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -310,7 +311,7 @@ impl Transports {
     }
 
     fn connection(&self, dest: SocketAddr) -> Option<mpsc::UnboundedSender<Bytes>> {
-        let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.connections.locked();
         map.get(&dest).filter(|tx| !tx.is_closed()).cloned()
     }
 
@@ -335,7 +336,7 @@ impl Transports {
         let (rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         {
-            let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.connections.locked();
             map.insert(peer, tx.clone());
         }
         tokio::spawn(async move {
@@ -352,7 +353,7 @@ impl Transports {
         tokio::spawn(async move {
             tcp_read_loop(rd, peer, local, sink, limits).await;
             if let Some(t) = weak.upgrade() {
-                let mut map = t.connections.lock().unwrap_or_else(|p| p.into_inner());
+                let mut map = t.connections.locked();
                 map.remove(&peer);
             }
         });

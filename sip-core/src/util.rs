@@ -6,6 +6,7 @@
 //! the operating system's CSPRNG (`ring::rand`) produces them.
 
 use std::cell::Cell;
+use std::sync::{Mutex, MutexGuard};
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -28,6 +29,20 @@ fn seed() -> [u64; 2] {
     let a = u64::from_le_bytes(b[..8].try_into().unwrap_or([1; 8]));
     let c = u64::from_le_bytes(b[8..].try_into().unwrap_or([2; 8]));
     [a | 1, c]
+}
+
+/// Locks a mutex, taking the data even if a panicking thread poisoned it:
+/// the state behind our locks stays consistent between statements, and a
+/// call must not become unusable because another one panicked.
+pub(crate) trait LockExt<T> {
+    /// The guard, poisoned or not.
+    fn locked(&self) -> MutexGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for Mutex<T> {
+    fn locked(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A 64-bit random value from the per-thread xorshift128+ generator.
