@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{addr, free_port, require, run_sipp, scenario, sipp_report};
+use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report};
 use sip_core::auth::Credentials;
 use sip_core::call::CallEvent;
 use sip_core::endpoint::{Endpoint, EndpointConfig};
@@ -194,24 +194,14 @@ async fn registers_and_takes_a_call_through_kamailio(algorithm: &str) {
         confirmed
     });
     let caller = scenario("caller.xml", CALLER_UAC);
-    let out = run_sipp(vec![
-        "-sf".into(),
-        caller.to_string_lossy().into_owned(),
+    let mut args = one_call(&caller, free_port(), "20s");
+    args.extend([
         format!("127.0.0.1:{}", k.port),
         "-s".into(),
         "alice".into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-m".into(),
-        "1".into(),
-        "-timeout".into(),
-        "20s".into(),
         "-timeout_error".into(),
-        "-nostdin".into(),
-    ])
-    .await;
+    ]);
+    let out = run_sipp(args).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     assert!(
         tokio::time::timeout(Duration::from_secs(10), answered)
@@ -240,20 +230,9 @@ async fn outbound_call_through_kamailio_answers_its_407() {
     let k = start_kamailio("MD5", bob_port);
     // Bob: SIPp's answering phone behind Kamailio; it sends BYE after 1 s.
     let bob_scenario = scenario("bob.xml", BOB_UAS);
-    let bob = tokio::spawn(run_sipp(vec![
-        "-sf".into(),
-        bob_scenario.to_string_lossy().into_owned(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        bob_port.to_string(),
-        "-m".into(),
-        "1".into(),
-        "-timeout".into(),
-        "20s".into(),
-        "-timeout_error".into(),
-        "-nostdin".into(),
-    ]));
+    let mut args = one_call(&bob_scenario, bob_port, "20s");
+    args.push("-timeout_error".into());
+    let bob = tokio::spawn(run_sipp(args));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await

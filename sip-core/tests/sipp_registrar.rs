@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, free_port, require, run_sipp, scenario, sipp_report};
+use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report};
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::registration::{Account, RegistrationState};
 
@@ -87,20 +87,9 @@ async fn registers_with_digest_honours_granted_expiry_refreshes_and_unregisters(
     let registrar_port = free_port();
     let xml = registrar_scenario(4, "secret");
     let sf = scenario("registrar.xml", &xml);
-    let sipp = tokio::spawn(run_sipp(vec![
-        "-sf".into(),
-        sf.to_string_lossy().into_owned(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        registrar_port.to_string(),
-        "-m".into(),
-        "1".into(),
-        "-timeout".into(),
-        "30s".into(),
-        "-timeout_error".into(),
-        "-nostdin".into(),
-    ]));
+    let mut args = one_call(&sf, registrar_port, "30s");
+    args.push("-timeout_error".into());
+    let sipp = tokio::spawn(run_sipp(args));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
@@ -148,19 +137,7 @@ async fn wrong_password_is_surfaced_as_a_failure_with_the_status() {
     let registrar_port = free_port();
     let xml = registrar_scenario(60, "the-right-one");
     let sf = scenario("registrar-403.xml", &xml);
-    let sipp = tokio::spawn(run_sipp(vec![
-        "-sf".into(),
-        sf.to_string_lossy().into_owned(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        registrar_port.to_string(),
-        "-m".into(),
-        "1".into(),
-        "-timeout".into(),
-        "20s".into(),
-        "-nostdin".into(),
-    ]));
+    let sipp = tokio::spawn(run_sipp(one_call(&sf, registrar_port, "20s")));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await

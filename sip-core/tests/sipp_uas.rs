@@ -125,9 +125,7 @@ fn sipp_args(port: u16, extra: &[&str]) -> Vec<String> {
         "60s".into(),
         "-timeout_error".into(),
         "-nostdin".into(),
-        "-bg".into(),
     ];
-    v.retain(|a| a != "-bg");
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }

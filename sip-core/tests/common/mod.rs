@@ -43,6 +43,28 @@ pub async fn run_sipp(args: Vec<String>) -> Output {
         .unwrap()
 }
 
+/// Arguments for one SIPp run of `scenario` on 127.0.0.1:`local_port`:
+/// one call, bounded by `timeout`, no keyboard. Callers append the remote
+/// target, `-timeout_error` and whatever else the test needs.
+pub fn one_call(scenario: &std::path::Path, local_port: u16, timeout: &str) -> Vec<String> {
+    [
+        "-sf",
+        &scenario.to_string_lossy(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &local_port.to_string(),
+        "-m",
+        "1",
+        "-timeout",
+        timeout,
+        "-nostdin",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 /// Writes a SIPp scenario into a temp file and returns its path.
 pub fn scenario(name: &str, xml: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sip-core-tests-{}", std::process::id()));
