@@ -483,8 +483,8 @@ impl Inner {
         match pending {
             Some(p) => {
                 let b = self.response(req, rx.source, 200, Some(&p.local_tag));
-                tx.respond(200, b.finish());
-                p.cancel(self);
+                let ep = self.clone();
+                tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&ep)));
             }
             None => {
                 let b = self.response(req, rx.source, 481, Some(&util::new_tag()));

@@ -182,6 +182,8 @@ enum ServerInput {
     Ack2xx,
     /// Run this if timer L fires without the ACK for our 2xx.
     OnNoAck(Box<dyn FnOnce() + Send>),
+    /// Run this once the response before it has been sent.
+    AfterSent(Box<dyn FnOnce() + Send>),
 }
 
 /// The transaction user's handle on a server transaction.
@@ -195,6 +197,15 @@ impl ServerTransaction {
     /// Sends a response (the transaction retransmits it as RFC 3261 says).
     pub fn respond(&self, code: u16, bytes: impl Into<Bytes>) {
         let _ = self.input.send(ServerInput::Respond(code, bytes.into()));
+    }
+
+    /// Sends a response, then runs `then`: for work whose own messages
+    /// must reach the wire after this response (RFC 3261 9.2: the 200 to
+    /// a CANCEL, then the 487 to the INVITE), which two transactions'
+    /// tasks would otherwise send in either order.
+    pub fn respond_then(&self, code: u16, bytes: impl Into<Bytes>, then: Box<dyn FnOnce() + Send>) {
+        self.respond(code, bytes);
+        let _ = self.input.send(ServerInput::AfterSent(then));
     }
 
     /// Tells an INVITE transaction in the Accepted state that the dialog
@@ -479,6 +490,9 @@ impl ServerTask {
                             }
                         }
                         ServerInput::OnNoAck(f) => no_ack = Some(f),
+                        // Inputs are handled in order, so the response
+                        // queued before this one is already sent.
+                        ServerInput::AfterSent(f) => f(),
                         ServerInput::Respond(code, bytes) => {
                             if matches!(state, ServerState::Completed | ServerState::Confirmed)
                                 || (state == ServerState::Accepted && code >= 300)
