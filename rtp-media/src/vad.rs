@@ -141,8 +141,21 @@ pub fn frame_energy_db(frame: &[i16]) -> f32 {
     if frame.is_empty() {
         return SILENCE_DB;
     }
-    let sum: i64 = frame.iter().map(|&s| i64::from(s) * i64::from(s)).sum();
-    let mean = sum as f64 / frame.len() as f64;
+    // Eight independent f64 accumulators: the loop vectorises (a single
+    // running sum is a serial dependency chain), and each lane stays exact
+    // (a lane sums at most 60 squares < 2^31 each, far below 2^53).
+    let mut lanes = [0f64; 8];
+    let chunks = frame.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (acc, &s) in lanes.iter_mut().zip(c) {
+            let x = f64::from(s);
+            *acc += x * x;
+        }
+    }
+    let tail_sum: f64 = tail.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let sum = lanes.iter().sum::<f64>() + tail_sum;
+    let mean = sum / frame.len() as f64;
     if mean <= 0.0 {
         return SILENCE_DB;
     }
@@ -622,6 +635,22 @@ pub(crate) mod tests {
             before,
             "gate still opening on steady noise"
         );
+    }
+
+    #[test]
+    fn frame_energy_matches_definition() {
+        assert_eq!(frame_energy_db(&[]), SILENCE_DB);
+        assert_eq!(frame_energy_db(&[0; 160]), SILENCE_DB);
+        // Full-scale negative square: exactly 0 dBFS.
+        assert!(frame_energy_db(&[i16::MIN; 480]).abs() < 1e-6);
+        // Odd lengths use the tail path: −6.02 dB for half amplitude.
+        let e = frame_energy_db(&[16384; 13]);
+        assert!((e + 6.0206).abs() < 1e-3, "{e}");
+        let mut noise = Noise::new(1);
+        let x: Vec<i16> = (0..163).map(|_| noise.sample(20000.0)).collect();
+        let exact: i64 = x.iter().map(|&s| i64::from(s).pow(2)).sum();
+        let want = 10.0 * (exact as f64 / 163.0 / 32768f64.powi(2)).log10();
+        assert!((f64::from(frame_energy_db(&x)) - want).abs() < 1e-4);
     }
 
     #[test]
