@@ -599,6 +599,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn speech_in_white_noise_at_about_10_db_snr() {
+        // Speech rms ≈ 3100, noise uniform ±1500 (rms ≈ 870): one utterance,
+        // one pair. Onsets in noise are found later (the gate needs the
+        // speech to climb 9 dB over loud noise), so the bound is wider.
+        let a = espeak_8k("hello this is a test of the voice activity detector");
+        let (a0, a1) = trimmed(&a, 300);
+        let mut n = Noise::new(3);
+        let mut audio: Vec<i16> = (0..16000).map(|_| n.sample(1500.0)).collect();
+        let at = audio.len();
+        audio.extend_from_slice(&a);
+        audio.extend(std::iter::repeat_n(0, 16000));
+        for s in &mut audio[at..] {
+            *s = s.saturating_add(n.sample(1500.0));
+        }
+        let mut vad = Vad::new(VadConfig::default());
+        let events = run(&mut vad, &audio, 0);
+        let [VadEvent::SpeechStarted { media_ts: start }, VadEvent::SpeechStopped { media_ts: stop }] =
+            events[..]
+        else {
+            panic!("want one start/stop pair: {events:?}");
+        };
+        let off_ms = |got: u32, want: usize| (i64::from(got) - want as i64).abs() as f64 / 8.0;
+        assert!(
+            off_ms(start, at + a0) <= 200.0,
+            "start {start} vs {}",
+            at + a0
+        );
+        assert!(off_ms(stop, at + a1) <= 200.0, "stop {stop} vs {}", at + a1);
+    }
+
+    #[test]
     fn white_noise_alone_is_not_speech() {
         // Moderate white noise from the first frame.
         let mut noise = Noise::new(3);
