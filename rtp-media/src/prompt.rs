@@ -8,7 +8,7 @@
 //! Decoding happens at load time, off the media hot path; playback then
 //! only copies frames.
 
-use crate::resample::resample;
+use crate::resample::{resample, MAX_RATE, MIN_RATE};
 use std::io::Cursor;
 use std::path::Path;
 use symphonia::core::audio::SampleBuffer;
@@ -191,6 +191,9 @@ impl Prompt {
             }
         }
         let rate = rate.filter(|&r| r > 0).ok_or(PromptError::NoAudio)?;
+        if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+            return Err(PromptError::Unsupported(format!("sample rate {rate} Hz")));
+        }
         if channels == 0 {
             return Err(PromptError::NoAudio);
         }
@@ -409,6 +412,13 @@ mod tests {
         let mut bad = good.clone();
         bad[22] = 0; // zero channels
         let _ = Prompt::from_bytes(bad, Some("wav"));
+        let mut bad = good.clone();
+        bad[24..28].copy_from_slice(&500u32.to_le_bytes()); // below MIN_RATE
+        bad[28..32].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(matches!(
+            Prompt::from_bytes(bad, Some("wav")),
+            Err(PromptError::Unsupported(_))
+        ));
         let mut bad = good.clone();
         bad[24..28].copy_from_slice(&0u32.to_le_bytes()); // zero rate
         assert!(Prompt::from_bytes(bad, Some("wav")).is_err());

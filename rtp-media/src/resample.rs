@@ -26,7 +26,7 @@ const SINC_DEPTH: usize = 8;
 /// Errors of a [`Resampler`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ResampleError {
-    /// A sample rate of zero (or absurdly large) was given.
+    /// A sample rate outside [`MIN_RATE`]..=[`MAX_RATE`] was given.
     #[error("unsupported sample rate {0} Hz")]
     BadRate(u32),
     /// More input than the resampler was sized for in [`Resampler::new`].
@@ -51,7 +51,10 @@ pub enum Quality {
 }
 
 /// Highest rate accepted; anything above is certainly a corrupt header.
-const MAX_RATE: u32 = 384_000;
+pub const MAX_RATE: u32 = 384_000;
+/// Lowest rate accepted. Bounds the decimation ratio (and with it the
+/// anti-aliasing filter's length) for a corrupt or hostile file header.
+pub const MIN_RATE: u32 = 1_000;
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
@@ -194,7 +197,7 @@ impl Resampler {
         quality: Quality,
     ) -> Result<Self, ResampleError> {
         for rate in [from, to] {
-            if rate == 0 || rate > MAX_RATE {
+            if !(MIN_RATE..=MAX_RATE).contains(&rate) {
                 return Err(ResampleError::BadRate(rate));
             }
         }
@@ -278,7 +281,7 @@ impl Resampler {
 /// compensating the converter's delay so the output lines up with the input
 /// and has `len * to / from` samples. Used for prompts, not the hot path.
 /// Returns the input unchanged when the rates are equal, and an empty
-/// vector for a zero or absurd rate.
+/// vector for a rate outside [`MIN_RATE`]..=[`MAX_RATE`].
 pub fn resample(samples: &[i16], from: u32, to: u32) -> Vec<i16> {
     if from == to {
         return samples.to_vec();
@@ -436,6 +439,11 @@ mod tests {
             ResampleError::BadRate(0)
         );
         assert!(Resampler::new(8000, u32::MAX, 160, Quality::Sinc).is_err());
+        assert_eq!(
+            Resampler::new(384_000, 1, 160, Quality::Sinc).unwrap_err(),
+            ResampleError::BadRate(1)
+        );
+        assert!(Resampler::new(MAX_RATE, MIN_RATE, 160, Quality::Sinc).is_ok());
         let mut r = Resampler::for_20ms(8000, 16000, Quality::Sinc).unwrap();
         assert!(matches!(
             r.process(&[0; 161]),

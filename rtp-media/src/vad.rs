@@ -141,8 +141,21 @@ pub fn frame_energy_db(frame: &[i16]) -> f32 {
     if frame.is_empty() {
         return SILENCE_DB;
     }
-    let sum: i64 = frame.iter().map(|&s| i64::from(s) * i64::from(s)).sum();
-    let mean = sum as f64 / frame.len() as f64;
+    // Eight independent f64 accumulators: the loop vectorises (a single
+    // running sum is a serial dependency chain), and each lane stays exact
+    // (a lane sums at most 60 squares < 2^31 each, far below 2^53).
+    let mut lanes = [0f64; 8];
+    let chunks = frame.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (acc, &s) in lanes.iter_mut().zip(c) {
+            let x = f64::from(s);
+            *acc += x * x;
+        }
+    }
+    let tail_sum: f64 = tail.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let sum = lanes.iter().sum::<f64>() + tail_sum;
+    let mean = sum / frame.len() as f64;
     if mean <= 0.0 {
         return SILENCE_DB;
     }
@@ -586,6 +599,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn speech_in_white_noise_at_about_10_db_snr() {
+        // Speech rms ≈ 3100, noise uniform ±1500 (rms ≈ 870): one utterance,
+        // one pair. Onsets in noise are found later (the gate needs the
+        // speech to climb 9 dB over loud noise), so the bound is wider.
+        let a = espeak_8k("hello this is a test of the voice activity detector");
+        let (a0, a1) = trimmed(&a, 300);
+        let mut n = Noise::new(3);
+        let mut audio: Vec<i16> = (0..16000).map(|_| n.sample(1500.0)).collect();
+        let at = audio.len();
+        audio.extend_from_slice(&a);
+        audio.extend(std::iter::repeat_n(0, 16000));
+        for s in &mut audio[at..] {
+            *s = s.saturating_add(n.sample(1500.0));
+        }
+        let mut vad = Vad::new(VadConfig::default());
+        let events = run(&mut vad, &audio, 0);
+        let [VadEvent::SpeechStarted { media_ts: start }, VadEvent::SpeechStopped { media_ts: stop }] =
+            events[..]
+        else {
+            panic!("want one start/stop pair: {events:?}");
+        };
+        let off_ms = |got: u32, want: usize| (i64::from(got) - want as i64).abs() as f64 / 8.0;
+        assert!(
+            off_ms(start, at + a0) <= 200.0,
+            "start {start} vs {}",
+            at + a0
+        );
+        assert!(off_ms(stop, at + a1) <= 200.0, "stop {stop} vs {}", at + a1);
+    }
+
+    #[test]
     fn white_noise_alone_is_not_speech() {
         // Moderate white noise from the first frame.
         let mut noise = Noise::new(3);
@@ -622,6 +666,22 @@ pub(crate) mod tests {
             before,
             "gate still opening on steady noise"
         );
+    }
+
+    #[test]
+    fn frame_energy_matches_definition() {
+        assert_eq!(frame_energy_db(&[]), SILENCE_DB);
+        assert_eq!(frame_energy_db(&[0; 160]), SILENCE_DB);
+        // Full-scale negative square: exactly 0 dBFS.
+        assert!(frame_energy_db(&[i16::MIN; 480]).abs() < 1e-6);
+        // Odd lengths use the tail path: −6.02 dB for half amplitude.
+        let e = frame_energy_db(&[16384; 13]);
+        assert!((e + 6.0206).abs() < 1e-3, "{e}");
+        let mut noise = Noise::new(1);
+        let x: Vec<i16> = (0..163).map(|_| noise.sample(20000.0)).collect();
+        let exact: i64 = x.iter().map(|&s| i64::from(s).pow(2)).sum();
+        let want = 10.0 * (exact as f64 / 163.0 / 32768f64.powi(2)).log10();
+        assert!((f64::from(frame_energy_db(&x)) - want).abs() < 1e-4);
     }
 
     #[test]
