@@ -358,11 +358,16 @@ impl CallMedia {
     }
 
     fn receive(&mut self, ctx: &mut TickCtx) {
+        // The jitter buffer sees packets when this tick reads them, not when
+        // they reached the socket: a packet that just missed a read is not
+        // playable until the next tick, and the buffer must size its delay
+        // for that, or it trims and stretches around the tick phase.
+        let read_at = Instant::now();
         for _ in 0..MAX_READS_PER_TICK {
             match self.io.rtp.recv_from(&mut ctx.buf) {
                 Ok((n, src)) => {
                     let data = &ctx.buf[..n.min(ctx.buf.len())];
-                    self.on_rtp(data, src, Instant::now());
+                    self.on_rtp(data, src, Instant::now(), read_at);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(_) => {
@@ -386,7 +391,8 @@ impl CallMedia {
         }
     }
 
-    fn on_rtp(&mut self, data: &[u8], src: SocketAddr, now: Instant) {
+    /// One RTP datagram, received at `now` and read by the tick at `read_at`.
+    fn on_rtp(&mut self, data: &[u8], src: SocketAddr, now: Instant, read_at: Instant) {
         let Ok(packet) = RtpPacket::parse(data) else {
             self.counters.malformed += 1;
             return;
@@ -429,7 +435,7 @@ impl CallMedia {
                 });
             }
         } else {
-            self.jitter.push(seq, ts, ssrc, payload, now);
+            self.jitter.push(seq, ts, ssrc, payload, read_at);
             self.delivering = true;
         }
     }
