@@ -413,9 +413,13 @@ fn generator(o: &Opts) -> Result<(), String> {
     }
     println!("stop");
     if std::env::var_os("RTP_LOAD_DEBUG").is_some() {
-        for (i, c) in calls.iter().enumerate().take(5) {
+        let mut shown = 0;
+        for (i, c) in calls.iter().enumerate() {
             let missing: Vec<usize> = (WARMUP_TICKS..ticks).filter(|&k| !c.seen[k]).collect();
-            eprintln!("call {i}: missing {missing:?}");
+            if !missing.is_empty() && shown < 8 {
+                shown += 1;
+                eprintln!("call {i}: missing {missing:?}");
+            }
         }
     }
     let pct = |a: u64, b: u64| {
