@@ -589,3 +589,37 @@ async fn joined_calls_forward_audio() {
     );
     drop(bridge);
 }
+
+#[tokio::test]
+async fn inband_dtmf_detected_when_enabled() {
+    let eng = engine(21950, 2);
+    let sender = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(sender.local_addr().unwrap());
+    params.inband_dtmf = true;
+    let mut s = eng.open_session(params).unwrap();
+    // 200 ms of '7', then 200 ms of silence.
+    let mut tone = rtp_media::dtmf::ToneGenerator::dtmf('7', 8000).unwrap();
+    let mut frames = Vec::new();
+    for i in 0..20 {
+        let mut pcm = [0i16; 160];
+        if i < 10 {
+            tone.fill(&mut pcm);
+        }
+        let mut p = [0u8; 160];
+        Codec::Pcmu.encode(&pcm, &mut p);
+        frames.push(p);
+    }
+    stream(sender, s.local_rtp_addr(), frames).join().unwrap();
+    let mut digits = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), s.next_event()).await
+    {
+        if let MediaEvent::Dtmf {
+            digit, duration, ..
+        } = ev
+        {
+            digits.push((digit, duration));
+        }
+    }
+    assert_eq!(digits, vec![('7', Duration::ZERO)]);
+}

@@ -4,7 +4,7 @@
 //! paced send). Prints one line of JSON.
 //!
 //! ```text
-//! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app]
+//! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app] [--jb-min-ms 40]
 //! ```
 //!
 //! The engine runs in this process; the traffic generator is this same
@@ -41,6 +41,7 @@ struct Opts {
     seconds: u64,
     workers: usize,
     echo: String,
+    jb_min_ms: u64,
     generator: bool,
 }
 
@@ -50,6 +51,7 @@ fn parse_args() -> Result<Opts, String> {
         seconds: 10,
         workers: 2,
         echo: "bridge".into(),
+        jb_min_ms: 40,
         generator: false,
     };
     let mut it = std::env::args().skip(1);
@@ -60,6 +62,9 @@ fn parse_args() -> Result<Opts, String> {
             "--seconds" => o.seconds = val()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             "--workers" => o.workers = val()?.parse().map_err(|e| format!("--workers: {e}"))?,
             "--echo" => o.echo = val()?,
+            "--jb-min-ms" => {
+                o.jb_min_ms = val()?.parse().map_err(|e| format!("--jb-min-ms: {e}"))?
+            }
             "--generator" => o.generator = true,
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -121,6 +126,10 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         port_range: 16384..=32767,
         workers: o.workers,
         rtp_timeout: None,
+        jitter: rtp_media::jitter::JitterConfig {
+            min_delay: Duration::from_millis(o.jb_min_ms),
+            ..EngineConfig::default().jitter
+        },
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;

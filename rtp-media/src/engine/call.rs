@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 /// Datagrams read from one socket per tick at most, so one flooded call
 /// cannot starve the others on its worker.
 const MAX_READS_PER_TICK: usize = 64;
+/// Longest RTCP or stats interval honoured (keeps timer arithmetic finite).
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// A telephone event with no packets for this long is reported without
 /// its end packet.
 const DTMF_QUIET: Duration = Duration::from_secs(1);
@@ -235,8 +237,8 @@ impl CallMedia {
             params,
             cfg: CallConfig {
                 rtp_timeout: config.rtp_timeout,
-                rtcp_interval: config.rtcp_interval,
-                stats_interval: config.stats_interval,
+                rtcp_interval: config.rtcp_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
+                stats_interval: config.stats_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
                 cname: config.cname.clone(),
             },
             jitter: JitterBuffer::new(jitter_cfg),
@@ -262,7 +264,7 @@ impl CallMedia {
             last_rtp: now,
             timed_out: false,
             next_rtcp: now,
-            next_stats: now + config.stats_interval,
+            next_stats: now + config.stats_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
             stats_requested: false,
             rtt: None,
             remote_loss: None,
@@ -619,7 +621,7 @@ impl CallMedia {
         if self.stats_requested || now >= self.next_stats {
             self.stats_requested = false;
             if now >= self.next_stats {
-                self.next_stats += self.cfg.stats_interval.max(FRAME_DURATION);
+                self.next_stats = now + self.cfg.stats_interval;
             }
             let stats = self.stats();
             self.emit(MediaEvent::Stats(stats));
