@@ -27,6 +27,8 @@ use tokio::sync::mpsc;
 /// Datagrams read from one socket per tick at most, so one flooded call
 /// cannot starve the others on its worker.
 const MAX_READS_PER_TICK: usize = 64;
+/// Longest RTCP or stats interval honoured (keeps timer arithmetic finite).
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// A telephone event with no packets for this long is reported without
 /// its end packet.
 const DTMF_QUIET: Duration = Duration::from_secs(1);
@@ -237,8 +239,8 @@ impl CallMedia {
             params,
             cfg: CallConfig {
                 rtp_timeout: config.rtp_timeout,
-                rtcp_interval: config.rtcp_interval,
-                stats_interval: config.stats_interval,
+                rtcp_interval: config.rtcp_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
+                stats_interval: config.stats_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
                 cname: config.cname.clone(),
             },
             jitter: JitterBuffer::new(jitter_cfg),
@@ -265,7 +267,7 @@ impl CallMedia {
             last_rtp: now,
             timed_out: false,
             next_rtcp: now,
-            next_stats: now + config.stats_interval,
+            next_stats: now + config.stats_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
             stats_requested: false,
             rtt: None,
             remote_loss: None,
@@ -361,11 +363,16 @@ impl CallMedia {
     }
 
     fn receive(&mut self, ctx: &mut TickCtx) {
+        // The jitter buffer sees packets when this tick reads them, not when
+        // they reached the socket: a packet that just missed a read is not
+        // playable until the next tick, and the buffer must size its delay
+        // for that, or it trims and stretches around the tick phase.
+        let read_at = Instant::now();
         for _ in 0..MAX_READS_PER_TICK {
             match self.io.rtp.recv_from(&mut ctx.buf) {
                 Ok((n, src)) => {
                     let data = &ctx.buf[..n.min(ctx.buf.len())];
-                    self.on_rtp(data, src, Instant::now());
+                    self.on_rtp(data, src, Instant::now(), read_at);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(_) => {
@@ -389,7 +396,8 @@ impl CallMedia {
         }
     }
 
-    fn on_rtp(&mut self, data: &[u8], src: SocketAddr, now: Instant) {
+    /// One RTP datagram, received at `now` and read by the tick at `read_at`.
+    fn on_rtp(&mut self, data: &[u8], src: SocketAddr, now: Instant, read_at: Instant) {
         let Ok(packet) = RtpPacket::parse(data) else {
             self.counters.malformed += 1;
             return;
@@ -432,7 +440,7 @@ impl CallMedia {
                 });
             }
         } else {
-            self.jitter.push(seq, ts, ssrc, payload, now);
+            self.jitter.push(seq, ts, ssrc, payload, read_at);
             self.delivering = true;
         }
     }
@@ -624,7 +632,7 @@ impl CallMedia {
         if self.stats_requested || now >= self.next_stats {
             self.stats_requested = false;
             if now >= self.next_stats {
-                self.next_stats += self.cfg.stats_interval.max(FRAME_DURATION);
+                self.next_stats = now + self.cfg.stats_interval;
             }
             let stats = self.stats();
             self.emit(MediaEvent::Stats(stats));

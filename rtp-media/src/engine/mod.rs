@@ -91,6 +91,9 @@ pub struct EngineConfig {
     /// Worker threads; each owns many calls.
     pub workers: usize,
     /// Jitter buffer settings for every call (ptime is forced to 20 ms).
+    /// The default keeps at least 40 ms: a worker reads each socket once
+    /// per tick, so a packet landing just after its read waits a whole
+    /// frame, and a 20 ms floor would trim and conceal around that phase.
     pub jitter: JitterConfig,
     /// Loss concealment settings.
     pub concealer: ConcealerConfig,
@@ -126,7 +129,10 @@ impl Default for EngineConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port_range: 16384..=32768,
             workers: 2,
-            jitter: JitterConfig::default(),
+            jitter: JitterConfig {
+                min_delay: Duration::from_millis(40),
+                ..JitterConfig::default()
+            },
             concealer: ConcealerConfig::default(),
             latch_packets: 2,
             relatch_idle: Duration::from_millis(500),

@@ -1,0 +1,447 @@
+//! `rtp-load`: the media engine as the far end of N concurrent calls, each
+//! receiving 50 packets/s of G.711 speech-like audio and echoing it back
+//! through the full receive and send paths (jitter buffer, decode, encode,
+//! paced send). Prints one line of JSON.
+//!
+//! ```text
+//! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app] [--jb-min-ms 40]
+//! ```
+//!
+//! The engine runs in this process; the traffic generator is this same
+//! binary started as a child process (`--generator`), so `cpu_pct` (from
+//! `/proc/self/stat`, percent of one core) and `rss_mb` are the engine's
+//! alone. The parent opens N sessions and passes their ports to the child on
+//! stdin; the child binds one socket per call, sends 50 packets/s per call
+//! on an absolute 20 ms schedule, and reads what comes back. Echo runs
+//! inside the workers (`bridge`: [`MediaSession::join`] of a session with
+//! itself) or through the application API (`app`: a task per call reading
+//! frames and queueing them with `play_frame`).
+//!
+//! Each sent frame carries a tag (sequence number and check bytes in codes
+//! that survive µ-law decode/encode), so the generator counts exactly which
+//! frames came back: `loss_pct` is frames never echoed. `late_pct` is echoed
+//! packets whose arrival lags the engine's own RTP clock by more than 40 ms
+//! (two frames) relative to the call's earliest packet: the generator reads
+//! every 20 ms, so one frame of that is its own read quantization.
+//!
+//! Both figures exclude the first 3 s (`WARMUP_TICKS`): the jitter buffer
+//! starts at its 60 ms initial delay and trims a frame per second down to
+//! what loopback needs, and those trimmed frames are not overload.
+
+use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, SessionParams};
+use rtp_media::g711::Codec;
+use rtp_media::rtp::{RtpHeader, RtpPacket};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+struct Opts {
+    calls: usize,
+    seconds: u64,
+    workers: usize,
+    echo: String,
+    jb_min_ms: u64,
+    generator: bool,
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        calls: 100,
+        seconds: 10,
+        workers: 2,
+        echo: "bridge".into(),
+        jb_min_ms: 40,
+        generator: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--calls" => o.calls = val()?.parse().map_err(|e| format!("--calls: {e}"))?,
+            "--seconds" => o.seconds = val()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--workers" => o.workers = val()?.parse().map_err(|e| format!("--workers: {e}"))?,
+            "--echo" => o.echo = val()?,
+            "--jb-min-ms" => {
+                o.jb_min_ms = val()?.parse().map_err(|e| format!("--jb-min-ms: {e}"))?
+            }
+            "--generator" => o.generator = true,
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    if o.echo != "bridge" && o.echo != "app" {
+        return Err("--echo is bridge or app".into());
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rtp-load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r = if opts.generator {
+        generator(&opts)
+    } else {
+        engine_side(&opts)
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rtp-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// User + system CPU time of this process, in clock ticks (100 Hz).
+fn cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 here.
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn engine_side(o: &Opts) -> Result<(), String> {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: "127.0.0.1".parse().map_err(|e| format!("{e}"))?,
+        port_range: 16384..=32767,
+        workers: o.workers,
+        rtp_timeout: None,
+        jitter: rtp_media::jitter::JitterConfig {
+            min_delay: Duration::from_millis(o.jb_min_ms),
+            ..EngineConfig::default().jitter
+        },
+        ..EngineConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut sessions = Vec::with_capacity(o.calls);
+    for _ in 0..o.calls {
+        let s = engine
+            .open_session(SessionParams::new(Codec::Pcmu))
+            .map_err(|e| e.to_string())?;
+        sessions.push(s);
+    }
+    let ports: Vec<u16> = sessions.iter().map(MediaSession::local_rtp_port).collect();
+    let mut bridges = Vec::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut echo_tasks = Vec::new();
+    if o.echo == "bridge" {
+        for s in &sessions {
+            bridges.push(MediaSession::join(s, s).map_err(|e| e.to_string())?);
+        }
+    } else {
+        for mut s in sessions.drain(..) {
+            let mut stop = stop_rx.clone();
+            echo_tasks.push(rt.spawn(async move {
+                let Some(mut frames) = s.take_frames() else {
+                    return s;
+                };
+                loop {
+                    tokio::select! {
+                        f = frames.recv() => match f {
+                            Some(f) => { let _ = s.play_frame(&f.samples); }
+                            None => break,
+                        },
+                        _ = stop.changed() => break,
+                    }
+                }
+                s
+            }));
+        }
+    }
+
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["--generator", "--seconds", &o.seconds.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting generator: {e}"))?;
+    {
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        let list: String = ports.iter().map(|p| format!("{p}\n")).collect();
+        stdin
+            .write_all(list.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    // "start" when the generator begins sending, "stop" when it stops.
+    let mut cpu0 = cpu_ticks();
+    let mut t0 = Instant::now();
+    for line in lines.by_ref() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line == "start" {
+            cpu0 = cpu_ticks();
+            t0 = Instant::now();
+        } else if line == "stop" {
+            break;
+        }
+    }
+    let cpu = cpu_ticks().saturating_sub(cpu0) as f64; // 10 ms ticks
+    let wall = t0.elapsed().as_secs_f64().max(1e-3);
+    let cpu_pct = cpu / 100.0 / wall * 100.0;
+    let rss = rss_mb();
+    let mut result = String::new();
+    for line in lines {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.starts_with('{') {
+            result = line;
+        }
+    }
+    let _ = child.wait();
+
+    let _ = stop_tx.send(true);
+    for t in echo_tasks {
+        if let Ok(s) = rt.block_on(t) {
+            sessions.push(s);
+        }
+    }
+    // Engine-side counters.
+    let (mut rx_pkts, mut tx_pkts, mut late, mut concealed, mut overflow) = (0, 0, 0, 0, 0);
+    for s in &sessions {
+        let _ = s.request_stats();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for s in &mut sessions {
+        let mut last = None;
+        while let Some(ev) = s.try_next_event() {
+            if let MediaEvent::Stats(st) = ev {
+                last = Some(st);
+            }
+        }
+        if let Some(st) = last {
+            rx_pkts += st.packets_received;
+            tx_pkts += st.packets_sent;
+            late += st.late;
+            concealed += st.concealed;
+            overflow += st.frames_overflowed;
+        }
+    }
+    let field = |name: &str| -> f64 {
+        result
+            .split(&format!("\"{name}\":"))
+            .nth(1)
+            .and_then(|r| r.split([',', '}']).next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let span = o.seconds as f64;
+    println!(
+        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1}}}",
+        o.calls,
+        o.seconds,
+        field("sent_total") / span,
+        field("returned_live") / span,
+        field("loss_pct"),
+        field("late_pct"),
+        cpu_pct,
+        rss
+    );
+    eprintln!(
+        "echo {}: engine received {rx_pkts}, sent {tx_pkts}, jitter-buffer late {late}, concealed {concealed}, frames overflowed {overflow}; generator {result}",
+        o.echo
+    );
+    drop(bridges);
+    Ok(())
+}
+
+/// Frames at the start excluded from loss and lateness (3 s).
+const WARMUP_TICKS: usize = 150;
+
+/// Base of the tag digits: µ-law codes 1..=120 survive decode + encode.
+const TAG_BASE: u32 = 120;
+
+fn tag(k: u32, call: u32) -> [u8; 6] {
+    let d = [
+        k % TAG_BASE,
+        (k / TAG_BASE) % TAG_BASE,
+        (k / TAG_BASE / TAG_BASE) % TAG_BASE,
+    ];
+    let c1 = (d[0] + d[1] + d[2]) % TAG_BASE;
+    let c2 = (d[0] * 7 + d[2] * 3 + call) % TAG_BASE;
+    let b = |v: u32| (v + 1) as u8;
+    [b(d[0]), b(d[1]), b(d[2]), b(c1), b(call % TAG_BASE), b(c2)]
+}
+
+fn read_tag(p: &[u8], call: u32) -> Option<u32> {
+    if p.len() < 6 || p[..6].iter().any(|&b| b == 0 || u32::from(b) > TAG_BASE) {
+        return None;
+    }
+    let d = [
+        u32::from(p[0]) - 1,
+        u32::from(p[1]) - 1,
+        u32::from(p[2]) - 1,
+    ];
+    let k = d[0] + d[1] * TAG_BASE + d[2] * TAG_BASE * TAG_BASE;
+    (tag(k, call) == p[..6]).then_some(k)
+}
+
+/// One second of speech-like µ-law: a 120 Hz voice with formants, shaped
+/// into syllables (4 per second) with pauses.
+fn speech() -> Vec<u8> {
+    let pcm: Vec<i16> = (0..8000)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            let syllable = (2.0 * std::f32::consts::PI * 4.0 * t).sin().max(0.0);
+            let v = (2.0 * std::f32::consts::PI * 120.0 * t).sin() * 0.5
+                + (2.0 * std::f32::consts::PI * 700.0 * t).sin() * 0.3
+                + (2.0 * std::f32::consts::PI * 1200.0 * t).sin() * 0.2;
+            (v * syllable * 9000.0) as i16
+        })
+        .collect();
+    let mut out = vec![0u8; pcm.len()];
+    Codec::Pcmu.encode(&pcm, &mut out);
+    out
+}
+
+struct GenCall {
+    sock: UdpSocket,
+    to: SocketAddr,
+    seen: Vec<bool>,
+    first_ts: Option<(u32, Instant)>,
+    min_offset: f64,
+}
+
+fn generator(o: &Opts) -> Result<(), String> {
+    let ports: Vec<u16> = std::io::stdin()
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let ticks = (o.seconds * 50) as usize;
+    let mut calls = Vec::with_capacity(ports.len());
+    for &p in &ports {
+        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+        calls.push(GenCall {
+            sock,
+            to: SocketAddr::from(([127, 0, 0, 1], p)),
+            seen: vec![false; ticks],
+            first_ts: None,
+            min_offset: f64::MAX,
+        });
+    }
+    let audio = speech();
+    let (mut sent, mut returned, mut echoed, mut late, mut overruns) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut returned_steady, mut returned_live, mut sent_total) = (0u64, 0u64, 0u64);
+    let mut buf = [0u8; 2048];
+    let mut out = [0u8; 200];
+    let mut payload = [0u8; 160];
+    println!("start");
+    let _ = std::io::stdout().flush();
+    let start = Instant::now();
+    let drain_ticks = 50; // keep reading 1 s after the last send
+    for k in 0..ticks + drain_ticks {
+        if k < ticks {
+            let at = (k % 50) * 160;
+            payload.copy_from_slice(&audio[at..at + 160]);
+            for (i, c) in calls.iter().enumerate() {
+                payload[..6].copy_from_slice(&tag(k as u32, i as u32));
+                let h = RtpHeader::new(0, k as u16, (k as u32).wrapping_mul(160), i as u32 + 1);
+                let Ok(n) = h.write_packet(&payload, 0, &mut out) else {
+                    continue;
+                };
+                if c.sock.send_to(&out[..n], c.to).is_ok() {
+                    sent_total += 1;
+                    if k >= WARMUP_TICKS {
+                        sent += 1;
+                    }
+                }
+            }
+        }
+        for (i, c) in calls.iter_mut().enumerate() {
+            loop {
+                let n = match c.sock.recv_from(&mut buf) {
+                    Ok((n, _)) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => break,
+                };
+                let now = Instant::now();
+                let Ok(p) = RtpPacket::parse(&buf[..n]) else {
+                    continue;
+                };
+                returned += 1;
+                if k < ticks {
+                    returned_live += 1;
+                }
+                let (ts0, t0) = *c.first_ts.get_or_insert((p.timestamp(), now));
+                let media = f64::from(p.timestamp().wrapping_sub(ts0)) / 8000.0;
+                let offset = now.duration_since(t0).as_secs_f64() - media;
+                if offset < c.min_offset {
+                    c.min_offset = offset;
+                }
+                if k >= WARMUP_TICKS {
+                    returned_steady += 1;
+                    if offset - c.min_offset > 0.040 {
+                        late += 1;
+                    }
+                }
+                if let Some(tagged) = read_tag(p.payload(), i as u32) {
+                    if let Some(seen) = c.seen.get_mut(tagged as usize) {
+                        if !*seen {
+                            *seen = true;
+                            if tagged as usize >= WARMUP_TICKS {
+                                echoed += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let deadline = start + Duration::from_millis(20 * (k as u64 + 1));
+        match deadline.checked_duration_since(Instant::now()) {
+            Some(d) => std::thread::sleep(d),
+            None => overruns += 1,
+        }
+    }
+    println!("stop");
+    if std::env::var_os("RTP_LOAD_DEBUG").is_some() {
+        let mut shown = 0;
+        for (i, c) in calls.iter().enumerate() {
+            let missing: Vec<usize> = (WARMUP_TICKS..ticks).filter(|&k| !c.seen[k]).collect();
+            if !missing.is_empty() && shown < 8 {
+                shown += 1;
+                eprintln!("call {i}: missing {missing:?}");
+            }
+        }
+    }
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    println!(
+        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns}}}",
+        pct(sent.saturating_sub(echoed), sent),
+        pct(late, returned_steady)
+    );
+    Ok(())
+}
