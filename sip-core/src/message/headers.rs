@@ -63,6 +63,27 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Characters of an unquoted parameter value: a token, or a host, or the
+/// `param-unreserved` set URI parameters allow. A table, as this runs over
+/// every parameter of every message read.
+static PARAM_VALUE_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                // token
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                // host and param-unreserved
+                | b':' | b'[' | b']' | b'/' | b'&' | b'$' | b'@' | b'?' | b'='
+            );
+        i += 1;
+    }
+    t
+};
+
 /// Header or URI parameters: `;name[=value]` pairs, kept raw. Values may be
 /// tokens, quoted strings or host names; LWS is allowed around `;` and `=`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,13 +112,7 @@ impl<'a> Params<'a> {
                             "text after a quoted value",
                         ));
                     }
-                } else if !v.bytes().all(|b| {
-                    is_token_char(b)
-                        || matches!(
-                            b,
-                            b':' | b'[' | b']' | b'/' | b'&' | b'$' | b'@' | b'?' | b'='
-                        )
-                }) {
+                } else if !v.bytes().all(|b| PARAM_VALUE_CHARS[b as usize]) {
                     return Err(HeaderError::Invalid("parameter", "value is not a token"));
                 }
             }
@@ -114,50 +129,51 @@ impl<'a> Params<'a> {
         };
         std::iter::from_fn(move || {
             let r = rest?;
-            // Find the next ';' outside quotes.
+            // One pass to the next ';' outside quotes, noting the first '='.
+            // Parameter lists are short, so a plain byte loop beats a
+            // vectorised search and its setup.
             let b = r.as_bytes();
             let mut i = 0;
-            let mut q = false;
+            let mut quoted = false;
+            let mut eq = None;
             while i < b.len() {
-                if !q {
-                    // Outside quotes only ';' and '"' matter: jump to them.
-                    match memchr::memchr2(b';', b'"', &b[i..]) {
-                        Some(k) if b[i + k] == b';' => {
-                            i += k;
-                            break;
-                        }
-                        Some(k) => {
-                            q = true;
-                            i += k + 1;
-                        }
-                        None => {
-                            i = b.len();
-                            break;
-                        }
+                let c = b[i];
+                if quoted {
+                    match c {
+                        b'\\' => i += 1,
+                        b'"' => quoted = false,
+                        b'=' if eq.is_none() => eq = Some(i),
+                        _ => {}
                     }
-                    continue;
-                }
-                match b[i] {
-                    b'\\' => i += 1,
-                    b'"' => q = false,
-                    _ => {}
+                } else {
+                    match c {
+                        b';' => break,
+                        b'"' => quoted = true,
+                        b'=' if eq.is_none() => eq = Some(i),
+                        _ => {}
+                    }
                 }
                 i += 1;
             }
             let end = i.min(b.len());
-            let item = trim_lws(&r[..end]);
             rest = if end < b.len() {
                 Some(&r[end + 1..])
             } else {
                 None
             };
-            if item.is_empty() {
-                return Some(Err(HeaderError::Invalid("parameter", "empty parameter")));
-            }
-            Some(Ok(match item.split_once('=') {
-                Some((n, v)) => (trim_lws(n), Some(trim_lws(v))),
-                None => (item, None),
-            }))
+            // An escape at the very end may have stepped past `end`.
+            let eq = eq.filter(|&e| e < end);
+            Some(match eq {
+                Some(e) => Ok((trim_lws(&r[..e]), Some(trim_lws(&r[e + 1..end])))),
+                None => {
+                    let item = trim_lws(&r[..end]);
+                    if item.is_empty() {
+                        Err(HeaderError::Invalid("parameter", "empty parameter"))
+                    } else {
+                        Ok((item, None))
+                    }
+                }
+            })
         })
     }
 
@@ -394,12 +410,16 @@ impl<'a> Via<'a> {
         if transport_str.is_empty() {
             return Err(BAD);
         }
-        let transport = match transport_str.to_ascii_uppercase().as_str() {
-            "UDP" => ViaTransport::Udp,
-            "TCP" => ViaTransport::Tcp,
-            "TLS" => ViaTransport::Tls,
-            "SCTP" => ViaTransport::Sctp,
-            _ => ViaTransport::Other(transport_str),
+        let transport = if transport_str.eq_ignore_ascii_case("UDP") {
+            ViaTransport::Udp
+        } else if transport_str.eq_ignore_ascii_case("TCP") {
+            ViaTransport::Tcp
+        } else if transport_str.eq_ignore_ascii_case("TLS") {
+            ViaTransport::Tls
+        } else if transport_str.eq_ignore_ascii_case("SCTP") {
+            ViaTransport::Sctp
+        } else {
+            ViaTransport::Other(transport_str)
         };
         let rest = trim_lws(&rest[t_end..]);
         let sb_end = rest
