@@ -1,5 +1,7 @@
 //! The media of one call inside a worker: receive, play out, send, RTCP.
 
+mod dtmf_send;
+
 use super::dtmf_events::DtmfEvents;
 use super::latch::{Latch, LatchVerdict};
 use super::ports::PortLease;
@@ -18,6 +20,7 @@ use crate::rtcp::{
 };
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::vad::{Vad, VadEvent};
+use dtmf_send::{DtmfSend, DtmfSlot};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -94,6 +97,11 @@ pub struct MediaStats {
     pub rtcp_malformed: u64,
     /// Socket errors other than "would block".
     pub socket_errors: u64,
+    /// Key presses sent by [`MediaSession::send_dtmf`](super::MediaSession::send_dtmf)
+    /// (RFC 4733 or in-band).
+    pub dtmf_sent: u64,
+    /// Key presses dropped because too many were queued.
+    pub dtmf_send_dropped: u64,
 }
 
 /// Sockets, ports and channels of one call. Field order matters: sockets
@@ -186,6 +194,7 @@ pub(crate) struct CallMedia {
     reception: ReceptionStats,
     latch: Latch,
     dtmf: DtmfEvents,
+    dtmf_send: DtmfSend,
     detector: Option<DtmfDetector>,
     vad: Option<Vad>,
     rtcp_source: Option<SocketAddr>,
@@ -247,6 +256,7 @@ impl CallMedia {
             concealer: Concealer::new(FRAME_SAMPLES, config.concealer),
             reception: ReceptionStats::new(Codec::CLOCK_RATE),
             dtmf: DtmfEvents::new(Codec::CLOCK_RATE),
+            dtmf_send: DtmfSend::default(),
             detector,
             vad: config.vad.map(Vad::new),
             rtcp_source: None,
@@ -332,6 +342,7 @@ impl CallMedia {
             }
             Op::RequestStats => self.stats_requested = true,
             Op::Bridge(to) => self.bridge = to,
+            Op::Dtmf { digit, length } => self.queue_dtmf(digit, length),
         }
     }
 
@@ -561,6 +572,9 @@ impl CallMedia {
         self.current_ts = self
             .ts_base
             .wrapping_add(elapsed.wrapping_mul(FRAME_SAMPLES as u32));
+        if self.send_dtmf_tick(ctx) == DtmfSlot::Taken {
+            return;
+        }
         let target = match self.latch.target() {
             Some(t) if self.params.direction.send && !self.playback.is_empty() => t,
             _ => {
@@ -722,6 +736,8 @@ impl CallMedia {
             rtcp_sent: c.rtcp_sent,
             rtcp_malformed: c.rtcp_malformed,
             socket_errors: c.socket_errors,
+            dtmf_sent: self.dtmf_send.sent(),
+            dtmf_send_dropped: self.dtmf_send.dropped(),
         }
     }
 }

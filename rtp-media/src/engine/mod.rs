@@ -70,6 +70,9 @@ pub enum MediaError {
         /// Telephone-event payload type.
         event: Option<u8>,
     },
+    /// Not a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`).
+    #[error("{0:?} is not a DTMF key")]
+    InvalidDigit(char),
     /// The engine configuration cannot work (e.g. zero workers).
     #[error("invalid engine configuration: {0}")]
     Config(&'static str),
@@ -251,6 +254,16 @@ pub enum MediaEvent {
         /// How long the key was held.
         duration: Duration,
         /// RTP timestamp of the event (in-band: the delivered-audio clock).
+        media_ts: u32,
+    },
+    /// A key press queued by [`MediaSession::send_dtmf`] has been sent
+    /// completely (its end packets, or its tone and the pause after it).
+    DtmfSent {
+        /// The key.
+        digit: char,
+        /// How long it was held.
+        duration: Duration,
+        /// RTP timestamp of the event (our sending clock).
         media_ts: u32,
     },
     /// The caller started talking (voice activity detection).
@@ -553,6 +566,23 @@ impl MediaSession {
     /// after the current tick. Pending plays finish as `interrupted`.
     pub fn clear_playback(&self) -> Result<(), MediaError> {
         self.send(worker::Op::ClearPlayback)
+    }
+
+    /// Sends a key press to the far end, after any keys already queued.
+    ///
+    /// With a telephone-event payload type negotiated, the key goes out as
+    /// RFC 4733 events in the audio's SSRC and sequence space: marker on
+    /// the first packet, the timestamp of the key-down tick on every
+    /// packet, the duration growing by one ptime per packet, and three end
+    /// packets. Without one, the key is played in-band as its dual tone.
+    /// Either way queued audio waits while keys are sent, keys are
+    /// separated by a 100 ms pause, and [`MediaEvent::DtmfSent`] reports
+    /// each key once it is out. `length` is clamped to 40 ms..=8 s.
+    pub fn send_dtmf(&self, digit: char, length: Duration) -> Result<(), MediaError> {
+        if crate::dtmf::digit_to_event(digit).is_none() {
+            return Err(MediaError::InvalidDigit(digit));
+        }
+        self.send(worker::Op::Dtmf { digit, length })
     }
 
     /// Asks for a [`MediaEvent::Stats`] on the next tick.

@@ -23,6 +23,7 @@ pub(crate) enum Op {
     ClearPlayback,
     RequestStats,
     Bridge(Option<(u64, mpsc::UnboundedSender<Command>)>),
+    Dtmf { digit: char, length: Duration },
 }
 
 /// A message to a worker.

@@ -1,0 +1,248 @@
+//! The per-call API of the media engine over real sockets on 127.0.0.1:
+//! DTMF sending, speech events, recording, application sample rates.
+
+use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
+use rtp_media::engine::{EngineConfig, MediaEngine, MediaError, MediaEvent, SessionParams};
+use rtp_media::g711::Codec;
+use rtp_media::rtp::RtpPacket;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+/// An engine on its own port range so tests can run in parallel.
+fn engine_with(base: u16, pairs: u16, f: impl FnOnce(&mut EngineConfig)) -> MediaEngine {
+    let mut cfg = EngineConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        port_range: base..=base + 2 * pairs - 1,
+        workers: 2,
+        frame_queue: 1000,
+        event_queue: 256,
+        jitter: rtp_media::jitter::JitterConfig {
+            initial_delay: Duration::from_millis(40),
+            ..EngineConfig::default().jitter
+        },
+        ..EngineConfig::default()
+    };
+    f(&mut cfg);
+    MediaEngine::new(cfg).unwrap()
+}
+
+fn engine(base: u16, pairs: u16) -> MediaEngine {
+    engine_with(base, pairs, |_| {})
+}
+
+fn peer() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    s
+}
+
+fn tone(samples: usize, freq: f32, rate: u32) -> Vec<i16> {
+    (0..samples)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            (8000.0 * (2.0 * std::f32::consts::PI * freq * t).sin()) as i16
+        })
+        .collect()
+}
+
+/// Receives RTP datagrams on `sock` until `idle` passes without one (or
+/// `max` in all).
+fn collect_rtp(sock: &UdpSocket, idle: Duration, max: Duration) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    let start = Instant::now();
+    let mut last = Instant::now();
+    while last.elapsed() < idle && start.elapsed() < max {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            last = Instant::now();
+            got.push(buf[..n].to_vec());
+        }
+    }
+    got
+}
+
+/// Events of a session until `quiet` passes without one.
+async fn events_until_quiet(
+    s: &mut rtp_media::engine::MediaSession,
+    quiet: Duration,
+) -> Vec<MediaEvent> {
+    let mut out = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout(quiet, s.next_event()).await {
+        out.push(ev);
+    }
+    out
+}
+
+/// One sent RTP packet, parsed.
+#[derive(Debug, Clone)]
+struct Sent {
+    pt: u8,
+    marker: bool,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    payload: Vec<u8>,
+}
+
+fn parse_all(datagrams: &[Vec<u8>]) -> Vec<Sent> {
+    datagrams
+        .iter()
+        .map(|d| {
+            let p = RtpPacket::parse(d).unwrap();
+            Sent {
+                pt: p.payload_type(),
+                marker: p.marker(),
+                seq: p.sequence(),
+                ts: p.timestamp(),
+                ssrc: p.ssrc(),
+                payload: p.payload().to_vec(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rfc4733_keys_sent_with_growing_duration_three_end_packets_and_audio_paused() {
+    let eng = engine(22100, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.telephone_event_pt = Some(101);
+    let mut s = eng.open_session(params).unwrap();
+    assert!(matches!(
+        s.send_dtmf('x', Duration::from_millis(100)),
+        Err(MediaError::InvalidDigit('x'))
+    ));
+
+    // 400 ms of audio; two keys once it is flowing.
+    s.play(tone(3200, 440.0, 8000)).unwrap();
+    let mut buf = [0u8; 2048];
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let (n, _) = far.recv_from(&mut buf).expect("audio before the keys");
+        got.push(buf[..n].to_vec());
+    }
+    s.send_dtmf('5', Duration::from_millis(100)).unwrap();
+    s.send_dtmf('#', Duration::from_millis(60)).unwrap();
+    got.extend(collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    let pkts = parse_all(&got);
+
+    // One SSRC, one unbroken sequence across audio and events.
+    for w in pkts.windows(2) {
+        assert_eq!(w[1].ssrc, w[0].ssrc);
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "{pkts:?}");
+    }
+    // Audio is all there (paused, not dropped): 400 ms = 20 packets.
+    assert_eq!(pkts.iter().filter(|p| p.pt == 0).count(), 20);
+    // Events are contiguous per key and audio does not interleave.
+    let kinds: String = pkts
+        .iter()
+        .map(|p| if p.pt == 101 { 'e' } else { 'a' })
+        .collect();
+    let trimmed = kinds.trim_matches('a');
+    assert_eq!(trimmed, "e".repeat(8 + 6), "audio inside the keys: {kinds}");
+
+    let events: Vec<&Sent> = pkts.iter().filter(|p| p.pt == 101).collect();
+    let (five, hash) = events.split_at(8);
+    // (key, durations of the packets in 8 kHz units)
+    let want: [(u8, &[u16], &[&Sent]); 2] = [
+        (5, &[160, 320, 480, 640, 800, 800, 800, 800], five),
+        (11, &[160, 320, 480, 480, 480, 480], hash),
+    ];
+    for (event, durations, pk) in want {
+        let ts = pk[0].ts;
+        for (i, p) in pk.iter().enumerate() {
+            let ev = TelephoneEvent::parse(&p.payload).unwrap();
+            assert_eq!(ev.event, event);
+            assert_eq!(ev.duration, durations[i], "packet {i} of event {event}");
+            assert_eq!(p.ts, ts, "timestamp fixed at the event start");
+            assert_eq!(p.marker, i == 0, "marker on the first packet only");
+            assert_eq!(ev.end, i >= pk.len() - 3, "three end packets");
+        }
+    }
+    // The first key starts on the tick after the last audio before it;
+    // the second at least its length + end packets + pause later.
+    let first_event = pkts.iter().position(|p| p.pt == 101).unwrap();
+    let audio_before = &pkts[first_event - 1];
+    let d1 = five[0].ts.wrapping_sub(audio_before.ts);
+    assert!(d1 >= 160 && d1 % 160 == 0, "{d1}");
+    let d2 = hash[0].ts.wrapping_sub(five[0].ts);
+    assert!(d2 >= 800 + 800 && d2 % 160 == 0, "{d2}");
+    // Audio resumes as a new talkspurt, at a later timestamp.
+    let resumed = &pkts[first_event + 14];
+    assert_eq!(resumed.pt, 0);
+    assert!(resumed.marker);
+    assert!(resumed.ts.wrapping_sub(hash[0].ts) >= 480 + 2 * 160);
+
+    // The crate's own receiver decodes each key once.
+    let mut rx = DtmfReceiver::new();
+    let keys: Vec<char> = events
+        .iter()
+        .filter_map(|p| rx.on_packet(p.ts, &p.payload).map(|d| d.digit))
+        .collect();
+    assert_eq!(keys, vec!['5', '#']);
+
+    let sent: Vec<(char, Duration, u32)> = events_until_quiet(&mut s, Duration::from_millis(200))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::DtmfSent {
+                digit,
+                duration,
+                media_ts,
+            } => Some((digit, duration, media_ts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            ('5', Duration::from_millis(100), five[0].ts),
+            ('#', Duration::from_millis(60), hash[0].ts)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn keys_fall_back_to_inband_tones_without_telephone_event() {
+    let eng = engine(22120, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.telephone_event_pt = None;
+    let mut s = eng.open_session(params).unwrap();
+    s.send_dtmf('7', Duration::from_millis(100)).unwrap();
+    s.send_dtmf('3', Duration::from_millis(100)).unwrap();
+    let pkts = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    // Each key: 100 ms of tone and 100 ms of pause, as audio packets.
+    assert_eq!(pkts.len(), 20);
+    assert!(pkts.iter().all(|p| p.pt == 0));
+    assert!(pkts[0].marker);
+    let mut pcm = Vec::new();
+    for p in &pkts {
+        let mut x = vec![0i16; p.payload.len()];
+        Codec::Pcmu.decode(&p.payload, &mut x);
+        pcm.extend(x);
+    }
+    let mut detector = DtmfDetector::default();
+    let mut keys = Vec::new();
+    detector.process(&pcm, |d| keys.push(d));
+    assert_eq!(keys, vec!['7', '3']);
+    let sent: Vec<char> = events_until_quiet(&mut s, Duration::from_millis(200))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::DtmfSent { digit, .. } => Some(digit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec!['7', '3']);
+}
