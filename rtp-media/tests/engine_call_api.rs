@@ -4,8 +4,10 @@
 use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaError, MediaEvent, SessionParams};
 use rtp_media::g711::Codec;
-use rtp_media::rtp::RtpPacket;
-use std::net::UdpSocket;
+use rtp_media::prompt::Prompt;
+use rtp_media::rtp::{RtpHeader, RtpPacket};
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// An engine on its own port range so tests can run in parallel.
@@ -34,6 +36,87 @@ fn peer() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     s
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut h = RtpHeader::new(pt, seq, ts, ssrc);
+    h.marker = marker;
+    let mut out = vec![0u8; 12 + payload.len()];
+    let n = h.write_packet(payload, 0, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+/// Sends 8 kHz audio as a paced PCMU stream (20 ms packets) on a thread;
+/// returns the decoded frames as the engine will see them.
+fn stream_pcmu(
+    sock: UdpSocket,
+    to: SocketAddr,
+    audio: &[i16],
+) -> (std::thread::JoinHandle<UdpSocket>, Vec<[i16; 160]>) {
+    let mut payloads = Vec::new();
+    let mut decoded = Vec::new();
+    for chunk in audio.chunks_exact(160) {
+        let mut p = [0u8; 160];
+        Codec::Pcmu.encode(chunk, &mut p);
+        let mut d = [0i16; 160];
+        Codec::Pcmu.decode(&p, &mut d);
+        payloads.push(p);
+        decoded.push(d);
+    }
+    let thread = std::thread::spawn(move || {
+        let start = Instant::now();
+        for (i, p) in payloads.iter().enumerate() {
+            let pkt = rtp(
+                0,
+                7000 + i as u16,
+                90_000 + 160 * i as u32,
+                0x5eec,
+                i == 0,
+                p,
+            );
+            sock.send_to(&pkt, to).unwrap();
+            let next = start + Duration::from_millis(20 * (i as u64 + 1));
+            if let Some(d) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+        }
+        sock
+    });
+    (thread, decoded)
+}
+
+/// Speaks `text` with espeak-ng and decodes it with the crate's prompt
+/// loader (22.05 kHz WAV resampled to 8 kHz).
+fn espeak_8k(text: &str, name: &str) -> Vec<i16> {
+    let path = std::env::temp_dir().join(format!(
+        "rtp-media-engine-{}-{name}.wav",
+        std::process::id()
+    ));
+    let status = std::process::Command::new("espeak-ng")
+        .arg("-w")
+        .arg(&path)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is installed (scripts/test installs it)");
+    assert!(status.success(), "espeak-ng failed: {status}");
+    let prompt = Prompt::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    prompt.samples().to_vec()
+}
+
+/// Deterministic white noise (xorshift), uniform in ±`amp`.
+fn noise(n: usize, amp: f64, seed: u64) -> Vec<i16> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            ((u * 2.0 - 1.0) * amp) as i16
+        })
+        .collect()
 }
 
 fn tone(samples: usize, freq: f32, rate: u32) -> Vec<i16> {
@@ -245,4 +328,85 @@ async fn keys_fall_back_to_inband_tones_without_telephone_event() {
         })
         .collect();
     assert_eq!(sent, vec!['7', '3']);
+}
+
+#[tokio::test]
+async fn speech_start_and_stop_events_carry_the_media_timestamps_of_the_speech() {
+    let eng = engine(22140, 2);
+    let sender = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(sender.local_addr().unwrap());
+    let mut s = eng.open_session(params).unwrap();
+
+    // 1 s of a quiet line, the utterance, 1.5 s of a quiet line.
+    let speech = espeak_8k("hello this is a test of the voice activity detector", "vad");
+    let mut audio = noise(8000, 40.0, 7);
+    let at = audio.len();
+    audio.extend_from_slice(&speech);
+    audio.extend(noise(12000, 40.0, 9));
+    audio.truncate(audio.len() / 160 * 160);
+    let background = noise(audio.len(), 40.0, 11);
+    for (x, n) in audio[at..].iter_mut().zip(&background) {
+        *x = x.saturating_add(*n);
+    }
+    // Truth, in samples of what was sent: first and one past the last
+    // sample of the utterance above the quiet line.
+    let first = speech.iter().position(|x| x.abs() > 300).unwrap();
+    let last = speech.iter().rposition(|x| x.abs() > 300).unwrap();
+    let (truth_start, truth_stop) = (at + first, at + last + 1);
+
+    let (thread, sent) = stream_pcmu(sender, s.local_rtp_addr(), &audio);
+    thread.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // Where each sent frame landed in the delivered-audio clock: frames
+    // are exact G.711 decodes of what was sent, and the noise makes each
+    // one unique.
+    let by_content: HashMap<[i16; 160], usize> =
+        sent.iter().enumerate().map(|(k, f)| (*f, k)).collect();
+    let mut landed: Vec<(usize, u32)> = Vec::new(); // (sent frame, media_ts)
+    while let Some(f) = s.try_next_frame() {
+        if let Some(&k) = by_content.get(&f.samples) {
+            landed.push((k, f.media_ts));
+        }
+    }
+    assert!(
+        landed.len() > sent.len() * 9 / 10,
+        "{} frames",
+        landed.len()
+    );
+    // The sent sample `at` in the delivered clock, using the frame that
+    // landed nearest to it (the jitter buffer may shift the mapping by a
+    // frame on a busy machine).
+    let delivered = |sample: usize| -> i64 {
+        let k = sample / 160;
+        let &(sk, ts) = landed.iter().min_by_key(|(sk, _)| sk.abs_diff(k)).unwrap();
+        i64::from(ts) + sample as i64 - 160 * sk as i64
+    };
+
+    let speech_events: Vec<MediaEvent> = events_until_quiet(&mut s, Duration::from_millis(200))
+        .await
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                MediaEvent::SpeechStarted { .. } | MediaEvent::SpeechStopped { .. }
+            )
+        })
+        .collect();
+    let [MediaEvent::SpeechStarted { media_ts: start }, MediaEvent::SpeechStopped { media_ts: stop }] =
+        speech_events[..]
+    else {
+        panic!("want one start/stop pair: {speech_events:?}");
+    };
+    let off_ms = |got: u32, want: i64| (i64::from(got) - want).abs() as f64 / 8.0;
+    let (want_start, want_stop) = (delivered(truth_start), delivered(truth_stop));
+    assert!(
+        off_ms(start, want_start) <= 100.0,
+        "start at {start}, speech at {want_start}"
+    );
+    assert!(
+        off_ms(stop, want_stop) <= 100.0,
+        "stop at {stop}, speech ended at {want_stop}"
+    );
 }
