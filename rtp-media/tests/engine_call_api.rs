@@ -5,6 +5,7 @@ use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaError, MediaEvent, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::prompt::Prompt;
+use rtp_media::recording::RecordMode;
 use rtp_media::rtp::{RtpHeader, RtpPacket};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -409,4 +410,104 @@ async fn speech_start_and_stop_events_carry_the_media_timestamps_of_the_speech()
         off_ms(stop, want_stop) <= 100.0,
         "stop at {stop}, speech ended at {want_stop}"
     );
+}
+
+/// Power of `freq` in `x` (Goertzel), normalised by length.
+fn goertzel(x: &[i16], freq: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in x {
+        let s0 = f64::from(v) + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
+}
+
+/// (rate, channels, interleaved samples) of a 16-bit PCM WAV file.
+fn read_wav(bytes: &[u8]) -> (u32, u16, Vec<i16>) {
+    assert!(&bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE");
+    let riff = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(riff + 8, bytes.len(), "RIFF size fixed up");
+    let mut pos = 12;
+    let (mut rate, mut channels) = (0, 0);
+    while pos + 8 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let body = &bytes[pos + 8..pos + 8 + size];
+        match &bytes[pos..pos + 4] {
+            b"fmt " => {
+                channels = u16::from_le_bytes([body[2], body[3]]);
+                rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+                assert_eq!(u16::from_le_bytes([body[14], body[15]]), 16);
+            }
+            b"data" => {
+                let samples = body
+                    .chunks_exact(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                return (rate, channels, samples);
+            }
+            _ => {}
+        }
+        pos += 8 + size + (size & 1);
+    }
+    panic!("no data chunk");
+}
+
+#[tokio::test]
+async fn stereo_recording_has_the_caller_left_and_the_agent_right() {
+    let eng = engine(22160, 2);
+    let caller = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(caller.local_addr().unwrap());
+    let s = eng.open_session(params).unwrap();
+    assert!(matches!(
+        s.stop_recording().await,
+        Err(MediaError::NotRecording)
+    ));
+    let path = std::env::temp_dir().join(format!(
+        "rtp-media-engine-{}-stereo.wav",
+        std::process::id()
+    ));
+    s.start_recording(&path, RecordMode::Stereo).unwrap();
+    // The caller says 1 kHz for a second while the agent plays 440 Hz.
+    let (thread, _) = stream_pcmu(caller, s.local_rtp_addr(), &tone(8000, 1000.0, 8000));
+    s.play(tone(8000, 440.0, 8000)).unwrap();
+    thread.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let summary = s.stop_recording().await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let (rate, channels, samples) = read_wav(&bytes);
+    assert_eq!((rate, channels), (8000, 2));
+    assert_eq!(summary.frames_dropped, 0);
+    assert_eq!(samples.len() as u64, summary.frames * 2);
+    // A second of each side at least (plus silence around it).
+    assert!(summary.frames >= 8000, "{summary:?}");
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let (l1k, l440) = (
+        goertzel(&left, 1000.0, 8000.0),
+        goertzel(&left, 440.0, 8000.0),
+    );
+    let (r1k, r440) = (
+        goertzel(&right, 1000.0, 8000.0),
+        goertzel(&right, 440.0, 8000.0),
+    );
+    assert!(l1k > 100.0 * l440, "left: 1 kHz {l1k}, 440 Hz {l440}");
+    assert!(r440 > 100.0 * r1k, "right: 440 Hz {r440}, 1 kHz {r1k}");
+    // Each side holds its whole second of tone (a busy machine may
+    // conceal a late packet or two, still tone-like, around the end).
+    let loud = |x: &[i16]| {
+        x.chunks(160)
+            .filter(|c| c.iter().any(|v| v.abs() > 4000))
+            .count()
+    };
+    assert!((48..=53).contains(&loud(&left)), "{}", loud(&left));
+    assert_eq!(loud(&right), 50);
+    assert!(matches!(
+        s.stop_recording().await,
+        Err(MediaError::NotRecording)
+    ));
 }

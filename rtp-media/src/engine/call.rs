@@ -1,6 +1,7 @@
 //! The media of one call inside a worker: receive, play out, send, RTCP.
 
 mod dtmf_send;
+mod recording_tap;
 
 use super::dtmf_events::DtmfEvents;
 use super::latch::{Latch, LatchVerdict};
@@ -21,6 +22,8 @@ use crate::rtcp::{
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::vad::{Vad, VadEvent};
 use dtmf_send::{DtmfSend, DtmfSlot};
+pub(crate) use recording_tap::RecordingTap;
+use recording_tap::Side;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -102,6 +105,9 @@ pub struct MediaStats {
     pub dtmf_sent: u64,
     /// Key presses dropped because too many were queued.
     pub dtmf_send_dropped: u64,
+    /// Frames the running recording dropped because its writer fell
+    /// behind (a slow disk); zero when not recording.
+    pub recording_dropped: u64,
 }
 
 /// Sockets, ports and channels of one call. Field order matters: sockets
@@ -195,6 +201,7 @@ pub(crate) struct CallMedia {
     latch: Latch,
     dtmf: DtmfEvents,
     dtmf_send: DtmfSend,
+    recording: Option<RecordingTap>,
     detector: Option<DtmfDetector>,
     vad: Option<Vad>,
     rtcp_source: Option<SocketAddr>,
@@ -257,6 +264,7 @@ impl CallMedia {
             reception: ReceptionStats::new(Codec::CLOCK_RATE),
             dtmf: DtmfEvents::new(Codec::CLOCK_RATE),
             dtmf_send: DtmfSend::default(),
+            recording: None,
             detector,
             vad: config.vad.map(Vad::new),
             rtcp_source: None,
@@ -343,6 +351,8 @@ impl CallMedia {
             Op::RequestStats => self.stats_requested = true,
             Op::Bridge(to) => self.bridge = to,
             Op::Dtmf { digit, length } => self.queue_dtmf(digit, length),
+            Op::StartRecording(tap) => self.start_recording(*tap),
+            Op::StopRecording(reply) => self.stop_recording(reply),
         }
     }
 
@@ -514,6 +524,7 @@ impl CallMedia {
         self.concealer
             .render(frame, self.params.codec, &mut samples);
         let media_ts = (self.frame_index as u32).wrapping_mul(FRAME_SAMPLES as u32);
+        self.record(Side::Caller, &samples);
 
         // VAD on every frame the caller hears, concealed ones included, so
         // its hangovers count real time.
@@ -589,6 +600,7 @@ impl CallMedia {
         for (dst, src) in pcm.iter_mut().zip(self.playback.drain(..n)) {
             *dst = src;
         }
+        self.record(Side::Agent, &pcm);
         let mut payload = [0u8; FRAME_SAMPLES];
         self.params.codec.encode(&pcm, &mut payload);
         let mut header = RtpHeader::new(
@@ -738,6 +750,7 @@ impl CallMedia {
             socket_errors: c.socket_errors,
             dtmf_sent: self.dtmf_send.sent(),
             dtmf_send_dropped: self.dtmf_send.dropped(),
+            recording_dropped: self.recording_dropped(),
         }
     }
 }

@@ -27,10 +27,12 @@ mod worker;
 
 use crate::g711::Codec;
 use crate::jitter::{ConcealerConfig, JitterConfig};
+use crate::recording::{RecordMode, Recorder, RecordingError};
 use crate::vad::VadConfig;
 use ports::{PortLease, PortPool};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -70,6 +72,12 @@ pub enum MediaError {
         /// Telephone-event payload type.
         event: Option<u8>,
     },
+    /// [`MediaSession::stop_recording`] without a recording running.
+    #[error("the call is not being recorded")]
+    NotRecording,
+    /// The recording file could not be created or written.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
     /// Not a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`).
     #[error("{0:?} is not a DTMF key")]
     InvalidDigit(char),
@@ -298,6 +306,15 @@ pub enum MediaEvent {
         /// Cleared before it was all sent.
         interrupted: bool,
     },
+}
+
+/// What [`MediaSession::stop_recording`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordingSummary {
+    /// Samples per channel in the file (8 kHz).
+    pub frames: u64,
+    /// 20 ms frames dropped because the writer fell behind the call.
+    pub frames_dropped: u64,
 }
 
 /// How a delivered frame was produced.
@@ -583,6 +600,31 @@ impl MediaSession {
             return Err(MediaError::InvalidDigit(digit));
         }
         self.send(worker::Op::Dtmf { digit, length })
+    }
+
+    /// Starts recording the call to a WAV file at `path` (created now,
+    /// truncating): the caller's audio as delivered (concealment included),
+    /// the agent's as sent, or both as stereo (left caller, right agent).
+    /// The worker hands frames to a writer thread of the recording through
+    /// a bounded queue, so disk I/O never blocks the call; frames that do
+    /// not fit are dropped and counted. A recording already running is
+    /// finished first. Ends with [`MediaSession::stop_recording`], or with
+    /// the call (the file is then finished in the background).
+    pub fn start_recording(
+        &self,
+        path: impl AsRef<Path>,
+        mode: RecordMode,
+    ) -> Result<(), MediaError> {
+        let recorder = Recorder::create(path, mode)?;
+        let tap = call::RecordingTap::start(self.id, recorder)?;
+        self.send(worker::Op::StartRecording(Box::new(tap)))
+    }
+
+    /// Stops the recording and waits until its file is complete.
+    pub async fn stop_recording(&self) -> Result<RecordingSummary, MediaError> {
+        let (reply, done) = oneshot::channel();
+        self.send(worker::Op::StopRecording(reply))?;
+        done.await.map_err(|_| MediaError::Stopped)?
     }
 
     /// Asks for a [`MediaEvent::Stats`] on the next tick.

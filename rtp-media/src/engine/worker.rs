@@ -1,7 +1,9 @@
 //! One worker thread: many calls, one 20 ms schedule.
 
-use super::call::{CallMedia, TickCtx};
-use super::{Load, PlaybackId, SessionParams, FRAME_DURATION, FRAME_SAMPLES};
+use super::call::{CallMedia, RecordingTap, TickCtx};
+use super::{
+    Load, MediaError, PlaybackId, RecordingSummary, SessionParams, FRAME_DURATION, FRAME_SAMPLES,
+};
 
 const FRAME_NS: u64 = FRAME_DURATION.as_nanos() as u64;
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ pub(crate) enum Op {
     RequestStats,
     Bridge(Option<(u64, mpsc::UnboundedSender<Command>)>),
     Dtmf { digit: char, length: Duration },
+    StartRecording(Box<RecordingTap>),
+    StopRecording(oneshot::Sender<Result<RecordingSummary, MediaError>>),
 }
 
 /// A message to a worker.

@@ -12,7 +12,7 @@
 //! tone over the audio payload type, followed by a pause of silence, so
 //! lines without RFC 4733 (analog gateways) still hear it.
 
-use super::{CallMedia, TickCtx};
+use super::{CallMedia, Side, TickCtx};
 use crate::dtmf::{digit_to_event, DtmfSender, EventPacket, ToneGenerator};
 use crate::engine::{MediaEvent, FRAME_DURATION, FRAME_SAMPLES};
 use crate::rtp::RtpHeader;
@@ -249,6 +249,7 @@ impl CallMedia {
                     *pause_left = pause_left.saturating_sub(FRAME_SAMPLES - n);
                 }
                 if let Some(to) = target {
+                    self.record(Side::Agent, &pcm);
                     let mut payload = [0u8; FRAME_SAMPLES];
                     self.params.codec.encode(&pcm, &mut payload);
                     let marker = !self.talking;
