@@ -511,3 +511,75 @@ async fn stereo_recording_has_the_caller_left_and_the_agent_right() {
         Err(MediaError::NotRecording)
     ));
 }
+
+/// Frequency of a tone from its rising zero crossings.
+fn zero_crossing_hz(x: &[i16], rate: f64) -> f64 {
+    let rising: Vec<usize> = (1..x.len())
+        .filter(|&i| x[i - 1] < 0 && x[i] >= 0)
+        .collect();
+    let (first, last) = (rising[0], *rising.last().unwrap());
+    (rising.len() - 1) as f64 * rate / (last - first) as f64
+}
+
+#[tokio::test]
+async fn frames_come_out_at_16_khz_and_16_khz_audio_goes_out_at_8_khz() {
+    let eng = engine(22180, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    let mut s = eng.open_session(params).unwrap();
+    assert!(matches!(s.take_frames_at(10), Err(MediaError::Resample(_))));
+    let mut frames = s.take_frames_at(16_000).unwrap();
+    assert_eq!(frames.rate(), 16_000);
+    assert!(matches!(
+        s.take_frames_at(16_000),
+        Err(MediaError::FramesTaken)
+    ));
+
+    // In: a second of 1 kHz at 8 kHz, received as 16 kHz frames.
+    let (thread, _) = stream_pcmu(far, s.local_rtp_addr(), &tone(8000, 1000.0, 8000));
+    let far = thread.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut wide = Vec::new();
+    while let Some(f) = frames.try_next() {
+        assert_eq!(f.samples.len(), 320, "20 ms at 16 kHz");
+        if f.kind == rtp_media::engine::FrameKind::Audio {
+            wide.extend_from_slice(f.samples);
+        }
+    }
+    assert!(wide.len() >= 45 * 320, "{} samples", wide.len());
+    // Skip the converter's start-up; the rest is a clean 1 kHz tone.
+    let steady = &wide[640..];
+    let hz = zero_crossing_hz(steady, 16_000.0);
+    assert!((hz - 1000.0).abs() < 5.0, "{hz} Hz");
+    // Interpolated, not zero-stuffed: the 7 kHz image is at least 20 dB
+    // down (the sinc converter gives about 25 dB).
+    let (tone_power, image) = (
+        goertzel(steady, 1000.0, 16_000.0),
+        goertzel(steady, 7000.0, 16_000.0),
+    );
+    assert!(tone_power > 100.0 * image, "{tone_power} vs image {image}");
+
+    // Out: a second of 600 Hz at 16 kHz, streamed in odd-sized chunks,
+    // goes out as fifty 8 kHz packets.
+    let mut player = s.frame_player(16_000).unwrap();
+    let src = tone(16_000, 600.0, 16_000);
+    for chunk in src.chunks(333) {
+        player.play(chunk).unwrap();
+    }
+    player.flush().unwrap();
+    let pkts = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(pkts.len(), 50);
+    let mut narrow = Vec::new();
+    for p in &pkts {
+        let mut x = [0i16; 160];
+        Codec::Pcmu.decode(&p.payload, &mut x);
+        narrow.extend_from_slice(&x);
+    }
+    let hz = zero_crossing_hz(&narrow[320..7600], 8000.0);
+    assert!((hz - 600.0).abs() < 5.0, "{hz} Hz");
+}

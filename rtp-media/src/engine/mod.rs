@@ -19,6 +19,7 @@
 //! negotiated in SDP (codec, payload types, remote address, ptime,
 //! direction).
 
+mod app_rate;
 mod call;
 mod dtmf_events;
 mod latch;
@@ -28,6 +29,7 @@ mod worker;
 use crate::g711::Codec;
 use crate::jitter::{ConcealerConfig, JitterConfig};
 use crate::recording::{RecordMode, Recorder, RecordingError};
+use crate::resample::ResampleError;
 use crate::vad::VadConfig;
 use ports::{PortLease, PortPool};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -40,6 +42,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+pub use app_rate::{FramePlayer, ResampledFrame, ResampledFrames};
 pub use call::MediaStats;
 use worker::{Command, WorkerHandle};
 
@@ -78,6 +81,13 @@ pub enum MediaError {
     /// The recording file could not be created or written.
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    /// A sample rate the converter does not take.
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    /// The frame receiver was already taken by [`MediaSession::take_frames`]
+    /// or [`MediaSession::take_frames_at`].
+    #[error("the call's frames were already taken")]
+    FramesTaken,
     /// Not a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`).
     #[error("{0:?} is not a DTMF key")]
     InvalidDigit(char),
@@ -662,6 +672,30 @@ impl MediaSession {
         self.frames.take()
     }
 
+    /// Moves the frame receiver out converted to `rate` Hz (16 000 or
+    /// 24 000 for most speech models): each 8 kHz frame comes out as 20 ms
+    /// at `rate`, converted on the receiving side (see [`ResampledFrames`]).
+    pub fn take_frames_at(&mut self, rate: u32) -> Result<ResampledFrames, MediaError> {
+        // Check the rate before giving up the receiver.
+        check_rate(rate)?;
+        let rx = self.frames.take().ok_or(MediaError::FramesTaken)?;
+        ResampledFrames::new(rx, rate)
+    }
+
+    /// A streaming player for audio at `rate` Hz (a TTS engine's 16 or
+    /// 24 kHz output), converted to 8 kHz frames queued like
+    /// [`MediaSession::play_frame`].
+    pub fn frame_player(&self, rate: u32) -> Result<FramePlayer, MediaError> {
+        FramePlayer::new(self.id, self.tx.clone(), rate)
+    }
+
+    /// Like [`MediaSession::play`] for samples at `rate` Hz: converted to
+    /// 8 kHz in one go (sinc, delay compensated) before queueing.
+    pub fn play_at(&self, samples: &[i16], rate: u32) -> Result<PlaybackId, MediaError> {
+        check_rate(rate)?;
+        self.play(crate::resample::resample(samples, rate, Codec::CLOCK_RATE))
+    }
+
     /// Forwards decoded frames between two calls in both directions, inside
     /// the workers (e.g. a transfer to a human agent). While joined, the
     /// calls' frames go to each other instead of to the application.
@@ -717,6 +751,15 @@ impl Drop for Bridge {
                 op: worker::Op::Bridge(None),
             });
         }
+    }
+}
+
+/// Rejects a sample rate the converters do not take.
+fn check_rate(rate: u32) -> Result<(), ResampleError> {
+    if (crate::resample::MIN_RATE..=crate::resample::MAX_RATE).contains(&rate) {
+        Ok(())
+    } else {
+        Err(ResampleError::BadRate(rate))
     }
 }
 
