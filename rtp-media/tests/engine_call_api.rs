@@ -55,6 +55,16 @@ fn stream_pcmu(
     to: SocketAddr,
     audio: &[i16],
 ) -> (std::thread::JoinHandle<UdpSocket>, Vec<[i16; 160]>) {
+    stream_pcmu_dropping(sock, to, audio, 0)
+}
+
+/// [`stream_pcmu`] leaving out every `drop_every`-th packet (0: none).
+fn stream_pcmu_dropping(
+    sock: UdpSocket,
+    to: SocketAddr,
+    audio: &[i16],
+    drop_every: usize,
+) -> (std::thread::JoinHandle<UdpSocket>, Vec<[i16; 160]>) {
     let mut payloads = Vec::new();
     let mut decoded = Vec::new();
     for chunk in audio.chunks_exact(160) {
@@ -76,7 +86,9 @@ fn stream_pcmu(
                 i == 0,
                 p,
             );
-            sock.send_to(&pkt, to).unwrap();
+            if drop_every == 0 || (i + 1) % drop_every != 0 {
+                sock.send_to(&pkt, to).unwrap();
+            }
             let next = start + Duration::from_millis(20 * (i as u64 + 1));
             if let Some(d) = next.checked_duration_since(Instant::now()) {
                 std::thread::sleep(d);
@@ -582,4 +594,54 @@ async fn frames_come_out_at_16_khz_and_16_khz_audio_goes_out_at_8_khz() {
     }
     let hz = zero_crossing_hz(&narrow[320..7600], 8000.0);
     assert!((hz - 600.0).abs() < 5.0, "{hz} Hz");
+}
+
+async fn stats(s: &mut rtp_media::engine::MediaSession) -> rtp_media::engine::MediaStats {
+    s.request_stats().unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), s.next_event()).await {
+            Ok(Some(MediaEvent::Stats(st))) => return st,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("no stats event"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn stats_carry_a_mos_estimate_that_falls_with_loss_and_worker_overruns() {
+    let eng = engine(22200, 4);
+    let (clean_peer, lossy_peer) = (peer(), peer());
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(clean_peer.local_addr().unwrap());
+    let mut clean = eng.open_session(params.clone()).unwrap();
+    params.remote_rtp = Some(lossy_peer.local_addr().unwrap());
+    let mut lossy = eng.open_session(params).unwrap();
+    let audio = noise(8000 * 2, 3000.0, 5);
+    let (a, _) = stream_pcmu(clean_peer, clean.local_rtp_addr(), &audio);
+    // Every 10th packet lost: 10 % loss.
+    let (b, _) = stream_pcmu_dropping(lossy_peer, lossy.local_rtp_addr(), &audio, 10);
+    a.join().unwrap();
+    b.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (c, l) = (stats(&mut clean).await, stats(&mut lossy).await);
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert!(c.mos > 4.0 && c.mos <= 4.5, "clean MOS {}", c.mos);
+    // The last packet is one of the dropped ones and is not known lost.
+    assert_eq!(l.lost, 9, "{l:?}");
+    assert!(
+        (l.loss_pct - 9.0 / 99.0 * 100.0).abs() < 0.5,
+        "{}",
+        l.loss_pct
+    );
+    assert!(
+        l.mos >= 1.0 && l.mos < c.mos - 0.5,
+        "lossy MOS {} vs {}",
+        l.mos,
+        c.mos
+    );
+    // Worker-wide counters are the same for calls of one worker.
+    if clean.worker() == lossy.worker() {
+        assert_eq!(c.worker_overruns, l.worker_overruns);
+    }
+    assert!(c.worker_ticks_skipped >= c.worker_overruns);
 }

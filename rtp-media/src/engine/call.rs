@@ -105,6 +105,13 @@ pub struct MediaStats {
     pub dtmf_sent: u64,
     /// Key presses dropped because too many were queued.
     pub dtmf_send_dropped: u64,
+    /// Times the call's worker fell more than 200 ms behind its 20 ms
+    /// schedule (a stalled or overloaded machine) and skipped ticks;
+    /// worker-wide, shared by the calls of the worker.
+    pub worker_overruns: u64,
+    /// 20 ms ticks the call's worker skipped in those overruns (each one
+    /// a frame neither played out nor sent on time); worker-wide.
+    pub worker_ticks_skipped: u64,
     /// Frames the running recording dropped because its writer fell
     /// behind (a slow disk); zero when not recording.
     pub recording_dropped: u64,
@@ -127,6 +134,7 @@ pub(crate) struct CallIo {
 pub(crate) struct TickCtx {
     pub(crate) tick: u64,
     pub(crate) overruns: u64,
+    pub(crate) ticks_skipped: u64,
     buf: Box<[u8]>,
     out: Box<[u8]>,
 }
@@ -136,6 +144,7 @@ impl TickCtx {
         TickCtx {
             tick: 0,
             overruns: 0,
+            ticks_skipped: 0,
             buf: vec![0; 2048].into_boxed_slice(),
             out: vec![0; 1500].into_boxed_slice(),
         }
@@ -660,7 +669,9 @@ impl CallMedia {
             if now >= self.next_stats {
                 self.next_stats = now + self.cfg.stats_interval;
             }
-            let stats = self.stats();
+            let mut stats = self.stats();
+            stats.worker_overruns = ctx.overruns;
+            stats.worker_ticks_skipped = ctx.ticks_skipped;
             self.emit(MediaEvent::Stats(stats));
         }
     }
@@ -751,6 +762,10 @@ impl CallMedia {
             dtmf_sent: self.dtmf_send.sent(),
             dtmf_send_dropped: self.dtmf_send.dropped(),
             recording_dropped: self.recording_dropped(),
+            // Worker-wide: filled in by `timers`, which has the worker's
+            // tick context.
+            worker_overruns: 0,
+            worker_ticks_skipped: 0,
         }
     }
 }

@@ -263,6 +263,9 @@ pub struct PlaybackId(pub u64);
 
 /// Something the application should know about a call.
 #[derive(Debug, Clone, PartialEq)]
+// `Stats` is the large variant; it is sent every few seconds, and boxing it
+// would change what applications match on for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 pub enum MediaEvent {
     /// A key press (RFC 4733, or in-band when enabled; in-band presses have
     /// a zero duration).

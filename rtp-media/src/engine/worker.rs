@@ -102,7 +102,9 @@ impl Worker {
                 std::thread::sleep(deadline - now);
             } else if now - deadline > MAX_CATCH_UP {
                 self.ctx.overruns += 1;
-                tick = ((now - start).as_nanos() / u128::from(FRAME_NS)) as u64;
+                let behind = ((now - start).as_nanos() / u128::from(FRAME_NS)) as u64;
+                self.ctx.ticks_skipped += behind.saturating_sub(tick);
+                tick = behind;
             }
         }
     }
