@@ -645,3 +645,145 @@ async fn stats_carry_a_mos_estimate_that_falls_with_loss_and_worker_overruns() {
     }
     assert!(c.worker_ticks_skipped >= c.worker_overruns);
 }
+
+/// A call negotiated at `ptime_ms`: receives a second of `ptime_ms`
+/// packets and delivers it as 20 ms frames, and sends its playback (and
+/// RFC 4733 keys) in `ptime_ms` packets.
+async fn call_at_ptime(ptime_ms: u32, base_port: u16) {
+    let samples_per_packet = (ptime_ms * 8) as usize;
+    let eng = engine(base_port, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.ptime_ms = ptime_ms;
+    let mut s = eng.open_session(params).unwrap();
+
+    // Receive: distinct noise, paced at the ptime.
+    let audio = noise(8000, 3000.0, u64::from(ptime_ms));
+    let packets: Vec<Vec<u8>> = audio
+        .chunks(samples_per_packet)
+        .map(|c| {
+            let mut p = vec![0u8; c.len()];
+            Codec::Pcmu.encode(c, &mut p);
+            p
+        })
+        .collect();
+    let to = s.local_rtp_addr();
+    let sender = {
+        let packets = packets.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            for (i, p) in packets.iter().enumerate() {
+                let ts = 1000 + (i * samples_per_packet) as u32;
+                let pkt = rtp(0, 300 + i as u16, ts, 0x7e57, i == 0, p);
+                far.send_to(&pkt, to).unwrap();
+                let next = start + Duration::from_millis(u64::from(ptime_ms) * (i as u64 + 1));
+                if let Some(d) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+            far
+        })
+    };
+    let far = sender.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut delivered = Vec::new();
+    while let Some(f) = s.try_next_frame() {
+        assert_eq!(f.samples.len(), 160);
+        delivered.extend_from_slice(&f.samples);
+    }
+    // Every packet's audio is in the delivered stream, in order (a busy
+    // machine may conceal a packet that missed its tick).
+    let mut pos = 0;
+    let mut found = 0;
+    for p in &packets {
+        let mut want = vec![0i16; p.len()];
+        Codec::Pcmu.decode(p, &mut want);
+        if let Some(at) = delivered[pos..]
+            .windows(want.len())
+            .position(|w| w == &want[..])
+        {
+            pos += at + want.len();
+            found += 1;
+        }
+    }
+    assert!(
+        found + 1 >= packets.len(),
+        "{found} of {} packets delivered",
+        packets.len()
+    );
+    let st = stats(&mut s).await;
+    assert_eq!(st.packets_received, packets.len() as u64);
+    assert_eq!(st.lost, 0);
+
+    // Send: a second of tone in ptime packets, timestamps contiguous.
+    let played = tone(8000, 440.0, 8000);
+    s.play(played.clone()).unwrap();
+    let pkts = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(pkts.len(), 8000usize.div_ceil(samples_per_packet));
+    assert!(pkts[0].marker);
+    let mut out = Vec::new();
+    for (i, w) in pkts.iter().enumerate() {
+        assert_eq!(w.payload.len(), samples_per_packet, "packet {i}");
+        assert_eq!(w.marker, i == 0);
+        assert_eq!(w.seq, pkts[0].seq.wrapping_add(i as u16));
+        assert_eq!(
+            w.ts,
+            pkts[0].ts.wrapping_add((i * samples_per_packet) as u32)
+        );
+        let mut x = vec![0i16; w.payload.len()];
+        Codec::Pcmu.decode(&w.payload, &mut x);
+        out.extend(x);
+    }
+    let mut want = vec![0u8; played.len()];
+    Codec::Pcmu.encode(&played, &mut want);
+    let mut want_pcm = vec![0i16; played.len()];
+    Codec::Pcmu.decode(&want, &mut want_pcm);
+    assert_eq!(&out[..8000], &want_pcm[..]);
+    assert!(
+        out[8000..].iter().all(|&x| x.abs() < 16),
+        "padded with silence"
+    );
+
+    // A key: the duration grows by one ptime per packet (keys are at
+    // least 40 ms).
+    let updates = (40u32.div_ceil(ptime_ms)).max(3);
+    s.send_dtmf('1', Duration::from_millis(u64::from(ptime_ms * updates)))
+        .unwrap();
+    let keys = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    let durations: Vec<(u16, bool)> = keys
+        .iter()
+        .map(|p| {
+            let ev = TelephoneEvent::parse(&p.payload).unwrap();
+            (ev.duration, ev.end)
+        })
+        .collect();
+    let step = samples_per_packet as u16;
+    let total = step * updates as u16;
+    let mut want: Vec<(u16, bool)> = (1..=updates as u16).map(|i| (i * step, false)).collect();
+    want.extend([(total, true); 3]);
+    assert_eq!(durations, want);
+}
+
+#[tokio::test]
+async fn ptime_30_received_as_20_ms_frames_and_sent_in_30_ms_packets() {
+    call_at_ptime(30, 22220).await;
+}
+
+#[tokio::test]
+async fn ptime_40_received_as_20_ms_frames_and_sent_in_40_ms_packets() {
+    call_at_ptime(40, 22240).await;
+}
+
+#[tokio::test]
+async fn ptime_10_received_as_20_ms_frames_and_sent_in_10_ms_packets() {
+    call_at_ptime(10, 22260).await;
+}

@@ -1,6 +1,7 @@
 //! The media of one call inside a worker: receive, play out, send, RTCP.
 
 mod dtmf_send;
+mod ptime;
 mod recording_tap;
 
 use super::dtmf_events::DtmfEvents;
@@ -13,7 +14,7 @@ use super::{
 };
 use crate::dtmf::{DetectorConfig, DtmfDetector};
 use crate::g711::Codec;
-use crate::jitter::{Concealer, Frame, JitterBuffer, JitterConfig};
+use crate::jitter::{Concealer, ConcealerConfig, JitterBuffer, JitterConfig};
 use crate::rtcp::{
     mos_estimate, ntp_middle, ntp_timestamp, parse_compound, round_trip_time, validate_compound,
     write_receiver_report, write_sdes_cname, write_sender_report, ReceptionStats, ReportBlock,
@@ -22,6 +23,8 @@ use crate::rtcp::{
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::vad::{Vad, VadEvent};
 use dtmf_send::{DtmfSend, DtmfSlot};
+pub(crate) use ptime::ptime_supported;
+use ptime::Repacketizer;
 pub(crate) use recording_tap::RecordingTap;
 use recording_tap::Side;
 use std::collections::VecDeque;
@@ -177,6 +180,8 @@ struct CallConfig {
     rtcp_interval: Duration,
     stats_interval: Duration,
     cname: String,
+    jitter: JitterConfig,
+    concealer: ConcealerConfig,
 }
 
 /// Random numbers for SSRC, initial sequence/timestamp and RTCP timing.
@@ -211,6 +216,7 @@ pub(crate) struct CallMedia {
     dtmf: DtmfEvents,
     dtmf_send: DtmfSend,
     recording: Option<RecordingTap>,
+    repacketizer: Option<Box<Repacketizer>>,
     detector: Option<DtmfDetector>,
     vad: Option<Vad>,
     rtcp_source: Option<SocketAddr>,
@@ -246,11 +252,8 @@ pub(crate) struct CallMedia {
 impl CallMedia {
     pub(crate) fn new(id: u64, config: &EngineConfig, params: SessionParams, io: CallIo) -> Self {
         let mut rng = random_seed() ^ id.rotate_left(32);
-        let jitter_cfg = JitterConfig {
-            clock_rate: Codec::CLOCK_RATE,
-            ptime: FRAME_DURATION,
-            ..config.jitter
-        };
+        let ptime_ms = params.ptime_ms;
+        let jitter_cfg = ptime::jitter_config(config.jitter, ptime_ms);
         let now = Instant::now();
         let ssrc = xorshift(&mut rng) as u32;
         let seq = xorshift(&mut rng) as u16;
@@ -267,13 +270,16 @@ impl CallMedia {
                 rtcp_interval: config.rtcp_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
                 stats_interval: config.stats_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
                 cname: config.cname.clone(),
+                jitter: config.jitter,
+                concealer: config.concealer,
             },
             jitter: JitterBuffer::new(jitter_cfg),
-            concealer: Concealer::new(FRAME_SAMPLES, config.concealer),
+            concealer: Concealer::new(ptime::packet_samples(ptime_ms), config.concealer),
             reception: ReceptionStats::new(Codec::CLOCK_RATE),
             dtmf: DtmfEvents::new(Codec::CLOCK_RATE),
             dtmf_send: DtmfSend::default(),
             recording: None,
+            repacketizer: Repacketizer::for_ptime(ptime_ms),
             detector,
             vad: config.vad.map(Vad::new),
             rtcp_source: None,
@@ -369,6 +375,9 @@ impl CallMedia {
         if params.remote_rtp != self.params.remote_rtp {
             self.latch.resignal(params.remote_rtp);
             self.rtcp_source = None;
+        }
+        if params.ptime_ms != self.ptime_ms() {
+            self.set_ptime(params.ptime_ms, self.cfg.jitter, self.cfg.concealer);
         }
         if params.inband_dtmf != self.params.inband_dtmf {
             self.detector = params
@@ -522,16 +531,8 @@ impl CallMedia {
         if !self.params.direction.recv || !self.delivering {
             return;
         }
-        let frame = self.jitter.pop();
-        let kind = match frame {
-            Frame::Audio(_) => FrameKind::Audio,
-            Frame::Concealed => FrameKind::Concealed,
-            Frame::ComfortNoise => FrameKind::ComfortNoise,
-            Frame::Empty => FrameKind::Silence,
-        };
         let mut samples = [0i16; FRAME_SAMPLES];
-        self.concealer
-            .render(frame, self.params.codec, &mut samples);
+        let kind = self.pull_frame(&mut samples);
         let media_ts = (self.frame_index as u32).wrapping_mul(FRAME_SAMPLES as u32);
         self.record(Side::Caller, &samples);
 
@@ -592,7 +593,7 @@ impl CallMedia {
         self.current_ts = self
             .ts_base
             .wrapping_add(elapsed.wrapping_mul(FRAME_SAMPLES as u32));
-        if self.send_dtmf_tick(ctx) == DtmfSlot::Taken {
+        if self.send_dtmf_tick(ctx) == DtmfSlot::Taken || self.send_packetized(ctx) {
             return;
         }
         let target = match self.latch.target() {

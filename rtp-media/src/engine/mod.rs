@@ -63,8 +63,8 @@ pub enum MediaError {
         /// Last port of the range.
         last: u16,
     },
-    /// Only 20 ms packetization is supported.
-    #[error("ptime {0} ms is not supported (20 ms only)")]
+    /// The packetization time is not a multiple of 10 ms from 10 to 120.
+    #[error("ptime {0} ms is not supported (10 to 120 ms in steps of 10)")]
     UnsupportedPtime(u32),
     /// The audio and telephone-event payload types are the same, or not a
     /// valid RTP payload type (0..=127).
@@ -111,7 +111,7 @@ pub struct EngineConfig {
     pub port_range: RangeInclusive<u16>,
     /// Worker threads; each owns many calls.
     pub workers: usize,
-    /// Jitter buffer settings for every call (ptime is forced to 20 ms).
+    /// Jitter buffer settings for every call (its ptime is each call's).
     /// The default keeps at least 40 ms: a worker reads each socket once
     /// per tick, so a packet landing just after its read waits a whole
     /// frame, and a 20 ms floor would trim and conceal around that phase.
@@ -214,7 +214,10 @@ pub struct SessionParams {
     pub remote_rtp: Option<SocketAddr>,
     /// Where to send RTCP; default is the RTP address with port + 1.
     pub remote_rtcp: Option<SocketAddr>,
-    /// Packetization time in ms (20 only).
+    /// Packetization time in ms: 10 to 120 in steps of 10 (RFC 4566
+    /// `a=ptime`). Received packets of this size are played out, and
+    /// playback is sent, in packets of this size; frames to and from the
+    /// application stay 20 ms whatever it is.
     pub ptime_ms: u32,
     /// Send and/or receive.
     pub direction: Direction,
@@ -240,7 +243,7 @@ impl SessionParams {
     }
 
     fn validate(&self) -> Result<(), MediaError> {
-        if self.ptime_ms != 20 {
+        if !call::ptime_supported(self.ptime_ms) {
             return Err(MediaError::UnsupportedPtime(self.ptime_ms));
         }
         let bad = self.payload_type > 127

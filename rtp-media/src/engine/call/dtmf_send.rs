@@ -205,6 +205,10 @@ impl CallMedia {
             let ptime = Duration::from_millis(u64::from(self.params.ptime_ms));
             let ts = self.current_ts;
             let pt = self.params.telephone_event_pt;
+            if let Some(to) = target {
+                // Audio collected for a longer ptime goes out before the key.
+                self.send_packets(ctx, to, true);
+            }
             if !self.dtmf_send.start_next(ctx.tick, ts, pt, ptime) {
                 return DtmfSlot::Audio;
             }
@@ -215,6 +219,7 @@ impl CallMedia {
             return DtmfSlot::Audio;
         };
         let elapsed = FRAME_DURATION * ctx.tick.saturating_sub(active.start_tick) as u32;
+        let mut tone = None;
         let finished = match &mut active.signal {
             Signal::Events { payload_type, next } => {
                 while let Some(&p) = self.dtmf_send.packets.get(*next) {
@@ -248,18 +253,23 @@ impl CallMedia {
                 if n < FRAME_SAMPLES {
                     *pause_left = pause_left.saturating_sub(FRAME_SAMPLES - n);
                 }
-                if let Some(to) = target {
-                    self.record(Side::Agent, &pcm);
-                    let mut payload = [0u8; FRAME_SAMPLES];
-                    self.params.codec.encode(&pcm, &mut payload);
-                    let marker = !self.talking;
-                    let (pt, ts) = (self.params.payload_type, self.current_ts);
-                    send_rtp(self, ctx, to, pt, marker, ts, &payload);
-                    self.talking = true;
-                }
+                tone = Some(pcm);
                 *tone_left == 0 && *pause_left == 0
             }
         };
+        if let (Some(pcm), Some(to)) = (tone, target) {
+            self.record(Side::Agent, &pcm);
+            // At a longer ptime the tone goes through the packetizer, and
+            // the key's last packet out with the end of its pause.
+            if !self.packetize(ctx, to, &pcm, finished) {
+                let mut payload = [0u8; FRAME_SAMPLES];
+                self.params.codec.encode(&pcm, &mut payload);
+                let marker = !self.talking;
+                let (pt, ts) = (self.params.payload_type, self.current_ts);
+                send_rtp(self, ctx, to, pt, marker, ts, &payload);
+                self.talking = true;
+            }
+        }
         if !finished {
             self.dtmf_send.active = Some(active);
             return DtmfSlot::Taken;
@@ -278,7 +288,7 @@ impl CallMedia {
 }
 
 /// Sends one RTP packet in the call's SSRC and sequence space.
-fn send_rtp(
+pub(super) fn send_rtp(
     call: &mut CallMedia,
     ctx: &mut TickCtx,
     to: SocketAddr,
