@@ -787,3 +787,32 @@ async fn ptime_40_received_as_20_ms_frames_and_sent_in_40_ms_packets() {
 async fn ptime_10_received_as_20_ms_frames_and_sent_in_10_ms_packets() {
     call_at_ptime(10, 22260).await;
 }
+
+#[tokio::test]
+async fn reinvite_to_40_ms_ptime_changes_the_packets_sent() {
+    let eng = engine(22280, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    let s = eng.open_session(params.clone()).unwrap();
+    s.play(tone(1600, 440.0, 8000)).unwrap();
+    let before = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(before.len(), 10);
+    assert!(before.iter().all(|p| p.payload.len() == 160));
+    params.ptime_ms = 40;
+    s.update(params).unwrap();
+    s.play(tone(1600, 440.0, 8000)).unwrap();
+    let after = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(after.len(), 5);
+    assert!(after.iter().all(|p| p.payload.len() == 320));
+    assert!(after[0].marker);
+    assert_eq!(after[0].seq, before[9].seq.wrapping_add(1));
+}

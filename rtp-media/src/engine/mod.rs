@@ -18,6 +18,15 @@
 //! The engine knows nothing of SIP: [`SessionParams`] carries the values
 //! negotiated in SDP (codec, payload types, remote address, ptime,
 //! direction).
+//!
+//! Per call, besides frames in and out: [`MediaSession::send_dtmf`] (RFC 4733
+//! events in the audio's RTP stream, or in-band tones),
+//! [`MediaSession::start_recording`] (WAV written by a thread of the
+//! recording, never by the worker), [`MediaSession::take_frames_at`] and
+//! [`MediaSession::frame_player`] (the application's sample rate, converted
+//! on its side of the channels), and ptimes other than 20 ms (the wire
+//! carries packets of the negotiated size; the tick and the frames stay
+//! 20 ms).
 
 mod app_rate;
 mod call;

@@ -309,3 +309,55 @@ impl CallMedia {
         self.repacketizer.as_ref().map_or(20, |r| r.ptime_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(v: i16) -> [i16; FRAME_SAMPLES] {
+        [v; FRAME_SAMPLES]
+    }
+
+    #[test]
+    fn packetizer_cuts_30_ms_packets_with_contiguous_timestamps() {
+        let mut p = Packetizer::new(30);
+        let mut out = [0i16; MAX_PACKET_SAMPLES];
+        p.push(&frame(1), 1000);
+        assert_eq!(p.take(false, &mut out), None, "20 ms is not a packet yet");
+        p.push(&frame(2), 1160);
+        assert_eq!(p.take(false, &mut out), Some((1000, 240)));
+        assert!(out[..160].iter().all(|&x| x == 1));
+        assert!(out[160..240].iter().all(|&x| x == 2));
+        assert_eq!(p.take(false, &mut out), None);
+        // End of the talkspurt: the 10 ms left go out padded.
+        assert_eq!(p.take(true, &mut out), Some((1240, 240)));
+        assert!(out[..80].iter().all(|&x| x == 2));
+        assert!(out[80..240].iter().all(|&x| x == 0));
+        assert_eq!(p.take(true, &mut out), None);
+        // A new talkspurt takes the timestamp of its first frame.
+        p.push(&frame(3), 5000);
+        assert_eq!(p.take(true, &mut out), Some((5000, 240)));
+    }
+
+    #[test]
+    fn packetizer_splits_a_frame_into_10_ms_packets() {
+        let mut p = Packetizer::new(10);
+        let mut out = [0i16; MAX_PACKET_SAMPLES];
+        p.push(&frame(7), 0);
+        assert_eq!(p.take(false, &mut out), Some((0, 80)));
+        assert_eq!(p.take(false, &mut out), Some((80, 80)));
+        assert_eq!(p.take(false, &mut out), None);
+    }
+
+    #[test]
+    fn supported_ptimes() {
+        for ok in [10, 20, 30, 40, 60, 120] {
+            assert!(ptime_supported(ok), "{ok}");
+        }
+        for bad in [0, 5, 25, 130, u32::MAX] {
+            assert!(!ptime_supported(bad), "{bad}");
+        }
+        assert_eq!(jitter_config(JitterConfig::default(), 60).max_payload, 480);
+        assert_eq!(jitter_config(JitterConfig::default(), 20).max_payload, 320);
+    }
+}
