@@ -619,7 +619,10 @@ impl MediaSession {
     /// packets. Without one, the key is played in-band as its dual tone.
     /// Either way queued audio waits while keys are sent, keys are
     /// separated by a 100 ms pause, and [`MediaEvent::DtmfSent`] reports
-    /// each key once it is out. `length` is clamped to 40 ms..=8 s.
+    /// each key once it is out. `length` is clamped to 40 ms..=8 s. Keys
+    /// wait while there is nowhere to send them (on hold, remote address
+    /// not yet known); [`MediaSession::clear_playback`] does not cancel
+    /// them.
     pub fn send_dtmf(&self, digit: char, length: Duration) -> Result<(), MediaError> {
         if crate::dtmf::digit_to_event(digit).is_none() {
             return Err(MediaError::InvalidDigit(digit));

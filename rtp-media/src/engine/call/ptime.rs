@@ -9,6 +9,9 @@
 //! tick goes into a packetizer that sends a packet whenever a whole ptime
 //! of audio is in it, with timestamps contiguous over the talkspurt; a
 //! 30 ms stream therefore goes out at 20/40 ms spacing that averages 30.
+//! A play counts as sent (its [`MediaEvent::PlaybackFinished`]) once its
+//! last sample is in the packetizer, up to one ptime before that packet
+//! leaves.
 
 use super::dtmf_send::send_rtp;
 use super::{CallMedia, Side, TickCtx};
