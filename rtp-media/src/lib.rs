@@ -19,8 +19,10 @@
 //! - [`recording`]: call recording to 16-bit 8 kHz WAV, caller, agent or
 //!   both as stereo.
 //! - [`engine`]: the media engine: port pairs, worker threads running many
-//!   calls each, symmetric RTP, 20 ms paced playback, DTMF/stats/timeout
-//!   events, RTCP, and joining two calls.
+//!   calls each, symmetric RTP, 20 ms paced playback, DTMF/speech/stats/
+//!   timeout events, RTCP, joining two calls, and per call: sending DTMF
+//!   (RFC 4733 or in-band), recording to WAV, audio at 16/24 kHz for the
+//!   application, and any ptime from 10 to 120 ms on the wire.
 //!
 //! The hot path (parse, jitter buffer, decode) does not allocate per packet;
 //! malformed input is dropped and counted, never a panic.

@@ -5,6 +5,8 @@
 //! them: WAV at 44.1 kHz stereo, MP3, FLAC, Ogg/Vorbis. [`Prompt`] decodes
 //! any of them with `symphonia`, downmixes to mono, converts to the line
 //! rate with [`crate::resample::resample`], and hands out 20 ms frames.
+//! Encoder delay and padding declared in the file (an MP3's LAME tag) are
+//! trimmed, so a prompt neither starts late nor ends with padding.
 //! Decoding happens at load time, off the media hot path; playback then
 //! only copies frames.
 
@@ -119,10 +121,17 @@ impl Prompt {
         if let Some(ext) = hint_ext {
             hint.with_extension(ext);
         }
+        // Gapless: trim the encoder delay and padding that MP3 (LAME tag)
+        // and AAC files declare, or a prompt starts with ~50 ms of silence
+        // and ends with padding.
+        let format_options = FormatOptions {
+            enable_gapless: true,
+            ..FormatOptions::default()
+        };
         let probed = symphonia::default::get_probe().format(
             &hint,
             mss,
-            &FormatOptions::default(),
+            &format_options,
             &MetadataOptions::default(),
         )?;
         let mut format = probed.format;
@@ -388,6 +397,18 @@ mod tests {
             let _ = std::fs::remove_file(&path);
             check_tone(&p, 1.5, 440.0, 0.4 * 32768.0);
         }
+    }
+
+    #[test]
+    fn mp3_with_lame_tag_decodes_to_the_tone_at_its_real_length() {
+        // tests/data/README.md says how the file was made.
+        let bytes = include_bytes!("../tests/data/tone440.mp3");
+        let p = Prompt::from_bytes(bytes.to_vec(), Some("mp3")).unwrap();
+        assert_eq!((p.source_rate(), p.source_channels()), (22050, 1));
+        check_tone(&p, 1.0, 440.0, 0.4 * 32768.0);
+        // Without the extension hint the content still decides.
+        let q = Prompt::from_bytes(bytes.to_vec(), None).unwrap();
+        assert_eq!(q.samples().len(), p.samples().len());
     }
 
     #[test]

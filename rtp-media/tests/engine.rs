@@ -451,11 +451,19 @@ async fn port_pool_exhaustion_and_reuse() {
 async fn invalid_params_are_rejected() {
     let eng = engine(21650, 2);
     let mut p = SessionParams::new(Codec::Pcmu);
-    p.ptime_ms = 30;
+    p.ptime_ms = 25;
     assert!(matches!(
         eng.open_session(p),
-        Err(MediaError::UnsupportedPtime(30))
+        Err(MediaError::UnsupportedPtime(25))
     ));
+    for bad in [0, 5, 130] {
+        let mut p = SessionParams::new(Codec::Pcmu);
+        p.ptime_ms = bad;
+        assert!(matches!(
+            eng.open_session(p),
+            Err(MediaError::UnsupportedPtime(_))
+        ));
+    }
     let mut p = SessionParams::new(Codec::Pcmu);
     p.telephone_event_pt = Some(0);
     assert!(matches!(

@@ -1,5 +1,9 @@
 //! The media of one call inside a worker: receive, play out, send, RTCP.
 
+mod dtmf_send;
+mod ptime;
+mod recording_tap;
+
 use super::dtmf_events::DtmfEvents;
 use super::latch::{Latch, LatchVerdict};
 use super::ports::PortLease;
@@ -10,7 +14,7 @@ use super::{
 };
 use crate::dtmf::{DetectorConfig, DtmfDetector};
 use crate::g711::Codec;
-use crate::jitter::{Concealer, Frame, JitterBuffer, JitterConfig};
+use crate::jitter::{Concealer, ConcealerConfig, JitterBuffer, JitterConfig};
 use crate::rtcp::{
     mos_estimate, ntp_middle, ntp_timestamp, parse_compound, round_trip_time, validate_compound,
     write_receiver_report, write_sdes_cname, write_sender_report, ReceptionStats, ReportBlock,
@@ -18,6 +22,11 @@ use crate::rtcp::{
 };
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::vad::{Vad, VadEvent};
+use dtmf_send::{DtmfSend, DtmfSlot};
+pub(crate) use ptime::ptime_supported;
+use ptime::Repacketizer;
+pub(crate) use recording_tap::RecordingTap;
+use recording_tap::Side;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -94,6 +103,21 @@ pub struct MediaStats {
     pub rtcp_malformed: u64,
     /// Socket errors other than "would block".
     pub socket_errors: u64,
+    /// Key presses sent by [`MediaSession::send_dtmf`](super::MediaSession::send_dtmf)
+    /// (RFC 4733 or in-band).
+    pub dtmf_sent: u64,
+    /// Key presses dropped because too many were queued.
+    pub dtmf_send_dropped: u64,
+    /// Times the call's worker fell more than 200 ms behind its 20 ms
+    /// schedule (a stalled or overloaded machine) and skipped ticks;
+    /// worker-wide, shared by the calls of the worker.
+    pub worker_overruns: u64,
+    /// 20 ms ticks the call's worker skipped in those overruns (each one
+    /// a frame neither played out nor sent on time); worker-wide.
+    pub worker_ticks_skipped: u64,
+    /// Frames the running recording dropped because its writer fell
+    /// behind (a slow disk); zero when not recording.
+    pub recording_dropped: u64,
 }
 
 /// Sockets, ports and channels of one call. Field order matters: sockets
@@ -113,6 +137,7 @@ pub(crate) struct CallIo {
 pub(crate) struct TickCtx {
     pub(crate) tick: u64,
     pub(crate) overruns: u64,
+    pub(crate) ticks_skipped: u64,
     buf: Box<[u8]>,
     out: Box<[u8]>,
 }
@@ -122,6 +147,7 @@ impl TickCtx {
         TickCtx {
             tick: 0,
             overruns: 0,
+            ticks_skipped: 0,
             buf: vec![0; 2048].into_boxed_slice(),
             out: vec![0; 1500].into_boxed_slice(),
         }
@@ -154,6 +180,8 @@ struct CallConfig {
     rtcp_interval: Duration,
     stats_interval: Duration,
     cname: String,
+    jitter: JitterConfig,
+    concealer: ConcealerConfig,
 }
 
 /// Random numbers for SSRC, initial sequence/timestamp and RTCP timing.
@@ -186,6 +214,9 @@ pub(crate) struct CallMedia {
     reception: ReceptionStats,
     latch: Latch,
     dtmf: DtmfEvents,
+    dtmf_send: DtmfSend,
+    recording: Option<RecordingTap>,
+    repacketizer: Option<Box<Repacketizer>>,
     detector: Option<DtmfDetector>,
     vad: Option<Vad>,
     rtcp_source: Option<SocketAddr>,
@@ -221,11 +252,8 @@ pub(crate) struct CallMedia {
 impl CallMedia {
     pub(crate) fn new(id: u64, config: &EngineConfig, params: SessionParams, io: CallIo) -> Self {
         let mut rng = random_seed() ^ id.rotate_left(32);
-        let jitter_cfg = JitterConfig {
-            clock_rate: Codec::CLOCK_RATE,
-            ptime: FRAME_DURATION,
-            ..config.jitter
-        };
+        let ptime_ms = params.ptime_ms;
+        let jitter_cfg = ptime::jitter_config(config.jitter, ptime_ms);
         let now = Instant::now();
         let ssrc = xorshift(&mut rng) as u32;
         let seq = xorshift(&mut rng) as u16;
@@ -242,11 +270,16 @@ impl CallMedia {
                 rtcp_interval: config.rtcp_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
                 stats_interval: config.stats_interval.clamp(FRAME_DURATION, MAX_INTERVAL),
                 cname: config.cname.clone(),
+                jitter: config.jitter,
+                concealer: config.concealer,
             },
             jitter: JitterBuffer::new(jitter_cfg),
-            concealer: Concealer::new(FRAME_SAMPLES, config.concealer),
+            concealer: Concealer::new(ptime::packet_samples(ptime_ms), config.concealer),
             reception: ReceptionStats::new(Codec::CLOCK_RATE),
             dtmf: DtmfEvents::new(Codec::CLOCK_RATE),
+            dtmf_send: DtmfSend::default(),
+            recording: None,
+            repacketizer: Repacketizer::for_ptime(ptime_ms),
             detector,
             vad: config.vad.map(Vad::new),
             rtcp_source: None,
@@ -332,6 +365,9 @@ impl CallMedia {
             }
             Op::RequestStats => self.stats_requested = true,
             Op::Bridge(to) => self.bridge = to,
+            Op::Dtmf { digit, length } => self.queue_dtmf(digit, length),
+            Op::StartRecording(tap) => self.start_recording(*tap),
+            Op::StopRecording(reply) => self.stop_recording(reply),
         }
     }
 
@@ -339,6 +375,9 @@ impl CallMedia {
         if params.remote_rtp != self.params.remote_rtp {
             self.latch.resignal(params.remote_rtp);
             self.rtcp_source = None;
+        }
+        if params.ptime_ms != self.ptime_ms() {
+            self.set_ptime(params.ptime_ms, self.cfg.jitter, self.cfg.concealer);
         }
         if params.inband_dtmf != self.params.inband_dtmf {
             self.detector = params
@@ -492,17 +531,10 @@ impl CallMedia {
         if !self.params.direction.recv || !self.delivering {
             return;
         }
-        let frame = self.jitter.pop();
-        let kind = match frame {
-            Frame::Audio(_) => FrameKind::Audio,
-            Frame::Concealed => FrameKind::Concealed,
-            Frame::ComfortNoise => FrameKind::ComfortNoise,
-            Frame::Empty => FrameKind::Silence,
-        };
         let mut samples = [0i16; FRAME_SAMPLES];
-        self.concealer
-            .render(frame, self.params.codec, &mut samples);
+        let kind = self.pull_frame(&mut samples);
         let media_ts = (self.frame_index as u32).wrapping_mul(FRAME_SAMPLES as u32);
+        self.record(Side::Caller, &samples);
 
         // VAD on every frame the caller hears, concealed ones included, so
         // its hangovers count real time.
@@ -561,6 +593,9 @@ impl CallMedia {
         self.current_ts = self
             .ts_base
             .wrapping_add(elapsed.wrapping_mul(FRAME_SAMPLES as u32));
+        if self.send_dtmf_tick(ctx) == DtmfSlot::Taken || self.send_packetized(ctx) {
+            return;
+        }
         let target = match self.latch.target() {
             Some(t) if self.params.direction.send && !self.playback.is_empty() => t,
             _ => {
@@ -575,6 +610,7 @@ impl CallMedia {
         for (dst, src) in pcm.iter_mut().zip(self.playback.drain(..n)) {
             *dst = src;
         }
+        self.record(Side::Agent, &pcm);
         let mut payload = [0u8; FRAME_SAMPLES];
         self.params.codec.encode(&pcm, &mut payload);
         let mut header = RtpHeader::new(
@@ -634,7 +670,9 @@ impl CallMedia {
             if now >= self.next_stats {
                 self.next_stats = now + self.cfg.stats_interval;
             }
-            let stats = self.stats();
+            let mut stats = self.stats();
+            stats.worker_overruns = ctx.overruns;
+            stats.worker_ticks_skipped = ctx.ticks_skipped;
             self.emit(MediaEvent::Stats(stats));
         }
     }
@@ -722,6 +760,13 @@ impl CallMedia {
             rtcp_sent: c.rtcp_sent,
             rtcp_malformed: c.rtcp_malformed,
             socket_errors: c.socket_errors,
+            dtmf_sent: self.dtmf_send.sent(),
+            dtmf_send_dropped: self.dtmf_send.dropped(),
+            recording_dropped: self.recording_dropped(),
+            // Worker-wide: filled in by `timers`, which has the worker's
+            // tick context.
+            worker_overruns: 0,
+            worker_ticks_skipped: 0,
         }
     }
 }

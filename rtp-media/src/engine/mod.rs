@@ -18,7 +18,17 @@
 //! The engine knows nothing of SIP: [`SessionParams`] carries the values
 //! negotiated in SDP (codec, payload types, remote address, ptime,
 //! direction).
+//!
+//! Per call, besides frames in and out: [`MediaSession::send_dtmf`] (RFC 4733
+//! events in the audio's RTP stream, or in-band tones),
+//! [`MediaSession::start_recording`] (WAV written by a thread of the
+//! recording, never by the worker), [`MediaSession::take_frames_at`] and
+//! [`MediaSession::frame_player`] (the application's sample rate, converted
+//! on its side of the channels), and ptimes other than 20 ms (the wire
+//! carries packets of the negotiated size; the tick and the frames stay
+//! 20 ms).
 
+mod app_rate;
 mod call;
 mod dtmf_events;
 mod latch;
@@ -27,10 +37,13 @@ mod worker;
 
 use crate::g711::Codec;
 use crate::jitter::{ConcealerConfig, JitterConfig};
+use crate::recording::{RecordMode, Recorder, RecordingError};
+use crate::resample::ResampleError;
 use crate::vad::VadConfig;
 use ports::{PortLease, PortPool};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -38,6 +51,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+pub use app_rate::{FramePlayer, ResampledFrame, ResampledFrames};
 pub use call::MediaStats;
 use worker::{Command, WorkerHandle};
 
@@ -58,8 +72,8 @@ pub enum MediaError {
         /// Last port of the range.
         last: u16,
     },
-    /// Only 20 ms packetization is supported.
-    #[error("ptime {0} ms is not supported (20 ms only)")]
+    /// The packetization time is not a multiple of 10 ms from 10 to 120.
+    #[error("ptime {0} ms is not supported (10 to 120 ms in steps of 10)")]
     UnsupportedPtime(u32),
     /// The audio and telephone-event payload types are the same, or not a
     /// valid RTP payload type (0..=127).
@@ -70,6 +84,22 @@ pub enum MediaError {
         /// Telephone-event payload type.
         event: Option<u8>,
     },
+    /// [`MediaSession::stop_recording`] without a recording running.
+    #[error("the call is not being recorded")]
+    NotRecording,
+    /// The recording file could not be created or written.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+    /// A sample rate the converter does not take.
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    /// The frame receiver was already taken by [`MediaSession::take_frames`]
+    /// or [`MediaSession::take_frames_at`].
+    #[error("the call's frames were already taken")]
+    FramesTaken,
+    /// Not a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`).
+    #[error("{0:?} is not a DTMF key")]
+    InvalidDigit(char),
     /// The engine configuration cannot work (e.g. zero workers).
     #[error("invalid engine configuration: {0}")]
     Config(&'static str),
@@ -90,7 +120,7 @@ pub struct EngineConfig {
     pub port_range: RangeInclusive<u16>,
     /// Worker threads; each owns many calls.
     pub workers: usize,
-    /// Jitter buffer settings for every call (ptime is forced to 20 ms).
+    /// Jitter buffer settings for every call (its ptime is each call's).
     /// The default keeps at least 40 ms: a worker reads each socket once
     /// per tick, so a packet landing just after its read waits a whole
     /// frame, and a 20 ms floor would trim and conceal around that phase.
@@ -193,7 +223,10 @@ pub struct SessionParams {
     pub remote_rtp: Option<SocketAddr>,
     /// Where to send RTCP; default is the RTP address with port + 1.
     pub remote_rtcp: Option<SocketAddr>,
-    /// Packetization time in ms (20 only).
+    /// Packetization time in ms: 10 to 120 in steps of 10 (RFC 4566
+    /// `a=ptime`). Received packets of this size are played out, and
+    /// playback is sent, in packets of this size; frames to and from the
+    /// application stay 20 ms whatever it is.
     pub ptime_ms: u32,
     /// Send and/or receive.
     pub direction: Direction,
@@ -219,7 +252,7 @@ impl SessionParams {
     }
 
     fn validate(&self) -> Result<(), MediaError> {
-        if self.ptime_ms != 20 {
+        if !call::ptime_supported(self.ptime_ms) {
             return Err(MediaError::UnsupportedPtime(self.ptime_ms));
         }
         let bad = self.payload_type > 127
@@ -242,6 +275,9 @@ pub struct PlaybackId(pub u64);
 
 /// Something the application should know about a call.
 #[derive(Debug, Clone, PartialEq)]
+// `Stats` is the large variant; it is sent every few seconds, and boxing it
+// would change what applications match on for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 pub enum MediaEvent {
     /// A key press (RFC 4733, or in-band when enabled; in-band presses have
     /// a zero duration).
@@ -251,6 +287,16 @@ pub enum MediaEvent {
         /// How long the key was held.
         duration: Duration,
         /// RTP timestamp of the event (in-band: the delivered-audio clock).
+        media_ts: u32,
+    },
+    /// A key press queued by [`MediaSession::send_dtmf`] has been sent
+    /// completely (its end packets, or its tone and the pause after it).
+    DtmfSent {
+        /// The key.
+        digit: char,
+        /// How long it was held.
+        duration: Duration,
+        /// RTP timestamp of the event (our sending clock).
         media_ts: u32,
     },
     /// The caller started talking (voice activity detection).
@@ -285,6 +331,15 @@ pub enum MediaEvent {
         /// Cleared before it was all sent.
         interrupted: bool,
     },
+}
+
+/// What [`MediaSession::stop_recording`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordingSummary {
+    /// Samples per channel in the file (8 kHz).
+    pub frames: u64,
+    /// 20 ms frames dropped because the writer fell behind the call.
+    pub frames_dropped: u64,
 }
 
 /// How a delivered frame was produced.
@@ -555,6 +610,51 @@ impl MediaSession {
         self.send(worker::Op::ClearPlayback)
     }
 
+    /// Sends a key press to the far end, after any keys already queued.
+    ///
+    /// With a telephone-event payload type negotiated, the key goes out as
+    /// RFC 4733 events in the audio's SSRC and sequence space: marker on
+    /// the first packet, the timestamp of the key-down tick on every
+    /// packet, the duration growing by one ptime per packet, and three end
+    /// packets. Without one, the key is played in-band as its dual tone.
+    /// Either way queued audio waits while keys are sent, keys are
+    /// separated by a 100 ms pause, and [`MediaEvent::DtmfSent`] reports
+    /// each key once it is out. `length` is clamped to 40 ms..=8 s. Keys
+    /// wait while there is nowhere to send them (on hold, remote address
+    /// not yet known); [`MediaSession::clear_playback`] does not cancel
+    /// them.
+    pub fn send_dtmf(&self, digit: char, length: Duration) -> Result<(), MediaError> {
+        if crate::dtmf::digit_to_event(digit).is_none() {
+            return Err(MediaError::InvalidDigit(digit));
+        }
+        self.send(worker::Op::Dtmf { digit, length })
+    }
+
+    /// Starts recording the call to a WAV file at `path` (created now,
+    /// truncating): the caller's audio as delivered (concealment included),
+    /// the agent's as sent, or both as stereo (left caller, right agent).
+    /// The worker hands frames to a writer thread of the recording through
+    /// a bounded queue, so disk I/O never blocks the call; frames that do
+    /// not fit are dropped and counted. A recording already running is
+    /// finished first. Ends with [`MediaSession::stop_recording`], or with
+    /// the call (the file is then finished in the background).
+    pub fn start_recording(
+        &self,
+        path: impl AsRef<Path>,
+        mode: RecordMode,
+    ) -> Result<(), MediaError> {
+        let recorder = Recorder::create(path, mode)?;
+        let tap = call::RecordingTap::start(self.id, recorder)?;
+        self.send(worker::Op::StartRecording(Box::new(tap)))
+    }
+
+    /// Stops the recording and waits until its file is complete.
+    pub async fn stop_recording(&self) -> Result<RecordingSummary, MediaError> {
+        let (reply, done) = oneshot::channel();
+        self.send(worker::Op::StopRecording(reply))?;
+        done.await.map_err(|_| MediaError::Stopped)?
+    }
+
     /// Asks for a [`MediaEvent::Stats`] on the next tick.
     pub fn request_stats(&self) -> Result<(), MediaError> {
         self.send(worker::Op::RequestStats)
@@ -588,6 +688,30 @@ impl MediaSession {
     /// recognition, while this handle keeps control and events.
     pub fn take_frames(&mut self) -> Option<FrameReceiver> {
         self.frames.take()
+    }
+
+    /// Moves the frame receiver out converted to `rate` Hz (16 000 or
+    /// 24 000 for most speech models): each 8 kHz frame comes out as 20 ms
+    /// at `rate`, converted on the receiving side (see [`ResampledFrames`]).
+    pub fn take_frames_at(&mut self, rate: u32) -> Result<ResampledFrames, MediaError> {
+        // Check the rate before giving up the receiver.
+        check_rate(rate)?;
+        let rx = self.frames.take().ok_or(MediaError::FramesTaken)?;
+        ResampledFrames::new(rx, rate)
+    }
+
+    /// A streaming player for audio at `rate` Hz (a TTS engine's 16 or
+    /// 24 kHz output), converted to 8 kHz frames queued like
+    /// [`MediaSession::play_frame`].
+    pub fn frame_player(&self, rate: u32) -> Result<FramePlayer, MediaError> {
+        FramePlayer::new(self.id, self.tx.clone(), rate)
+    }
+
+    /// Like [`MediaSession::play`] for samples at `rate` Hz: converted to
+    /// 8 kHz in one go (sinc, delay compensated) before queueing.
+    pub fn play_at(&self, samples: &[i16], rate: u32) -> Result<PlaybackId, MediaError> {
+        check_rate(rate)?;
+        self.play(crate::resample::resample(samples, rate, Codec::CLOCK_RATE))
     }
 
     /// Forwards decoded frames between two calls in both directions, inside
@@ -645,6 +769,15 @@ impl Drop for Bridge {
                 op: worker::Op::Bridge(None),
             });
         }
+    }
+}
+
+/// Rejects a sample rate the converters do not take.
+fn check_rate(rate: u32) -> Result<(), ResampleError> {
+    if (crate::resample::MIN_RATE..=crate::resample::MAX_RATE).contains(&rate) {
+        Ok(())
+    } else {
+        Err(ResampleError::BadRate(rate))
     }
 }
 

@@ -1,7 +1,9 @@
 //! One worker thread: many calls, one 20 ms schedule.
 
-use super::call::{CallMedia, TickCtx};
-use super::{Load, PlaybackId, SessionParams, FRAME_DURATION, FRAME_SAMPLES};
+use super::call::{CallMedia, RecordingTap, TickCtx};
+use super::{
+    Load, MediaError, PlaybackId, RecordingSummary, SessionParams, FRAME_DURATION, FRAME_SAMPLES,
+};
 
 const FRAME_NS: u64 = FRAME_DURATION.as_nanos() as u64;
 use std::collections::HashMap;
@@ -23,6 +25,9 @@ pub(crate) enum Op {
     ClearPlayback,
     RequestStats,
     Bridge(Option<(u64, mpsc::UnboundedSender<Command>)>),
+    Dtmf { digit: char, length: Duration },
+    StartRecording(Box<RecordingTap>),
+    StopRecording(oneshot::Sender<Result<RecordingSummary, MediaError>>),
 }
 
 /// A message to a worker.
@@ -97,7 +102,9 @@ impl Worker {
                 std::thread::sleep(deadline - now);
             } else if now - deadline > MAX_CATCH_UP {
                 self.ctx.overruns += 1;
-                tick = ((now - start).as_nanos() / u128::from(FRAME_NS)) as u64;
+                let behind = ((now - start).as_nanos() / u128::from(FRAME_NS)) as u64;
+                self.ctx.ticks_skipped += behind.saturating_sub(tick);
+                tick = behind;
             }
         }
     }
