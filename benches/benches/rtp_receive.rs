@@ -1,24 +1,33 @@
 //! The per-packet RTP receive path, ours against a straightforward baseline.
 //!
-//! Ours: zero-copy `RtpPacket::parse` → `JitterBuffer::push` (copy into a
-//! preallocated slot) → `pop` → table G.711 decode into a fixed frame →
-//! VAD energy gate. No allocation per packet.
+//! Ours runs the code the media engine runs (`engine/call.rs`): per packet
+//! zero-copy `RtpPacket::parse` → `JitterBuffer::push` (copy into a
+//! preallocated slot); per 20 ms tick `pop` → `Concealer::render` (G.711
+//! decode into a fixed frame, kept as concealment history) → `Vad::process`
+//! (energy gate; the frame is kept to prime earshot, which only runs on
+//! frames the gate opens). No allocation per packet.
 //!
-//! Baseline, written the obvious way: `rtp::packet::Packet::unmarshal`
-//! (allocates the payload `Bytes`) → `BTreeMap<u16, Vec<u8>>` jitter buffer
-//! with a fixed 3-packet delay → per-sample µ-law decode by formula into a
-//! fresh `Vec<i16>` → the same energy gate.
+//! Baseline, written the obvious way from the issue text:
+//! `rtp::packet::Packet::unmarshal` (allocates the payload `Bytes`) →
+//! `BTreeMap<u16, Vec<u8>>` jitter buffer with a fixed 3-packet delay →
+//! per-sample µ-law decode by formula into a fresh `Vec<i16>` → its own plain
+//! energy gate (`PlainGate`: RMS as an `f64` iterator sum, `20·log10`, and
+//! the same floor rules and thresholds as ours). `baseline_with_our_gate` is
+//! the same baseline with our `EnergyGate` instead, to show how much of the
+//! ratio is the gate.
 //!
-//! Both sides receive into the same datagram buffer, rewriting sequence
-//! number and timestamp per packet as a socket read would.
+//! Every side receives into the same datagram buffer, rewriting sequence
+//! number and timestamp per packet as a socket read would. The repeated
+//! payload is steady noise to a gate, so no gate opens (earshot never runs)
+//! on either side: the figures are the cost of a frame the gate keeps shut.
 //!
 //! Run: `cargo bench -p benches --bench rtp_receive -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use rtp_media::g711::{decode_ulaw, Codec};
-use rtp_media::jitter::{Frame, JitterBuffer, JitterConfig};
+use rtp_media::g711::{decode_ulaw, ulaw_to_linear, Codec};
+use rtp_media::jitter::{Concealer, ConcealerConfig, Frame, JitterBuffer, JitterConfig};
 use rtp_media::rtp::{RtpHeader, RtpPacket};
-use rtp_media::vad::{EnergyGate, VadConfig};
+use rtp_media::vad::{EnergyGate, Vad, VadConfig};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use webrtc_util::marshal::Unmarshal;
@@ -74,52 +83,112 @@ fn ulaw_formula(code: u8) -> i16 {
     }
 }
 
+/// Samples per 20 ms frame at 8 kHz.
+const FRAME: usize = 160;
+/// Packets (30 s) run before measuring, so the gate's noise floor has
+/// settled on the steady test signal.
+const SETTLE_PACKETS: u64 = 1500;
+
 struct Ours {
     jb: JitterBuffer,
-    gate: EnergyGate,
-    pcm: [i16; 160],
+    concealer: Concealer,
+    vad: Vad,
+    frames: u32,
 }
 
 impl Ours {
     fn new() -> Self {
         Ours {
             jb: JitterBuffer::new(JitterConfig::default()),
-            gate: EnergyGate::new(&VadConfig::default()),
-            pcm: [0; 160],
+            concealer: Concealer::new(FRAME, ConcealerConfig::default()),
+            vad: Vad::new(VadConfig::default()),
+            frames: 0,
         }
     }
 
+    /// One packet and one tick, as `CallMedia::on_rtp` and `play_out` do
+    /// them. Some(speech event?) for an audio frame, None otherwise.
     #[inline]
     fn packet(&mut self, datagram: &[u8], arrival: Instant) -> Option<bool> {
-        let Ok(p) = RtpPacket::parse(datagram) else {
-            return None;
-        };
-        self.jb
-            .push(p.sequence(), p.timestamp(), p.ssrc(), p.payload(), arrival);
-        match self.jb.pop() {
-            Frame::Audio(payload) => {
-                let n = decode_ulaw(payload, &mut self.pcm);
-                Some(self.gate.process(&self.pcm[..n]))
-            }
-            _ => None,
+        if let Ok(p) = RtpPacket::parse(datagram) {
+            self.jb
+                .push(p.sequence(), p.timestamp(), p.ssrc(), p.payload(), arrival);
+        }
+        let frame = self.jb.pop();
+        let audio = matches!(frame, Frame::Audio(_));
+        let mut samples = [0i16; FRAME];
+        self.concealer.render(frame, Codec::Pcmu, &mut samples);
+        let media_ts = self.frames.wrapping_mul(FRAME as u32);
+        self.frames = self.frames.wrapping_add(1);
+        let event = self.vad.process(&samples, media_ts);
+        audio.then_some(event.is_some())
+    }
+}
+
+/// An energy gate as the issue describes it, written plainly: RMS over the
+/// frame in `f64`, level in dBFS by `20·log10`, and the same adaptive floor
+/// as `EnergyGate` (same margin, minimum, rise and fall rules, from the same
+/// `VadConfig`).
+struct PlainGate {
+    floor_db: Option<f64>,
+    cfg: VadConfig,
+}
+
+impl PlainGate {
+    fn new(cfg: VadConfig) -> Self {
+        PlainGate {
+            floor_db: None,
+            cfg,
         }
     }
+
+    fn process(&mut self, pcm: &[i16]) -> bool {
+        let sum: f64 = pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+        let rms = (sum / pcm.len() as f64).sqrt();
+        let level = if rms > 0.0 {
+            (20.0 * (rms / 32768.0).log10()).max(-100.0)
+        } else {
+            -100.0
+        };
+        let min_floor = f64::from(self.cfg.min_floor_db);
+        let floor = *self.floor_db.get_or_insert(level.max(min_floor));
+        let open = level > floor + f64::from(self.cfg.gate_margin_db);
+        let secs = pcm.len() as f64 / 8000.0;
+        let next = if level < floor {
+            floor + (level - floor) * (1.0 - (-secs / 0.04).exp())
+        } else {
+            (floor + f64::from(self.cfg.floor_rise_db_per_s) * secs).min(level)
+        };
+        self.floor_db = Some(next.max(min_floor));
+        open
+    }
+}
+
+/// The gate a baseline runs: its own plain one, or ours.
+enum BaselineGate {
+    Plain(PlainGate),
+    Ours(EnergyGate),
 }
 
 struct Baseline {
     jb: BTreeMap<u16, Vec<u8>>,
     next: Option<u16>,
-    gate: EnergyGate,
+    gate: BaselineGate,
 }
 
 impl Baseline {
     const DEPTH: usize = 3;
 
-    fn new() -> Self {
+    fn new(our_gate: bool) -> Self {
+        let cfg = VadConfig::default();
         Baseline {
             jb: BTreeMap::new(),
             next: None,
-            gate: EnergyGate::new(&VadConfig::default()),
+            gate: if our_gate {
+                BaselineGate::Ours(EnergyGate::new(&cfg))
+            } else {
+                BaselineGate::Plain(PlainGate::new(cfg))
+            },
         }
     }
 
@@ -138,7 +207,10 @@ impl Baseline {
         match self.jb.remove(&next) {
             Some(payload) => {
                 let pcm: Vec<i16> = payload.iter().map(|&b| ulaw_formula(b)).collect();
-                Some(self.gate.process(&pcm))
+                Some(match &mut self.gate {
+                    BaselineGate::Plain(g) => g.process(&pcm),
+                    BaselineGate::Ours(g) => g.process(&pcm),
+                })
             }
             None => None,
         }
@@ -149,23 +221,52 @@ fn receive_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("rtp_receive");
     g.throughput(Throughput::Elements(1));
 
-    // Sanity: both paths decode audio for nearly every packet (the gate
-    // itself stays shut: a repeated frame is steady noise to it), and the
-    // two decoders agree.
+    // Sanity: every path decodes audio for nearly every packet and no gate
+    // opens on the steady frame; the decoders and the two gates agree.
     {
-        let (mut ours, mut base) = (Ours::new(), Baseline::new());
+        let mut ours = Ours::new();
+        let mut base = Baseline::new(false);
+        let mut base_ours = Baseline::new(true);
         let mut buf = datagram();
         let start = Instant::now();
-        let (mut a, mut b) = (0, 0);
-        for i in 0..200 {
+        let (mut a, mut b, mut c) = (0, 0, 0);
+        for i in 0..SETTLE_PACKETS + 200 {
             let at = receive(&mut buf, i, start);
-            a += usize::from(ours.packet(&buf, at).is_some());
-            b += usize::from(base.packet(&buf, at).is_some());
+            let (x, y, z) = (
+                ours.packet(&buf, at),
+                base.packet(&buf, at),
+                base_ours.packet(&buf, at),
+            );
+            if i >= SETTLE_PACKETS {
+                a += usize::from(x == Some(false));
+                b += usize::from(y == Some(false));
+                c += usize::from(z == Some(false));
+            }
         }
-        assert!(a > 190 && b > 190, "audio frames: ours {a}, baseline {b}");
+        assert!(
+            a > 190 && b > 190 && c > 190,
+            "shut-gate audio frames: ours {a}, baseline {b}, baseline with our gate {c}"
+        );
         let p = payload();
-        for &code in &p {
-            assert_eq!(ulaw_formula(code), Codec::Pcmu.decode_sample(code));
+        let mut pcm = [0i16; FRAME];
+        decode_ulaw(&p, &mut pcm);
+        for (&code, &s) in p.iter().zip(&pcm) {
+            assert_eq!(ulaw_formula(code), s);
+        }
+        let (mut plain, mut gate) = (
+            PlainGate::new(VadConfig::default()),
+            EnergyGate::new(&VadConfig::default()),
+        );
+        let loud = [9000i16, -9000].repeat(FRAME / 2);
+        for frame in [
+            &pcm[..],
+            &pcm[..],
+            &loud[..],
+            &pcm[..],
+            &[3i16; FRAME][..],
+            &loud[..],
+        ] {
+            assert_eq!(plain.process(frame), gate.process(frame));
         }
     }
 
@@ -174,23 +275,38 @@ fn receive_path(c: &mut Criterion) {
         let mut buf = datagram();
         let start = Instant::now();
         let mut i = 0u64;
+        // The first frames of a call open the gate (the noise floor starts
+        // at its minimum and rises 3 dB/s), so earshot runs on them; measure
+        // the settled state, a call's usual frame.
+        while i < SETTLE_PACKETS {
+            let at = receive(&mut buf, i, start);
+            ours.packet(&buf, at);
+            i += 1;
+        }
         bench.iter(|| {
             let at = receive(&mut buf, i, start);
             i += 1;
             black_box(ours.packet(black_box(&buf), at))
         });
     });
-    g.bench_function("baseline", |bench| {
-        let mut base = Baseline::new();
-        let mut buf = datagram();
-        let start = Instant::now();
-        let mut i = 0u64;
-        bench.iter(|| {
-            let at = receive(&mut buf, i, start);
-            i += 1;
-            black_box(base.packet(black_box(&buf), at))
+    for (name, our_gate) in [("baseline", false), ("baseline_with_our_gate", true)] {
+        g.bench_function(name, |bench| {
+            let mut base = Baseline::new(our_gate);
+            let mut buf = datagram();
+            let start = Instant::now();
+            let mut i = 0u64;
+            while i < SETTLE_PACKETS {
+                let at = receive(&mut buf, i, start);
+                base.packet(&buf, at);
+                i += 1;
+            }
+            bench.iter(|| {
+                let at = receive(&mut buf, i, start);
+                i += 1;
+                black_box(base.packet(black_box(&buf), at))
+            });
         });
-    });
+    }
     g.finish();
 }
 
@@ -199,9 +315,17 @@ fn g711_decode(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(160));
     let p = payload();
     let mut out = [0i16; 160];
-    g.bench_function("table", |b| {
+    g.bench_function("ours", |b| {
         b.iter(|| {
             decode_ulaw(black_box(&p), &mut out);
+            black_box(&out);
+        })
+    });
+    g.bench_function("table", |b| {
+        b.iter(|| {
+            for (o, &code) in out.iter_mut().zip(black_box(&p)) {
+                *o = ulaw_to_linear(code);
+            }
             black_box(&out);
         })
     });
@@ -223,13 +347,6 @@ fn stages(c: &mut Criterion) {
     g.bench_function("parse", |b| {
         b.iter(|| RtpPacket::parse(black_box(&buf)).map(|p| p.payload().len()))
     });
-    let mut pcm = [0i16; 160];
-    decode_ulaw(&payload(), &mut pcm);
-    let mut gate = EnergyGate::new(&VadConfig::default());
-    g.bench_function("energy_gate", |b| b.iter(|| gate.process(black_box(&pcm))));
-    g.bench_function("energy_db", |b| {
-        b.iter(|| rtp_media::vad::frame_energy_db(black_box(&pcm)))
-    });
     g.bench_function("jitter_push_pop", |b| {
         let mut jb = JitterBuffer::new(JitterConfig::default());
         let p = payload();
@@ -247,6 +364,41 @@ fn stages(c: &mut Criterion) {
             i += 1;
             matches!(jb.pop(), Frame::Audio(_))
         })
+    });
+    let p = payload();
+    g.bench_function("concealer_render", |b| {
+        let mut concealer = Concealer::new(FRAME, ConcealerConfig::default());
+        let mut samples = [0i16; FRAME];
+        b.iter(|| {
+            concealer.render(Frame::Audio(black_box(&p)), Codec::Pcmu, &mut samples);
+            black_box(&samples);
+        })
+    });
+    let mut pcm = [0i16; FRAME];
+    decode_ulaw(&p, &mut pcm);
+    g.bench_function("vad_shut_frame", |b| {
+        let mut vad = Vad::new(VadConfig::default());
+        let mut ts = 0u32;
+        for _ in 0..SETTLE_PACKETS {
+            ts = ts.wrapping_add(FRAME as u32);
+            vad.process(&pcm, ts);
+        }
+        b.iter(|| {
+            ts = ts.wrapping_add(FRAME as u32);
+            vad.process(black_box(&pcm), ts)
+        })
+    });
+    let mut gate = EnergyGate::new(&VadConfig::default());
+    g.bench_function("energy_gate", |b| b.iter(|| gate.process(black_box(&pcm))));
+    g.bench_function("sum_of_squares", |b| {
+        b.iter(|| rtp_media::vad::sum_of_squares(black_box(&pcm)))
+    });
+    g.bench_function("energy_db", |b| {
+        b.iter(|| rtp_media::vad::frame_energy_db(black_box(&pcm)))
+    });
+    let mut plain = PlainGate::new(VadConfig::default());
+    g.bench_function("baseline_plain_gate", |b| {
+        b.iter(|| plain.process(black_box(&pcm)))
     });
     g.finish();
 }

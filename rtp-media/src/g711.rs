@@ -264,9 +264,18 @@ pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
 
 /// Decodes µ-law bytes to linear samples; returns how many were written
 /// (`min(payload.len(), out.len())`).
+///
+/// On x86_64 CPUs with AVX2 this expands 16 codes per step arithmetically
+/// (bit-exact with the table, see [`x86`]); elsewhere it is one table load
+/// per sample.
 pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
-    for (o, &c) in out[..n].iter_mut().zip(&payload[..n]) {
+    let (payload, out) = (&payload[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    let done = x86::decode_ulaw(payload, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
         *o = ulaw_to_linear(c);
     }
     n
@@ -274,12 +283,148 @@ pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
 
 /// Decodes A-law bytes to linear samples; returns how many were written
 /// (`min(payload.len(), out.len())`).
+///
+/// Vectorised on x86_64 with AVX2 like [`decode_ulaw`].
 pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
-    for (o, &c) in out[..n].iter_mut().zip(&payload[..n]) {
+    let (payload, out) = (&payload[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    let done = x86::decode_alaw(payload, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
         *o = alaw_to_linear(c);
     }
     n
+}
+
+/// AVX2 G.711 expansion, 16 samples per step.
+///
+/// A table lookup is a scalar load per sample (about a third of a
+/// nanosecond; 55 ns for a 20 ms frame), which made decoding the largest
+/// stage of the receive path after the VAD energy. The expansion itself is
+/// `((mantissa << 3) + bias) << exponent` (µ-law) or the A-law equivalent,
+/// and the only part SIMD lacks is a per-lane shift of 16-bit values; it is
+/// a multiply by `1 << exponent`, looked up from an 8-entry byte table with
+/// `pshufb`. The result is exact for all 256 codes (tested against the
+/// reference tables).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm256_add_epi16, _mm256_and_si256, _mm256_andnot_si256,
+        _mm256_cmpeq_epi16, _mm256_cvtepu8_epi16, _mm256_mullo_epi16, _mm256_or_si256,
+        _mm256_set1_epi16, _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8,
+        _mm256_slli_epi16, _mm256_srai_epi16, _mm256_srli_epi16, _mm256_storeu_si256,
+        _mm256_sub_epi16, _mm256_xor_si256, _mm_loadu_si128,
+    };
+
+    /// Decodes the largest multiple of 16 samples it can with AVX2, if the
+    /// CPU has it; returns how many samples it wrote (0 without AVX2).
+    pub(super) fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
+        if payload.len() < 16 || !std::arch::is_x86_feature_detected!("avx2") {
+            return 0;
+        }
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { ulaw_avx2(payload, out) }
+    }
+
+    /// A-law counterpart of [`decode_ulaw`].
+    pub(super) fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
+        if payload.len() < 16 || !std::arch::is_x86_feature_detected!("avx2") {
+            return 0;
+        }
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { alaw_avx2(payload, out) }
+    }
+
+    /// 16 codes zero-extended to 16-bit lanes, for each whole block of 16
+    /// codes of `payload` that fits in `out`, and where its samples go.
+    fn blocks<'a>(
+        payload: &'a [u8],
+        out: &'a mut [i16],
+    ) -> impl Iterator<Item = (&'a [u8; 16], &'a mut [i16; 16])> {
+        payload
+            .chunks_exact(16)
+            .zip(out.chunks_exact_mut(16))
+            .filter_map(|(c, o)| Some((c.try_into().ok()?, o.try_into().ok()?)))
+    }
+
+    /// `1 << index` for a 3-bit index in the low byte of each 16-bit lane
+    /// (the high byte of the index is 0x80, which makes `pshufb` write 0).
+    ///
+    /// Safety: the CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn powers(table: __m256i, index: __m256i) -> __m256i {
+        _mm256_shuffle_epi8(table, _mm256_or_si256(index, _mm256_set1_epi16(-0x8000)))
+    }
+
+    /// Safety: the CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn ulaw_avx2(payload: &[u8], out: &mut [i16]) -> usize {
+        let mut done = 0;
+        #[rustfmt::skip]
+        let pow2 = _mm256_setr_epi8(
+            1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
+            1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
+        );
+        for (codes, samples) in blocks(payload, out) {
+            // SAFETY: `codes` is 16 readable bytes; unaligned load.
+            let c = _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(codes.as_ptr().cast()) });
+            let u = _mm256_xor_si256(c, _mm256_set1_epi16(0xFF));
+            let exponent = _mm256_and_si256(_mm256_srli_epi16(u, 4), _mm256_set1_epi16(7));
+            let mantissa = _mm256_and_si256(u, _mm256_set1_epi16(0x0F));
+            let biased = _mm256_add_epi16(_mm256_slli_epi16(mantissa, 3), _mm256_set1_epi16(0x84));
+            // At most 252 << 7 = 32256: no overflow.
+            let shifted = _mm256_mullo_epi16(biased, powers(pow2, exponent));
+            let magnitude = _mm256_sub_epi16(shifted, _mm256_set1_epi16(0x84));
+            // All ones where the sign bit (0x80 of u) is set: negate there.
+            let negative = _mm256_srai_epi16(_mm256_slli_epi16(u, 8), 15);
+            let s = _mm256_sub_epi16(_mm256_xor_si256(magnitude, negative), negative);
+            // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
+            unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast(), s) };
+            done += 16;
+        }
+        done
+    }
+
+    /// Safety: the CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn alaw_avx2(payload: &[u8], out: &mut [i16]) -> usize {
+        let mut done = 0;
+        // 1 << (exponent - 1), and 1 for exponent 0.
+        #[rustfmt::skip]
+        let pow2 = _mm256_setr_epi8(
+            1, 1, 2, 4, 8, 16, 32, 64, 0, 0, 0, 0, 0, 0, 0, 0,
+            1, 1, 2, 4, 8, 16, 32, 64, 0, 0, 0, 0, 0, 0, 0, 0,
+        );
+        let zero = _mm256_setzero_si256();
+        for (codes, samples) in blocks(payload, out) {
+            // SAFETY: `codes` is 16 readable bytes; unaligned load.
+            let c =
+                _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(codes.as_ptr().cast::<__m128i>()) });
+            let a = _mm256_xor_si256(c, _mm256_set1_epi16(0x55));
+            let exponent = _mm256_and_si256(_mm256_srli_epi16(a, 4), _mm256_set1_epi16(7));
+            let mantissa = _mm256_and_si256(a, _mm256_set1_epi16(0x0F));
+            // (mantissa << 4) + 8, plus 0x100 (the implicit leading one)
+            // when the exponent is not 0.
+            let segment_zero = _mm256_cmpeq_epi16(exponent, zero);
+            let lead = _mm256_andnot_si256(segment_zero, _mm256_set1_epi16(0x100));
+            let biased = _mm256_add_epi16(
+                _mm256_add_epi16(_mm256_slli_epi16(mantissa, 4), _mm256_set1_epi16(8)),
+                lead,
+            );
+            // At most 504 << 6 = 32256: no overflow.
+            let magnitude = _mm256_mullo_epi16(biased, powers(pow2, exponent));
+            // A-law's sign bit set means positive: negate where it is clear.
+            let negative = _mm256_cmpeq_epi16(_mm256_and_si256(a, _mm256_set1_epi16(0x80)), zero);
+            let s = _mm256_sub_epi16(_mm256_xor_si256(magnitude, negative), negative);
+            // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
+            unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast::<__m256i>(), s) };
+            done += 16;
+        }
+        done
+    }
 }
 
 #[cfg(test)]
@@ -374,6 +519,37 @@ mod tests {
             assert_eq!(ulaw_to_linear(c), ref_ulaw2linear(c), "ulaw code {c:#04x}");
             assert_eq!(alaw_to_linear(c), ref_alaw2linear(c), "alaw code {c:#04x}");
         }
+    }
+
+    #[test]
+    fn slice_decoders_match_reference_for_all_codes_lengths_and_offsets() {
+        // Every code at every position of a 16-sample block, for lengths
+        // that exercise the vector body and the scalar tail.
+        let codes: Vec<u8> = (0..=255u8).chain(0..=255u8).rev().collect();
+        let mut out = [0i16; 512];
+        for len in [0, 1, 15, 16, 17, 31, 160, 161, 255, 256, 500, 512] {
+            for start in 0..16 {
+                let src = &codes[start..(start + len).min(codes.len())];
+                let n = src.len();
+                out.fill(0x5A5A);
+                assert_eq!(decode_ulaw(src, &mut out), n);
+                for (i, (&c, &s)) in src.iter().zip(&out).enumerate() {
+                    assert_eq!(s, ref_ulaw2linear(c), "ulaw {c:#04x} at {i}, len {len}");
+                }
+                assert!(out[n..].iter().all(|&s| s == 0x5A5A), "ulaw wrote past {n}");
+                out.fill(0x5A5A);
+                assert_eq!(decode_alaw(src, &mut out), n);
+                for (i, (&c, &s)) in src.iter().zip(&out).enumerate() {
+                    assert_eq!(s, ref_alaw2linear(c), "alaw {c:#04x} at {i}, len {len}");
+                }
+                assert!(out[n..].iter().all(|&s| s == 0x5A5A), "alaw wrote past {n}");
+            }
+        }
+        // A short output bounds the vector body too.
+        let mut short = [0x5A5Ai16; 40];
+        assert_eq!(decode_ulaw(&codes[..100], &mut short[..33]), 33);
+        assert_eq!(short[33..], [0x5A5A; 7]);
+        assert_eq!(short[32], ref_ulaw2linear(codes[32]));
     }
 
     #[test]

@@ -118,6 +118,59 @@ struct Slot {
     len: usize,
 }
 
+/// Exact division of a `u32` by a divisor fixed at construction, by one
+/// multiplication with a precomputed reciprocal (Lemire, Kaser & Kurz,
+/// "Faster remainder by direct computation", 2019): a hardware divide
+/// costs more than the rest of a slot lookup, and `push` needs up to three.
+#[derive(Debug, Clone, Copy)]
+struct Divisor {
+    d: u32,
+    /// ceil(2^64 / d).
+    m: u64,
+}
+
+impl Divisor {
+    fn new(d: u32) -> Self {
+        let d = d.max(1);
+        Divisor {
+            d,
+            m: (u64::MAX / u64::from(d)).wrapping_add(1),
+        }
+    }
+
+    /// `x / d`, exact for every `u32` `x`.
+    #[inline]
+    fn div(self, x: u32) -> u32 {
+        if self.d == 1 {
+            return x;
+        }
+        ((u128::from(self.m) * u128::from(x)) >> 64) as u32
+    }
+
+    /// `x.div_euclid(d)` for any `i64`: the fast path covers the values the
+    /// buffer sees (offsets within ±2^32 timestamp units).
+    #[inline]
+    fn div_euclid(self, x: i64) -> i64 {
+        match u32::try_from(x.unsigned_abs()) {
+            Ok(a) if x >= 0 => i64::from(self.div(a)),
+            Ok(a) => {
+                let q = self.div(a);
+                let exact = q.wrapping_mul(self.d) == a;
+                -i64::from(q) - i64::from(!exact)
+            }
+            Err(_) => x.div_euclid(i64::from(self.d)),
+        }
+    }
+
+    /// `x.rem_euclid(d)` for any `i64`.
+    #[inline]
+    fn rem_euclid(self, x: i64) -> i64 {
+        // q·d can lie below i64::MIN (floor division of values near it);
+        // the remainder is in 0..d, so wrapping arithmetic gives it exactly.
+        x.wrapping_sub(self.div_euclid(x).wrapping_mul(i64::from(self.d)))
+    }
+}
+
 /// Consecutive late packets after which the buffer resyncs to them.
 const LATE_RUN_RESYNC: u32 = 5;
 
@@ -126,44 +179,47 @@ const WINDOW: u32 = 50;
 
 /// Delay-spread estimator: max − min transit time over the current and the
 /// previous window of packets, so old spikes age out.
+///
+/// Transit times are integer nanoseconds: exact, and cheaper per packet
+/// than floating-point seconds.
 #[derive(Debug, Clone, Copy)]
 struct SpreadEstimator {
-    cur_min: f64,
-    cur_max: f64,
-    prev_min: f64,
-    prev_max: f64,
+    cur_min: i64,
+    cur_max: i64,
+    prev_min: i64,
+    prev_max: i64,
     count: u32,
 }
 
 impl SpreadEstimator {
     fn new() -> Self {
         SpreadEstimator {
-            cur_min: f64::INFINITY,
-            cur_max: f64::NEG_INFINITY,
-            prev_min: f64::INFINITY,
-            prev_max: f64::NEG_INFINITY,
+            cur_min: i64::MAX,
+            cur_max: i64::MIN,
+            prev_min: i64::MAX,
+            prev_max: i64::MIN,
             count: 0,
         }
     }
 
-    fn add(&mut self, transit: f64) {
-        self.cur_min = self.cur_min.min(transit);
-        self.cur_max = self.cur_max.max(transit);
+    fn add(&mut self, transit_ns: i64) {
+        self.cur_min = self.cur_min.min(transit_ns);
+        self.cur_max = self.cur_max.max(transit_ns);
         self.count += 1;
         if self.count >= WINDOW {
             self.prev_min = self.cur_min;
             self.prev_max = self.cur_max;
-            self.cur_min = f64::INFINITY;
-            self.cur_max = f64::NEG_INFINITY;
+            self.cur_min = i64::MAX;
+            self.cur_max = i64::MIN;
             self.count = 0;
         }
     }
 
-    /// Spread in seconds, or `None` before two packets were seen.
-    fn spread(&self) -> Option<f64> {
+    /// Spread in nanoseconds, or `None` before the first packet.
+    fn spread_ns(&self) -> Option<i64> {
         let lo = self.cur_min.min(self.prev_min);
         let hi = self.cur_max.max(self.prev_max);
-        (hi > lo || (hi == lo && hi.is_finite())).then_some(hi - lo)
+        (hi >= lo).then(|| hi.saturating_sub(lo))
     }
 }
 
@@ -173,7 +229,13 @@ pub struct JitterBuffer {
     cfg: JitterConfig,
     /// Timestamp units per frame.
     spf: u32,
+    /// Division by `spf`.
+    spf_div: Divisor,
+    /// Division by the number of slots.
+    slots_div: Divisor,
     ptime_s: f64,
+    /// Packetization time in nanoseconds (at least 1 ms).
+    ptime_ns: i64,
     min_frames: i64,
     max_frames: i64,
     slots: Box<[Slot]>,
@@ -199,6 +261,8 @@ pub struct JitterBuffer {
     lost_before: u64,
     pending_jump: Option<(u32, u16, u32)>,
     spread: SpreadEstimator,
+    /// The spread `target_frames` was last computed from.
+    spread_seen: Option<i64>,
     epoch: Option<Instant>,
     win_pops: u32,
     win_min_depth: i64,
@@ -232,7 +296,10 @@ impl JitterBuffer {
         };
         JitterBuffer {
             spf,
+            spf_div: Divisor::new(spf),
+            slots_div: Divisor::new(n as u32),
             ptime_s,
+            ptime_ns: i64::try_from(cfg.ptime.as_nanos()).unwrap_or(i64::MAX),
             min_frames,
             max_frames,
             slots: vec![empty; n].into_boxed_slice(),
@@ -252,6 +319,7 @@ impl JitterBuffer {
             lost_before: 0,
             pending_jump: None,
             spread: SpreadEstimator::new(),
+            spread_seen: None,
             epoch: None,
             win_pops: 0,
             win_min_depth: i64::MAX,
@@ -271,7 +339,7 @@ impl JitterBuffer {
     }
 
     fn slot_index(&self, frame: i64) -> usize {
-        frame.rem_euclid(self.capacity()) as usize
+        self.slots_div.rem_euclid(frame) as usize
     }
 
     /// Frames buffered from the play head up to the newest received.
@@ -314,6 +382,7 @@ impl JitterBuffer {
         self.newest = self.start_frame - 1;
         self.pending_jump = None;
         self.spread = SpreadEstimator::new();
+        self.spread_seen = None;
         self.epoch = None;
         self.missing_run = 0;
         self.late_run = 0;
@@ -357,7 +426,7 @@ impl JitterBuffer {
             .ref_ts
             .wrapping_add((self.play_index as u32).wrapping_mul(self.spf));
         let delta = i64::from(ts.wrapping_sub(head_ts) as i32);
-        delta.div_euclid(i64::from(self.spf))
+        self.spf_div.div_euclid(delta)
     }
 
     /// Offers one received packet. The payload is copied into a preallocated
@@ -437,12 +506,20 @@ impl JitterBuffer {
         // Transit time relative to the stream's own timeline; only its
         // spread matters, so the epoch is arbitrary.
         let epoch = *self.epoch.get_or_insert(arrival);
-        let transit =
-            arrival.saturating_duration_since(epoch).as_secs_f64() - frame as f64 * self.ptime_s;
-        self.spread.add(transit);
-        if let Some(spread) = self.spread.spread() {
-            let want = (spread / self.ptime_s - 1e-9).ceil() as i64 + 1;
-            self.target_frames = want.clamp(self.min_frames, self.max_frames);
+        let since = arrival.saturating_duration_since(epoch).as_nanos();
+        let transit_ns = i64::try_from(since)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(frame.saturating_mul(self.ptime_ns));
+        self.spread.add(transit_ns);
+        let spread = self.spread.spread_ns();
+        if spread != self.spread_seen {
+            // The target only changes with the spread: whole frames of
+            // spread, rounded up, plus the frame being played.
+            self.spread_seen = spread;
+            if let Some(spread) = spread {
+                let frames = spread / self.ptime_ns + i64::from(spread % self.ptime_ns != 0);
+                self.target_frames = (frames + 1).clamp(self.min_frames, self.max_frames);
+            }
         }
     }
 
@@ -774,6 +851,45 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn divisor_matches_hardware_division() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for d in [
+            1u32,
+            2,
+            3,
+            7,
+            24,
+            160,
+            240,
+            2_000,
+            48_000,
+            u32::MAX - 1,
+            u32::MAX,
+        ] {
+            let div = Divisor::new(d);
+            let edges = [0i64, 1, -1, i64::from(d), -i64::from(d), i64::from(d) - 1];
+            let more = [
+                i64::from(u32::MAX),
+                -i64::from(u32::MAX),
+                i64::MAX,
+                i64::MIN,
+            ];
+            let check = |v: i64| {
+                assert_eq!(div.div_euclid(v), v.div_euclid(i64::from(d)), "{v} / {d}");
+                assert_eq!(div.rem_euclid(v), v.rem_euclid(i64::from(d)), "{v} % {d}");
+            };
+            edges.iter().chain(&more).for_each(|&v| check(v));
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                check(x as i32 as i64);
+                check((x >> 20) as i64 - (1 << 43));
+            }
+        }
     }
 
     #[test]

@@ -112,8 +112,18 @@ impl<'a> RtpPacket<'a> {
     ///
     /// Checks the version, that the CSRC list and header extension fit, and
     /// that any padding count is between 1 and the bytes after the header.
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Self, RtpError> {
         let len = buf.len();
+        // Nearly every audio packet: version 2, no padding, extension or
+        // CSRCs (first octet 0x80). One test decides it.
+        if len >= FIXED_HEADER_LEN && buf[0] == 0x80 {
+            return Ok(RtpPacket {
+                buf,
+                header_len: FIXED_HEADER_LEN,
+                payload_end: len,
+            });
+        }
         if len < FIXED_HEADER_LEN {
             return Err(RtpError::TooShort { len });
         }
@@ -173,26 +183,31 @@ impl<'a> RtpPacket<'a> {
 
     /// The M bit. For audio it marks the first packet of a talkspurt; for
     /// RFC 4733 events the first packet of an event.
+    #[inline]
     pub fn marker(&self) -> bool {
         self.buf[1] & 0x80 != 0
     }
 
     /// The 7-bit payload type, to be mapped to a codec via SDP.
+    #[inline]
     pub fn payload_type(&self) -> u8 {
         self.buf[1] & 0x7F
     }
 
     /// The 16-bit sequence number, incremented by one per packet sent.
+    #[inline]
     pub fn sequence(&self) -> u16 {
         be16(self.buf, 2)
     }
 
     /// The media timestamp in clock-rate units (8000 Hz for G.711).
+    #[inline]
     pub fn timestamp(&self) -> u32 {
         be32(self.buf, 4)
     }
 
     /// The synchronization source identifier of the sender.
+    #[inline]
     pub fn ssrc(&self) -> u32 {
         be32(self.buf, 8)
     }
@@ -221,17 +236,20 @@ impl<'a> RtpPacket<'a> {
     }
 
     /// Length of the header including CSRCs and extension.
+    #[inline]
     pub fn header_len(&self) -> usize {
         self.header_len
     }
 
     /// The payload, without header and padding.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[self.header_len..self.payload_end]
     }
 
     /// Where the payload sits in the datagram, so a caller holding the
     /// datagram as `Bytes` can take `bytes.slice(range)` without copying.
+    #[inline]
     pub fn payload_range(&self) -> Range<usize> {
         self.header_len..self.payload_end
     }
