@@ -182,6 +182,12 @@ pub enum HangupCause {
     NoAck,
     /// In-dialog requests stopped reaching the far end.
     Failed(String),
+    /// Our 200 OK carried the SDP offer (the INVITE or re-INVITE had
+    /// none) and the ACK brought no usable answer: none at all, an
+    /// unreadable one, or no codec in common. We acknowledged the 200 and
+    /// ended the call with BYE (RFC 3261 13.2.1, RFC 6337 3.1); the text
+    /// says what was wrong.
+    UnusableAnswer(String),
 }
 
 /// What happens on an established call.
@@ -246,6 +252,9 @@ pub(crate) struct CallShared {
     sdp: Mutex<Option<SdpSession>>,
     /// For calls we placed: the ACK for the 2xx, re-sent on retransmissions.
     ack: crate::outbound::AckCache,
+    /// Our 2xx carried an offer (delayed offer): the next ACK must carry
+    /// the answer.
+    awaiting_answer: AtomicBool,
     span: Span,
 }
 
@@ -631,6 +640,8 @@ impl IncomingCall {
             local_sdp: Mutex::new(answer_sdp),
             remote_sdp: Mutex::new(self.offer.clone()),
             answerer: Mutex::new(None),
+            // Without an offer in the INVITE our 200 carries one.
+            awaiting_answer: AtomicBool::new(self.offer.is_none()),
             sdp: Mutex::new(sdp),
             ack: Default::default(),
             span: self.span.clone(),
@@ -853,6 +864,7 @@ impl CallShared {
             answerer: Mutex::new(None),
             sdp: Mutex::new(sdp),
             ack: Default::default(),
+            awaiting_answer: AtomicBool::new(false),
             span: Span::current(),
         });
         ep.dialogs
@@ -968,14 +980,31 @@ impl CallShared {
         Err(CallError::Timeout)
     }
 
-    fn on_ack(&self, body: &[u8]) {
-        if !body.is_empty() {
-            self.on_late_answer(body);
-        }
-        let mut st = self.state.locked();
+    fn on_ack(self: &Arc<Self>, body: &[u8]) {
         if let Some(tx) = self.invite_tx.locked().as_ref() {
             tx.ack_2xx_received();
         }
+        // Only the first ACK after a 2xx that carried our offer brings the
+        // answer; copies of it (for retransmitted 2xx) are ignored, as is
+        // SDP in any other ACK (RFC 3264 5: no offer outstanding).
+        if self.awaiting_answer.swap(false, Ordering::AcqRel) {
+            let answer = if body.is_empty() {
+                Err("the ACK carried no answer to the offer in our 200 OK".to_string())
+            } else {
+                self.on_late_answer(body)
+            };
+            if let Err(why) = answer {
+                self.span.in_scope(
+                    || warn!(reason = %why, "unusable answer in the ACK; ending the call"),
+                );
+                tokio::spawn(
+                    self.clone()
+                        .send_bye_and_end(HangupCause::UnusableAnswer(why)),
+                );
+                return;
+            }
+        }
+        let mut st = self.state.locked();
         if *st == CallState::Answered {
             *st = CallState::Confirmed;
             drop(st);
@@ -1092,6 +1121,10 @@ impl CallShared {
         };
         if req.method == Method::Invite {
             *self.invite_tx.locked() = Some(tx.clone());
+            if offer.is_none() {
+                // Our 200 carries the offer; the ACK must answer it.
+                self.awaiting_answer.store(true, Ordering::Release);
+            }
         }
         tx.respond(200, bytes);
         if let (Some(o), Some(a)) = (offer, answer) {
@@ -1106,8 +1139,8 @@ impl CallShared {
     }
 
     /// The ACK carried the answer to the offer we put in a 200 OK (delayed
-    /// offer, RFC 3261 13.2.1).
-    fn on_late_answer(&self, body: &[u8]) {
+    /// offer, RFC 3261 13.2.1). `Err` says why the answer is unusable.
+    fn on_late_answer(&self, body: &[u8]) -> Result<(), String> {
         let answer = String::from_utf8_lossy(body).into_owned();
         let result = self.sdp.locked().as_mut().map(|s| s.accept_answer(&answer));
         match result {
@@ -1120,14 +1153,12 @@ impl CallShared {
                     media: Some(media),
                 });
             }
-            Some(Err(e)) => {
-                self.span
-                    .in_scope(|| warn!(error = %e, "unusable answer in the ACK"));
-            }
+            Some(Err(e)) => return Err(e.to_string()),
             None => {
                 *self.remote_sdp.locked() = Some(answer);
             }
         }
+        Ok(())
     }
 }
 
