@@ -260,6 +260,25 @@ enum ClientInput {
     Response(u16, Bytes),
 }
 
+/// The next event of a client transaction, giving up after `silence`
+/// when `silence` is set and nothing has been heard from the target yet:
+/// then [`ClientEvent::Timeout`] is returned early, as when a server does
+/// not answer, so that the caller can fail over to the next server (RFC
+/// 3263 4.3) without waiting the whole Timer B/F (32 s at T1 = 500 ms).
+/// Dropping the receiver afterwards abandons the transaction.
+pub async fn next_event_within(
+    events: &mut queue::Receiver<ClientEvent>,
+    silence: Option<Duration>,
+) -> Option<ClientEvent> {
+    match silence {
+        Some(limit) => match tokio::time::timeout(limit, events.recv()).await {
+            Ok(ev) => ev,
+            Err(_) => Some(ClientEvent::Timeout),
+        },
+        None => events.recv().await,
+    }
+}
+
 /// A request to send in a new client transaction.
 #[derive(Debug, Clone)]
 pub struct OutgoingRequest {
@@ -677,6 +696,13 @@ impl ClientTask {
                 }
                 _ = sleep_until(wake) => {
                     let now = Instant::now();
+                    if !completed && !accepted && self.events.is_closed() {
+                        // The transaction user gave up on this target
+                        // (RFC 3263 failover before Timer B/F): stop
+                        // retransmitting to it.
+                        debug!(method = %self.req.method, dest = %self.req.dest, "request abandoned");
+                        break;
+                    }
                     if now >= end_at {
                         if !completed && !accepted {
                             let _ = self.events.send(ClientEvent::Timeout);
@@ -774,6 +800,36 @@ mod tests {
         assert_eq!((Instant::now() - start).as_millis(), 32_000); // Timer B = 64*T1
         assert!(events.recv().await.is_none());
         assert_eq!(layer.counts(), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_target_is_given_up_early_and_the_abandoned_request_stops() {
+        let (layer, _rx, peer) = setup().await;
+        let branch = "z9hG4bKsilent".to_string();
+        let start = Instant::now();
+        let mut events = layer.send_request(OutgoingRequest {
+            bytes: Bytes::from(request("REGISTER", &branch)),
+            branch,
+            method: Method::Register,
+            dest: peer.local_addr().unwrap(),
+            transport: Transport::Udp,
+        });
+        recv(&peer).await;
+        let ev = next_event_within(&mut events, Some(Duration::from_secs(2))).await;
+        assert!(matches!(ev, Some(ClientEvent::Timeout)), "{ev:?}");
+        assert_eq!((Instant::now() - start).as_millis(), 2000);
+        // Retransmitted at 0.5 and 1.5 s; dropping the receiver abandons
+        // the transaction at its next timer (3.5 s) instead of Timer F.
+        recv(&peer).await;
+        recv(&peer).await;
+        drop(events);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(layer.counts(), (0, 0));
+        let mut buf = [0u8; 2048];
+        assert!(
+            peer.try_recv_from(&mut buf).is_err(),
+            "nothing more was sent"
+        );
     }
 
     #[tokio::test(start_paused = true)]
