@@ -255,6 +255,11 @@ pub(crate) struct CallShared {
     /// Our 2xx carried an offer (delayed offer): the next ACK must carry
     /// the answer.
     awaiting_answer: AtomicBool,
+    /// False while our 2xx to an INVITE waits for its ACK; true once the
+    /// ACK came or Timer L gave up on it. Our own requests wait for it, so
+    /// none overtakes the 2xx on the wire or breaks RFC 3261 15 (no BYE
+    /// before the ACK) and 14.1 (one INVITE transaction at a time).
+    ack_settled: watch::Sender<bool>,
     span: Span,
 }
 
@@ -642,6 +647,7 @@ impl IncomingCall {
             answerer: Mutex::new(None),
             // Without an offer in the INVITE our 200 carries one.
             awaiting_answer: AtomicBool::new(self.offer.is_none()),
+            ack_settled: watch::channel(false).0,
             sdp: Mutex::new(sdp),
             ack: Default::default(),
             span: self.span.clone(),
@@ -654,6 +660,7 @@ impl IncomingCall {
         let weak = Arc::downgrade(&shared);
         self.state.tx.on_no_ack(Box::new(move || {
             if let Some(s) = weak.upgrade() {
+                s.ack_settled.send_replace(true);
                 s.span
                     .in_scope(|| warn!("no ACK for our 200 OK; ending the call"));
                 tokio::spawn(s.send_bye_and_end(HangupCause::NoAck));
@@ -865,6 +872,7 @@ impl CallShared {
             sdp: Mutex::new(sdp),
             ack: Default::default(),
             awaiting_answer: AtomicBool::new(false),
+            ack_settled: watch::channel(true).0,
             span: Span::current(),
         });
         ep.dialogs
@@ -892,7 +900,19 @@ impl CallShared {
         }
     }
 
+    /// Ends the call for the application (one Hangup event) and forgets
+    /// the dialog. False when it had already ended.
     fn terminate(&self, cause: HangupCause) -> bool {
+        let ended = self.end(cause);
+        if ended {
+            self.ep.dialogs.locked().remove(&self.id);
+        }
+        ended
+    }
+
+    /// Marks the call ended and tells the application, leaving the dialog
+    /// findable (for the ACK we may still wait for).
+    fn end(&self, cause: HangupCause) -> bool {
         {
             let mut st = self.state.locked();
             if *st == CallState::Terminated {
@@ -900,17 +920,28 @@ impl CallShared {
             }
             *st = CallState::Terminated;
         }
-        self.ep.dialogs.locked().remove(&self.id);
         self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
         self.span.in_scope(|| info!(?cause, "call ended"));
         let _ = self.events.send(CallEvent::Hangup(cause));
         true
     }
 
+    /// Waits until the ACK for our last 2xx to an INVITE arrived, or
+    /// Timer L (64*T1) gave up on it.
+    async fn ack_settled(&self) {
+        let mut settled = self.ack_settled.subscribe();
+        let limit = self.ep.layer().timers().t1 * 64;
+        let _ = tokio::time::timeout(limit, settled.wait_for(|s| *s)).await;
+    }
+
     async fn send_bye_and_end(self: Arc<Self>, cause: HangupCause) {
-        if !self.terminate(cause) {
+        if !self.end(cause) {
             return;
         }
+        // RFC 3261 15: no BYE before the ACK of our 2xx; the dialog stays
+        // in the table until then so that the ACK finds it.
+        self.ack_settled().await;
+        self.ep.dialogs.locked().remove(&self.id);
         if let Err(e) = self.send_in_dialog(Method::Bye, |_| {}, None).await {
             self.span
                 .in_scope(|| debug!(error = %e, "BYE not answered"));
@@ -949,6 +980,8 @@ impl CallShared {
         extra: impl FnOnce(&mut MessageBuilder),
         body: Option<(&str, &[u8])>,
     ) -> Result<Bytes, CallError> {
+        // Our 2xx first, and its ACK (see `ack_settled`).
+        self.ack_settled().await;
         let dest = self.next_hop().await;
         let (bytes, branch, transport) = {
             let mut d = self.dialog.locked();
@@ -984,6 +1017,7 @@ impl CallShared {
         if let Some(tx) = self.invite_tx.locked().as_ref() {
             tx.ack_2xx_received();
         }
+        self.ack_settled.send_replace(true);
         // Only the first ACK after a 2xx that carried our offer brings the
         // answer; copies of it (for retransmitted 2xx) are ignored, as is
         // SDP in any other ACK (RFC 3264 5: no offer outstanding).
@@ -1121,6 +1155,7 @@ impl CallShared {
         };
         if req.method == Method::Invite {
             *self.invite_tx.locked() = Some(tx.clone());
+            self.ack_settled.send_replace(false);
             if offer.is_none() {
                 // Our 200 carries the offer; the ACK must answer it.
                 self.awaiting_answer.store(true, Ordering::Release);

@@ -19,6 +19,8 @@ use sip_core::transaction::Timers;
 enum Behaviour {
     Answer,
     AnswerThenHangup,
+    /// Hang up as soon as `accept` returns, before the ACK.
+    HangupAtOnce,
     RingThenWaitCancel,
     Reject(u16),
 }
@@ -81,6 +83,9 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
                 let media = media.expect("the INVITE carries an offer");
                 assert_eq!(media.codec, Codec::Pcmu);
                 s.media.lock().unwrap().push(media);
+                if let Behaviour::HangupAtOnce = behaviour {
+                    call.hangup().await.expect("hangup");
+                }
                 while let Some(ev) = call.next_event().await {
                     match ev {
                         CallEvent::Confirmed => {
@@ -505,6 +510,24 @@ SIP/2.0 200 OK
 [last_CSeq:]
 Content-Length: 0
 ]]></send>"#;
+
+/// The application hangs up the moment it has answered: the BYE must not
+/// overtake our 200 OK on the wire, nor come before the caller's ACK
+/// (RFC 3261 15); SIPp fails a call whose BYE comes before the 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_at_once_sends_the_bye_after_the_200_and_its_ack() {
+    require("sipp");
+    let (_ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::HangupAtOnce);
+    let sf = scenario("byeatonce.xml", &in_dialog_scenario("", BYE_FROM_US));
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "20", "-r", "20"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 20).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
