@@ -303,6 +303,7 @@ impl OfferState {
 #[derive(Debug)]
 pub(crate) struct PendingInvite {
     pub(crate) local_tag: String,
+    call_id: String,
     state: Arc<OfferState>,
 }
 
@@ -420,6 +421,7 @@ impl IncomingCall {
             key.clone(),
             PendingInvite {
                 local_tag: local_tag.clone(),
+                call_id: call_id.clone(),
                 state: state.clone(),
             },
         );
@@ -1274,9 +1276,34 @@ pub(crate) fn on_in_dialog(
     tx: ServerTransaction,
     _to_tag: &str,
 ) {
-    let shared = dialog_id_of(req).and_then(|id| ep.dialogs.locked().get(&id).cloned());
+    let id = dialog_id_of(req);
+    let shared = id
+        .as_ref()
+        .and_then(|id| ep.dialogs.locked().get(id).cloned());
     match shared {
         Some(s) => s.on_request(req, rx, tx),
+        None if req.method == Method::Bye => {
+            // A BYE on the early dialog of an INVITE we have not answered
+            // (RFC 3261 15.1.2): 200 to the BYE, then 487 to the INVITE,
+            // in that order on the wire.
+            let early = id.and_then(|id| {
+                let mut pending = ep.pending.locked();
+                let key = pending
+                    .iter()
+                    .find(|(_, p)| p.call_id == id.call_id && p.local_tag == id.local_tag)
+                    .map(|(k, _)| k.clone())?;
+                pending.remove(&key)
+            });
+            let code = if early.is_some() { 200 } else { 481 };
+            let b = ep.response(req, rx.source, code, None);
+            match early {
+                Some(p) => {
+                    let ep = ep.clone();
+                    tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&ep)));
+                }
+                None => tx.respond(481, b.finish()),
+            }
+        }
         None => {
             let b = ep.response(req, rx.source, 481, None);
             tx.respond(481, b.finish());

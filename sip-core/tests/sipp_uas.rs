@@ -302,6 +302,86 @@ async fn caller_cancels_before_answer_and_gets_487() {
     assert_eq!(ep.active_calls(), 0);
 }
 
+/// The caller ends the early dialog with BYE instead of CANCEL: RFC 3261
+/// 15.1.2 wants 200 to the BYE and then 487 to the INVITE; SIPp checks
+/// both and their order.
+const EARLY_BYE_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bye on the early dialog">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180"/>
+  <send><![CDATA[
+BYE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200" crlf="true">
+    <action>
+      <ereg regexp="2 BYE" search_in="hdr" header="CSeq:" check_it="true" assign_to="bye_ok"/>
+    </action>
+  </recv>
+  <recv response="487">
+    <action>
+      <ereg regexp="1 INVITE" search_in="hdr" header="CSeq:" check_it="true" assign_to="invite_487"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <Reference variables="bye_ok,invite_487"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bye_on_the_early_dialog_gets_200_then_487_to_the_invite() {
+    require("sipp");
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::RingThenWaitCancel);
+    let sf = scenario("earlybye.xml", EARLY_BYE_SCENARIO);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "10", "-r", "10"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("early dialogs ended", || {
+        seen.cancelled.load(Ordering::SeqCst) == 10
+    })
+    .await;
+    assert_eq!(ep.active_calls(), 0);
+}
+
 const REJECT_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="busy">
   <send retrans="500"><![CDATA[
