@@ -465,8 +465,11 @@ impl Inner {
             RequestDisposition::Absorbed => {}
             RequestDisposition::Ack => call::on_ack(self, req),
             // The transaction's events matter to nobody here: an answered
-            // INVITE learns of a missing ACK through `on_no_ack`.
-            RequestDisposition::New(tx, _events) => {
+            // INVITE learns of a missing ACK through `on_no_ack`. Dropped
+            // at once, so that a finished transaction knows nobody waits
+            // for its end and can linger as a table entry alone.
+            RequestDisposition::New(tx, events) => {
+                drop(events);
                 let to_tag = req
                     .headers
                     .to()
