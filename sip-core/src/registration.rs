@@ -64,10 +64,12 @@ pub struct Account {
     pub min_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
-    /// Keep-alive towards the server we registered with, so that the NAT
-    /// binding in front of us stays open and calls can reach us; `None`
-    /// sends none. [`Account::new`] sets [`KeepAlive::default_for`] the
-    /// transport.
+    /// Keep-alive towards the server we registered with (the resolved
+    /// address that accepted the REGISTER, from the same socket), so that
+    /// the NAT binding in front of us stays open and calls can reach us;
+    /// `None` sends none. [`Account::new`] sets
+    /// [`KeepAlive::default_for`]`(Transport::Udp)`; set it again when
+    /// changing the transport.
     pub keepalive: Option<KeepAlive>,
 }
 

@@ -243,7 +243,7 @@ fn run(o: &Opts) -> Result<String, String> {
         let elapsed = parse_elapsed(s.get("ElapsedTime(C)").map(String::as_str).unwrap_or(""));
         let ok = num(&s, "SuccessfulCall(C)");
         Ok(format!(
-            "{{\"mode\":\"cps\",\"rate\":{},\"seconds\":{},\"calls\":{},\"successful\":{},\"failed\":{},\"retransmissions\":{},\"achieved_cps\":{:.0},\"sipp_exit\":{},\"uas_peak_rss_mb\":{:.1},\"uas_transactions_at_end\":{},\"uas_rss_mb_at_end\":{:.1},\"uas_transactions_after_40s\":{},\"uas_dialogs_after_40s\":{},\"uas_rss_mb_after_40s\":{:.1},\"uas_peak_rss_mb_after_end\":{:.1}}}",
+            "{{\"mode\":\"cps\",\"rate\":{},\"seconds\":{},\"calls\":{},\"successful\":{},\"failed\":{},\"retransmissions\":{},\"achieved_cps\":{:.0},\"sipp_exit\":{},\"uas_peak_rss_mb\":{:.1},\"uas_transactions_at_end\":{},\"uas_rss_mb_at_end\":{:.1},\"uas_transactions_after_40s\":{},\"uas_dialogs_after_40s\":{},\"uas_rss_mb_after_40s\":{:.1},\"uas_peak_rss_mb_incl_drain\":{:.1}}}",
             o.rate,
             o.seconds,
             calls,
