@@ -259,3 +259,105 @@ async fn crlf_keepalives_leave_from_the_registering_socket_while_registered() {
         .unwrap();
     assert!(first_ping > 0 && first_ping < last_register);
 }
+
+/// A registrar that grants 60 s and never answers OPTIONS (the path is
+/// broken one way): it expects the registration to be sent again, then
+/// the unregister.
+const DEAF_TO_OPTIONS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="registrar ignoring OPTIONS">
+  <recv request="REGISTER" optional="true" next="register" crlf="true"/>
+  <recv request="OPTIONS" next="end"/>
+  <label id="register"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=60
+Content-Length: 0
+]]></send>
+  <recv request="REGISTER">
+    <action>
+      <ereg regexp="Expires: *60" search_in="msg" check_it="true" assign_to="again"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=60
+Content-Length: 0
+]]></send>
+  <recv request="REGISTER">
+    <action>
+      <ereg regexp="Expires: *0" search_in="msg" check_it="true" assign_to="unreg"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <label id="end"/>
+  <Reference variables="again,unreg"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_options_keepalive_makes_us_register_again() {
+    require("sipp");
+    let registrar_port = free_port();
+    let sf = scenario("deaf-registrar.xml", DEAF_TO_OPTIONS);
+    let mut args = one_call(&sf, registrar_port, "30s");
+    args.push("-timeout_error".into());
+    // The registration and one ignored OPTIONS.
+    let m = args.iter().position(|a| a == "-m").expect("-m") + 1;
+    args[m] = "2".into();
+    let sipp = tokio::spawn(run_sipp(args));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let cfg = EndpointConfig {
+        // Give up on an OPTIONS after 1 s of silence, not Timer F's 32 s.
+        failover_timeout: Some(Duration::from_secs(1)),
+        ..EndpointConfig::listen(addr(free_port()))
+    };
+    let (ep, _incoming) = Endpoint::bind(cfg).await.expect("bind");
+    let mut account = Account::new(format!("127.0.0.1:{registrar_port}"), "alice", "secret");
+    account.keepalive = Some(KeepAlive::options(Duration::from_millis(300)));
+    // Long enough that no refresh comes before the test ends.
+    account.expires = 60;
+    let mut reg = ep.register(account);
+    assert!(matches!(
+        reg.settled().await,
+        RegistrationState::Registered { .. }
+    ));
+    // Registering again after the unanswered keep-alive, then registered.
+    let again = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let RegistrationState::Registering = reg.changed().await {
+                break;
+            }
+        }
+        reg.settled().await
+    })
+    .await
+    .expect("registered again after the keep-alive failed");
+    assert!(
+        matches!(again, RegistrationState::Registered { .. }),
+        "{again:?}"
+    );
+    let stats = reg.keepalive_stats();
+    assert!(stats.answered == 0 && stats.unanswered >= 1, "{stats:?}");
+    assert_eq!(reg.unregister().await, RegistrationState::Unregistered);
+    let out = sipp.await.expect("sipp task");
+    assert!(out.status.success(), "{}", sipp_report(&out));
+}
