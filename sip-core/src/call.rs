@@ -18,6 +18,7 @@ use crate::endpoint::Inner;
 use crate::message::{
     percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, Response, Uri,
 };
+use crate::resolve::SipDestination;
 use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest, ServerKey, ServerTransaction};
 use crate::transport::{Received, Transport};
@@ -961,18 +962,27 @@ impl CallShared {
         if symmetric || transport == Transport::Tcp {
             return peer;
         }
-        let (host, port) = {
+        let dest = {
             let Ok(u) = Uri::parse(&uri) else { return peer };
-            let port = u.port_or_default();
             if let Some(ip) = u.host.and_then(|h| h.ip()) {
-                return SocketAddr::new(ip, port);
+                return SocketAddr::new(ip, u.port_or_default());
             }
-            (u.host_str.to_string(), port)
+            SipDestination {
+                host: u.host_str.to_string(),
+                port: u.port,
+                transport: Some(transport),
+                secure: false,
+            }
         };
-        let resolved = tokio::net::lookup_host(format!("{host}:{port}")).await;
-        match resolved {
-            Ok(mut addrs) => addrs.next().unwrap_or(peer),
-            Err(_) => peer,
+        // A host name: located as RFC 3263 says, with the endpoint's
+        // resolver, like the first request of the call.
+        match self.ep.resolver.resolve(&dest).await {
+            Ok(targets) => targets.first().map_or(peer, |t| t.addr),
+            Err(e) => {
+                self.span
+                    .in_scope(|| debug!(error = %e, "next hop does not resolve; using the peer"));
+                peer
+            }
         }
     }
 
