@@ -18,6 +18,7 @@ use crate::endpoint::Inner;
 use crate::message::{
     percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, Response, Uri,
 };
+use crate::resolve::SipDestination;
 use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest, ServerKey, ServerTransaction};
 use crate::transport::{Received, Transport};
@@ -182,6 +183,12 @@ pub enum HangupCause {
     NoAck,
     /// In-dialog requests stopped reaching the far end.
     Failed(String),
+    /// Our 200 OK carried the SDP offer (the INVITE or re-INVITE had
+    /// none) and the ACK brought no usable answer: none at all, an
+    /// unreadable one, or no codec in common. We acknowledged the 200 and
+    /// ended the call with BYE (RFC 3261 13.2.1, RFC 6337 3.1); the text
+    /// says what was wrong.
+    UnusableAnswer(String),
 }
 
 /// What happens on an established call.
@@ -246,6 +253,14 @@ pub(crate) struct CallShared {
     sdp: Mutex<Option<SdpSession>>,
     /// For calls we placed: the ACK for the 2xx, re-sent on retransmissions.
     ack: crate::outbound::AckCache,
+    /// Our 2xx carried an offer (delayed offer): the next ACK must carry
+    /// the answer.
+    awaiting_answer: AtomicBool,
+    /// False while our 2xx to an INVITE waits for its ACK; true once the
+    /// ACK came or Timer L gave up on it. Our own requests wait for it, so
+    /// none overtakes the 2xx on the wire or breaks RFC 3261 15 (no BYE
+    /// before the ACK) and 14.1 (one INVITE transaction at a time).
+    ack_settled: watch::Sender<bool>,
     span: Span,
 }
 
@@ -289,6 +304,7 @@ impl OfferState {
 #[derive(Debug)]
 pub(crate) struct PendingInvite {
     pub(crate) local_tag: String,
+    call_id: String,
     state: Arc<OfferState>,
 }
 
@@ -406,6 +422,7 @@ impl IncomingCall {
             key.clone(),
             PendingInvite {
                 local_tag: local_tag.clone(),
+                call_id: call_id.clone(),
                 state: state.clone(),
             },
         );
@@ -631,6 +648,9 @@ impl IncomingCall {
             local_sdp: Mutex::new(answer_sdp),
             remote_sdp: Mutex::new(self.offer.clone()),
             answerer: Mutex::new(None),
+            // Without an offer in the INVITE our 200 carries one.
+            awaiting_answer: AtomicBool::new(self.offer.is_none()),
+            ack_settled: watch::channel(false).0,
             sdp: Mutex::new(sdp),
             ack: Default::default(),
             span: self.span.clone(),
@@ -643,6 +663,7 @@ impl IncomingCall {
         let weak = Arc::downgrade(&shared);
         self.state.tx.on_no_ack(Box::new(move || {
             if let Some(s) = weak.upgrade() {
+                s.ack_settled.send_replace(true);
                 s.span
                     .in_scope(|| warn!("no ACK for our 200 OK; ending the call"));
                 tokio::spawn(s.send_bye_and_end(HangupCause::NoAck));
@@ -853,6 +874,8 @@ impl CallShared {
             answerer: Mutex::new(None),
             sdp: Mutex::new(sdp),
             ack: Default::default(),
+            awaiting_answer: AtomicBool::new(false),
+            ack_settled: watch::channel(true).0,
             span: Span::current(),
         });
         ep.dialogs
@@ -880,7 +903,19 @@ impl CallShared {
         }
     }
 
+    /// Ends the call for the application (one Hangup event) and forgets
+    /// the dialog. False when it had already ended.
     fn terminate(&self, cause: HangupCause) -> bool {
+        let ended = self.end(cause);
+        if ended {
+            self.ep.dialogs.locked().remove(&self.id);
+        }
+        ended
+    }
+
+    /// Marks the call ended and tells the application, leaving the dialog
+    /// findable (for the ACK we may still wait for).
+    fn end(&self, cause: HangupCause) -> bool {
         {
             let mut st = self.state.locked();
             if *st == CallState::Terminated {
@@ -888,17 +923,28 @@ impl CallShared {
             }
             *st = CallState::Terminated;
         }
-        self.ep.dialogs.locked().remove(&self.id);
         self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
         self.span.in_scope(|| info!(?cause, "call ended"));
         let _ = self.events.send(CallEvent::Hangup(cause));
         true
     }
 
+    /// Waits until the ACK for our last 2xx to an INVITE arrived, or
+    /// Timer L (64*T1) gave up on it.
+    async fn ack_settled(&self) {
+        let mut settled = self.ack_settled.subscribe();
+        let limit = self.ep.layer().timers().t1 * 64;
+        let _ = tokio::time::timeout(limit, settled.wait_for(|s| *s)).await;
+    }
+
     async fn send_bye_and_end(self: Arc<Self>, cause: HangupCause) {
-        if !self.terminate(cause) {
+        if !self.end(cause) {
             return;
         }
+        // RFC 3261 15: no BYE before the ACK of our 2xx; the dialog stays
+        // in the table until then so that the ACK finds it.
+        self.ack_settled().await;
+        self.ep.dialogs.locked().remove(&self.id);
         if let Err(e) = self.send_in_dialog(Method::Bye, |_| {}, None).await {
             self.span
                 .in_scope(|| debug!(error = %e, "BYE not answered"));
@@ -916,18 +962,27 @@ impl CallShared {
         if symmetric || transport == Transport::Tcp {
             return peer;
         }
-        let (host, port) = {
+        let dest = {
             let Ok(u) = Uri::parse(&uri) else { return peer };
-            let port = u.port_or_default();
             if let Some(ip) = u.host.and_then(|h| h.ip()) {
-                return SocketAddr::new(ip, port);
+                return SocketAddr::new(ip, u.port_or_default());
             }
-            (u.host_str.to_string(), port)
+            SipDestination {
+                host: u.host_str.to_string(),
+                port: u.port,
+                transport: Some(transport),
+                secure: false,
+            }
         };
-        let resolved = tokio::net::lookup_host(format!("{host}:{port}")).await;
-        match resolved {
-            Ok(mut addrs) => addrs.next().unwrap_or(peer),
-            Err(_) => peer,
+        // A host name: located as RFC 3263 says, with the endpoint's
+        // resolver, like the first request of the call.
+        match self.ep.resolver.resolve(&dest).await {
+            Ok(targets) => targets.first().map_or(peer, |t| t.addr),
+            Err(e) => {
+                self.span
+                    .in_scope(|| debug!(error = %e, "next hop does not resolve; using the peer"));
+                peer
+            }
         }
     }
 
@@ -937,6 +992,8 @@ impl CallShared {
         extra: impl FnOnce(&mut MessageBuilder),
         body: Option<(&str, &[u8])>,
     ) -> Result<Bytes, CallError> {
+        // Our 2xx first, and its ACK (see `ack_settled`).
+        self.ack_settled().await;
         let dest = self.next_hop().await;
         let (bytes, branch, transport) = {
             let mut d = self.dialog.locked();
@@ -968,14 +1025,32 @@ impl CallShared {
         Err(CallError::Timeout)
     }
 
-    fn on_ack(&self, body: &[u8]) {
-        if !body.is_empty() {
-            self.on_late_answer(body);
-        }
-        let mut st = self.state.locked();
+    fn on_ack(self: &Arc<Self>, body: &[u8]) {
         if let Some(tx) = self.invite_tx.locked().as_ref() {
             tx.ack_2xx_received();
         }
+        self.ack_settled.send_replace(true);
+        // Only the first ACK after a 2xx that carried our offer brings the
+        // answer; copies of it (for retransmitted 2xx) are ignored, as is
+        // SDP in any other ACK (RFC 3264 5: no offer outstanding).
+        if self.awaiting_answer.swap(false, Ordering::AcqRel) {
+            let answer = if body.is_empty() {
+                Err("the ACK carried no answer to the offer in our 200 OK".to_string())
+            } else {
+                self.on_late_answer(body)
+            };
+            if let Err(why) = answer {
+                self.span.in_scope(
+                    || warn!(reason = %why, "unusable answer in the ACK; ending the call"),
+                );
+                tokio::spawn(
+                    self.clone()
+                        .send_bye_and_end(HangupCause::UnusableAnswer(why)),
+                );
+                return;
+            }
+        }
+        let mut st = self.state.locked();
         if *st == CallState::Answered {
             *st = CallState::Confirmed;
             drop(st);
@@ -1092,6 +1167,11 @@ impl CallShared {
         };
         if req.method == Method::Invite {
             *self.invite_tx.locked() = Some(tx.clone());
+            self.ack_settled.send_replace(false);
+            if offer.is_none() {
+                // Our 200 carries the offer; the ACK must answer it.
+                self.awaiting_answer.store(true, Ordering::Release);
+            }
         }
         tx.respond(200, bytes);
         if let (Some(o), Some(a)) = (offer, answer) {
@@ -1106,8 +1186,8 @@ impl CallShared {
     }
 
     /// The ACK carried the answer to the offer we put in a 200 OK (delayed
-    /// offer, RFC 3261 13.2.1).
-    fn on_late_answer(&self, body: &[u8]) {
+    /// offer, RFC 3261 13.2.1). `Err` says why the answer is unusable.
+    fn on_late_answer(&self, body: &[u8]) -> Result<(), String> {
         let answer = String::from_utf8_lossy(body).into_owned();
         let result = self.sdp.locked().as_mut().map(|s| s.accept_answer(&answer));
         match result {
@@ -1120,14 +1200,12 @@ impl CallShared {
                     media: Some(media),
                 });
             }
-            Some(Err(e)) => {
-                self.span
-                    .in_scope(|| warn!(error = %e, "unusable answer in the ACK"));
-            }
+            Some(Err(e)) => return Err(e.to_string()),
             None => {
                 *self.remote_sdp.locked() = Some(answer);
             }
         }
+        Ok(())
     }
 }
 
@@ -1208,9 +1286,34 @@ pub(crate) fn on_in_dialog(
     tx: ServerTransaction,
     _to_tag: &str,
 ) {
-    let shared = dialog_id_of(req).and_then(|id| ep.dialogs.locked().get(&id).cloned());
+    let id = dialog_id_of(req);
+    let shared = id
+        .as_ref()
+        .and_then(|id| ep.dialogs.locked().get(id).cloned());
     match shared {
         Some(s) => s.on_request(req, rx, tx),
+        None if req.method == Method::Bye => {
+            // A BYE on the early dialog of an INVITE we have not answered
+            // (RFC 3261 15.1.2): 200 to the BYE, then 487 to the INVITE,
+            // in that order on the wire.
+            let early = id.and_then(|id| {
+                let mut pending = ep.pending.locked();
+                let key = pending
+                    .iter()
+                    .find(|(_, p)| p.call_id == id.call_id && p.local_tag == id.local_tag)
+                    .map(|(k, _)| k.clone())?;
+                pending.remove(&key)
+            });
+            let code = if early.is_some() { 200 } else { 481 };
+            let b = ep.response(req, rx.source, code, None);
+            match early {
+                Some(p) => {
+                    let ep = ep.clone();
+                    tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&ep)));
+                }
+                None => tx.respond(481, b.finish()),
+            }
+        }
         None => {
             let b = ep.response(req, rx.source, 481, None);
             tx.respond(481, b.finish());

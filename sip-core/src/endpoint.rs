@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::util::LockExt;
 use bytes::Bytes;
@@ -40,6 +40,7 @@ use crate::message::validate::{screen_datagram, Capabilities, Verdict};
 use crate::message::{
     HeaderName, Host, Message, MessageBuilder, Method, ParseLimits, Request, Via,
 };
+use crate::resolve::Resolver;
 use crate::transaction::{
     RequestDisposition, ServerKey, ServerTransaction, Timers, TransactionLayer,
 };
@@ -73,6 +74,17 @@ pub struct EndpointConfig {
     pub max_requests_per_second: Option<u32>,
     /// Incoming calls waiting for the application; more get 503.
     pub incoming_queue: usize,
+    /// The DNS resolver for registrars, outbound proxies and call
+    /// destinations given as host names (RFC 3263); the system's
+    /// (`/etc/resolv.conf`) when unset.
+    pub resolver: Option<Resolver>,
+    /// How long a server that has not answered at all may stay silent
+    /// before the next address of the same name is tried (RFC 3263 4.3
+    /// failover of REGISTER, INVITE and keep-alive OPTIONS). Unset waits
+    /// for the transaction timeout (Timer B/F, 64*T1 = 32 s), which is
+    /// what RFC 3261 alone gives; a few seconds is usual for trunks with a
+    /// standby server (Kamailio's `fr_timer` plays this role).
+    pub failover_timeout: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -87,6 +99,8 @@ impl Default for EndpointConfig {
             max_calls: None,
             max_requests_per_second: None,
             incoming_queue: 1024,
+            resolver: None,
+            failover_timeout: None,
         }
     }
 }
@@ -141,6 +155,7 @@ pub(crate) struct Inner {
     incoming: mpsc::Sender<IncomingCall>,
     rate: Option<Mutex<RateLimiter>>,
     pub(crate) stats: EndpointStats,
+    pub(crate) resolver: Resolver,
 }
 
 impl std::fmt::Debug for Inner {
@@ -194,6 +209,7 @@ impl Endpoint {
             incoming: tx,
             rate,
             stats: EndpointStats::default(),
+            resolver: config.resolver.clone().unwrap_or_else(Resolver::system),
             config,
         });
         let sink: Arc<dyn Sink> = Arc::new(SinkAdapter(Arc::downgrade(&inner)));
@@ -449,8 +465,11 @@ impl Inner {
             RequestDisposition::Absorbed => {}
             RequestDisposition::Ack => call::on_ack(self, req),
             // The transaction's events matter to nobody here: an answered
-            // INVITE learns of a missing ACK through `on_no_ack`.
-            RequestDisposition::New(tx, _events) => {
+            // INVITE learns of a missing ACK through `on_no_ack`. Dropped
+            // at once, so that a finished transaction knows nobody waits
+            // for its end and can linger as a table entry alone.
+            RequestDisposition::New(tx, events) => {
+                drop(events);
                 let to_tag = req
                     .headers
                     .to()

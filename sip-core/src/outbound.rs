@@ -13,15 +13,16 @@ use crate::queue;
 use crate::util::LockExt;
 use bytes::Bytes;
 use tokio::sync::oneshot;
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::auth::{Credentials, DigestSession};
 use crate::call::{Call, CallError, CallShared};
 use crate::dialog::Dialog;
 use crate::endpoint::{Endpoint, Inner};
 use crate::message::{HeaderName, Message, MessageBuilder, Method, Response, Uri};
+use crate::resolve::{SipDestination, Target};
 use crate::sdp::{LocalMedia, SdpSession};
-use crate::transaction::{ClientEvent, OutgoingRequest};
+use crate::transaction::{next_event_within, ClientEvent, OutgoingRequest};
 use crate::transport::Transport;
 use crate::util;
 
@@ -38,9 +39,12 @@ pub struct DialOptions {
     pub offer_sdp: String,
     /// Credentials for the trunk's 401/407 challenges.
     pub credentials: Option<Credentials>,
-    /// Send to this address (the trunk's outbound proxy) instead of the
-    /// host of `to`.
-    pub proxy: Option<SocketAddr>,
+    /// The trunk's outbound proxy (`host`, `host:port` or an IP address):
+    /// the INVITE goes there, with a preloaded `Route: <sip:proxy;lr>`
+    /// (RFC 3261 8.1.2), instead of to the host of `to`. A host name is
+    /// resolved as RFC 3263 says (SRV, then A/AAAA) with failover to the
+    /// next address, like the host of `to` when there is no proxy.
+    pub outbound_proxy: Option<String>,
     /// Transport.
     pub transport: Transport,
     /// How long to wait for an answer before sending CANCEL.
@@ -61,7 +65,7 @@ impl DialOptions {
             display_name: None,
             offer_sdp: offer_sdp.into(),
             credentials: None,
-            proxy: None,
+            outbound_proxy: None,
             transport: Transport::Udp,
             ring_timeout: Duration::from_secs(60),
             headers: Vec::new(),
@@ -201,14 +205,12 @@ impl Dialing {
 
 impl Endpoint {
     /// Places a call. Returns at once; progress arrives on the [`Dialing`].
+    /// The destination (the outbound proxy, else the host of `to`) is
+    /// looked up as RFC 3263 says; an address that does not answer, cannot
+    /// be reached or answers 503 makes the call try the next one, each in
+    /// a new transaction (RFC 3263 4.3).
     pub async fn dial(&self, opts: DialOptions) -> Result<Dialing, CallError> {
-        let to_uri = Uri::parse(&opts.to).map_err(|e| CallError::Invalid(format!("to: {e}")))?;
-        let dest = match opts.proxy {
-            Some(p) => p,
-            None => resolve_uri(&to_uri)
-                .await
-                .ok_or_else(|| CallError::Invalid(format!("cannot resolve {}", opts.to)))?,
-        };
+        let destination = dial_destination(&opts)?;
         let call_id = util::new_call_id(None);
         let (ptx, prx) = queue::unbounded();
         let (ctx, crx) = oneshot::channel();
@@ -218,7 +220,10 @@ impl Endpoint {
         inner.active_calls.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(
             async move {
-                let result = run_invite(&inner, &opts, dest, &cid, &ptx, crx).await;
+                let result = match inner.resolver.resolve(&destination).await {
+                    Ok(targets) => run_invite(&inner, &opts, &targets, &cid, &ptx, crx).await,
+                    Err(e) => Err(CallFailure::unreachable(e.to_string())),
+                };
                 if let Err(f) = result {
                     inner.active_calls.fetch_sub(1, Ordering::Relaxed);
                     info!(kind = ?f.kind, code = ?f.code, reason = %f.reason, "outbound call failed");
@@ -235,22 +240,33 @@ impl Endpoint {
     }
 }
 
-/// The address of a URI's host: an IP literal directly, a name through the
-/// system resolver.
-async fn resolve_uri(uri: &Uri<'_>) -> Option<SocketAddr> {
-    let port = uri.port_or_default();
-    if let Some(ip) = uri.host.and_then(|h| h.ip()) {
-        return Some(SocketAddr::new(ip, port));
+/// What to look up for a call: the outbound proxy, else the host of the
+/// Request-URI (with its port and `transport` parameter, RFC 3263 4.1).
+fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
+    let to_uri = Uri::parse(&opts.to).map_err(|e| CallError::Invalid(format!("to: {e}")))?;
+    if let Some(proxy) = &opts.outbound_proxy {
+        return Ok(crate::registration::destination(proxy, opts.transport));
     }
-    let host = uri.host_str.to_string();
-    let found = tokio::net::lookup_host(format!("{host}:{port}")).await;
-    found.ok()?.next()
+    if to_uri.host.is_none() {
+        return Err(CallError::Invalid(format!(
+            "{} names no host and no outbound proxy is set",
+            opts.to
+        )));
+    }
+    Ok(SipDestination {
+        host: to_uri.host_str.to_string(),
+        port: to_uri.port,
+        transport: Some(opts.transport),
+        // No TLS yet: a sips: URI is looked up as plain SIP.
+        secure: false,
+    })
 }
 
 struct InviteBuilder<'a> {
     inner: &'a Arc<Inner>,
     opts: &'a DialOptions,
     dest: SocketAddr,
+    transport: Transport,
     call_id: &'a str,
     from_tag: String,
     contact: String,
@@ -269,7 +285,7 @@ impl InviteBuilder<'_> {
                     .unwrap_or_else(|| "ai-line".into());
                 format!(
                     "sip:{user}@{}",
-                    self.inner.local_hostport(self.dest, self.opts.transport)
+                    self.inner.local_hostport(self.dest, self.transport)
                 )
             }
         };
@@ -283,15 +299,19 @@ impl InviteBuilder<'_> {
     /// (Proxy-)Authorization header.
     fn build(&self, seq: u32, auth: Option<&(HeaderName, String)>) -> (Vec<u8>, String) {
         let branch = util::new_branch();
-        let via_host = self.inner.local_hostport(self.dest, self.opts.transport);
+        let via_host = self.inner.local_hostport(self.dest, self.transport);
         let mut b = MessageBuilder::request(Method::Invite, &self.opts.to);
         b.header(
             HeaderName::Via,
             format_args!(
                 "SIP/2.0/{} {via_host};branch={branch};rport",
-                self.opts.transport
+                self.transport
             ),
         );
+        if let Some(proxy) = &self.opts.outbound_proxy {
+            let proxy = proxy.strip_prefix("sip:").unwrap_or(proxy);
+            b.header(HeaderName::Route, format_args!("<sip:{proxy};lr>"));
+        }
         b.header(HeaderName::MaxForwards, 70);
         b.header(HeaderName::From, self.local_from_header());
         b.header(HeaderName::To, format_args!("<{}>", self.opts.to));
@@ -335,70 +355,126 @@ fn cancel_for(invite: &[u8]) -> Option<Vec<u8>> {
     Some(b.finish())
 }
 
+/// What one target made of the INVITE.
+enum Attempt {
+    /// The call is settled (answered and handed over, or failed for good).
+    Done(Result<(), CallFailure>),
+    /// This server did not answer, could not be reached or answered 503:
+    /// try the next (RFC 3263 4.3).
+    NextTarget(CallFailure),
+}
+
+/// State of the call attempt that carries over from one target to the
+/// next: tags, CSeq, credentials, the ring deadline and the cancel signal.
+struct InviteState {
+    from_tag: String,
+    seq: u32,
+    digest: Option<DigestSession>,
+    auth: Option<(HeaderName, String)>,
+    ring_deadline: tokio::time::Instant,
+    cancel: oneshot::Receiver<()>,
+    cancelled: bool,
+}
+
 async fn run_invite(
     inner: &Arc<Inner>,
     opts: &DialOptions,
-    dest: SocketAddr,
+    targets: &[Target],
     call_id: &str,
     progress: &queue::Sender<Progress>,
-    mut cancel: oneshot::Receiver<()>,
+    cancel: oneshot::Receiver<()>,
 ) -> Result<(), CallFailure> {
+    let mut st = InviteState {
+        from_tag: util::new_tag(),
+        seq: 1,
+        digest: opts.credentials.clone().map(DigestSession::new),
+        auth: None,
+        ring_deadline: tokio::time::Instant::now() + opts.ring_timeout,
+        cancel,
+        cancelled: false,
+    };
+    let mut last = CallFailure::unreachable("the destination has no address");
+    for target in targets {
+        match invite_target(inner, opts, *target, call_id, progress, &mut st).await {
+            Attempt::Done(result) => return result,
+            Attempt::NextTarget(f) => {
+                warn!(target = %target.addr, reason = %f.reason, "server unavailable; trying the next one");
+                last = f;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Places the call through one server address.
+async fn invite_target(
+    inner: &Arc<Inner>,
+    opts: &DialOptions,
+    target: Target,
+    call_id: &str,
+    progress: &queue::Sender<Progress>,
+    st: &mut InviteState,
+) -> Attempt {
+    let dest = target.addr;
+    let transport = target.transport;
     let builder = InviteBuilder {
         inner,
         opts,
         dest,
+        transport,
         call_id,
-        from_tag: util::new_tag(),
+        from_tag: st.from_tag.clone(),
         contact: inner.contact(
             opts.credentials
                 .as_ref()
                 .map(|c| c.username.as_str())
                 .unwrap_or(""),
             dest,
-            opts.transport,
+            transport,
         ),
     };
-    let mut digest = opts.credentials.clone().map(DigestSession::new);
-    let mut seq = 1u32;
-    let mut auth: Option<(HeaderName, String)> = None;
-    let ring_deadline = tokio::time::Instant::now() + opts.ring_timeout;
+    let silence = inner.config.failover_timeout;
     info!(to = %opts.to, %dest, "placing call");
     loop {
-        let (invite, branch) = builder.build(seq, auth.as_ref());
+        let (invite, branch) = builder.build(st.seq, st.auth.as_ref());
         let invite = Bytes::from(invite);
         let mut events = inner.layer().send_request(OutgoingRequest {
             bytes: invite.clone(),
             branch,
             method: Method::Invite,
             dest,
-            transport: opts.transport,
+            transport,
         });
-        let mut cancelled = false;
+        let mut heard = false;
         let mut dialog_call: Option<Arc<CallShared>> = None;
         loop {
+            let wait = if heard { None } else { silence };
             let ev = tokio::select! {
-                ev = events.recv() => ev,
-                _ = &mut cancel, if !cancelled => {
-                    cancelled = true;
-                    send_cancel(inner, &invite, dest, opts.transport);
+                ev = next_event_within(&mut events, wait) => ev,
+                // Cancelled, or the Dialing handle dropped, before an
+                // answer; after one there is nothing left to cancel.
+                _ = &mut st.cancel, if !st.cancelled && dialog_call.is_none() => {
+                    st.cancelled = true;
+                    send_cancel(inner, &invite, dest, transport);
                     continue;
                 }
-                _ = tokio::time::sleep_until(ring_deadline), if !cancelled && dialog_call.is_none() => {
-                    cancelled = true;
+                _ = tokio::time::sleep_until(st.ring_deadline), if !st.cancelled && dialog_call.is_none() => {
+                    st.cancelled = true;
                     debug!("ring timeout; cancelling");
-                    send_cancel(inner, &invite, dest, opts.transport);
+                    send_cancel(inner, &invite, dest, transport);
                     continue;
                 }
             };
             let Some(ev) = ev else {
                 // Transaction over: either answered (handled) or nothing.
-                return match dialog_call {
+                return Attempt::Done(match dialog_call {
                     Some(_) => Ok(()),
                     None => Err(CallFailure::unreachable(
                         "INVITE transaction ended without a final response",
                     )),
-                };
+                });
             };
+            heard = !matches!(ev, ClientEvent::Timeout | ClientEvent::TransportError(_));
             match ev {
                 ClientEvent::Provisional(raw) => {
                     let Ok(Message::Response(r)) = Message::parse(&raw) else {
@@ -421,12 +497,12 @@ async fn run_invite(
                         match &dialog_call {
                             Some(shared) => shared.resend_ack(),
                             None => {
-                                let shared = answered(
+                                let answered = answered(
                                     inner,
                                     &invite,
                                     &r,
                                     dest,
-                                    opts.transport,
+                                    transport,
                                     opts.media.clone(),
                                 )
                                 .await
@@ -437,21 +513,24 @@ async fn run_invite(
                                         reason: e.to_string(),
                                     },
                                     e => CallFailure::unreachable(e.to_string()),
-                                })?;
-                                let (call, shared) = shared;
+                                });
+                                let (call, shared) = match answered {
+                                    Ok(a) => a,
+                                    Err(f) => return Attempt::Done(Err(f)),
+                                };
                                 dialog_call = Some(shared);
-                                if cancelled {
+                                if st.cancelled {
                                     // Answered as we cancelled: hang up at once.
                                     let _ = call.hangup().await;
-                                    return Ok(());
+                                    return Attempt::Done(Ok(()));
                                 }
                                 let _ = progress.send(Progress::Answered(call));
                             }
                         }
                         continue;
                     }
-                    if matches!(r.code, 401 | 407) && !cancelled {
-                        if let Some(d) = digest.as_mut() {
+                    if matches!(r.code, 401 | 407) && !st.cancelled {
+                        if let Some(d) = st.digest.as_mut() {
                             let header = if r.code == 401 {
                                 HeaderName::WwwAuthenticate
                             } else {
@@ -464,18 +543,34 @@ async fn run_invite(
                                 } else {
                                     HeaderName::ProxyAuthorization
                                 };
-                                auth = Some((out, value));
-                                seq += 1;
+                                st.auth = Some((out, value));
+                                st.seq += 1;
                                 break; // resend with credentials
                             }
                         }
                     }
-                    return Err(CallFailure::from_code(r.code, r.reason));
+                    let failure = CallFailure::from_code(r.code, r.reason);
+                    if r.code == 503 && !st.cancelled {
+                        return Attempt::NextTarget(failure);
+                    }
+                    return Attempt::Done(Err(failure));
                 }
                 ClientEvent::Timeout => {
-                    return Err(CallFailure::unreachable("no response to INVITE"));
+                    let f = CallFailure::unreachable(format!("no response to INVITE from {dest}"));
+                    return if st.cancelled {
+                        Attempt::Done(Err(f))
+                    } else {
+                        Attempt::NextTarget(f)
+                    };
                 }
-                ClientEvent::TransportError(e) => return Err(CallFailure::unreachable(e)),
+                ClientEvent::TransportError(e) => {
+                    let f = CallFailure::unreachable(e);
+                    return if st.cancelled {
+                        Attempt::Done(Err(f))
+                    } else {
+                        Attempt::NextTarget(f)
+                    };
+                }
             }
         }
     }

@@ -22,6 +22,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ use crate::auth::{Challenge, Credentials, DigestSession};
 use crate::endpoint::{Endpoint, Inner};
 use crate::message::{HeaderName, Message, MessageBuilder, Method};
 use crate::resolve::{Resolver, SipDestination, Target};
-use crate::transaction::{ClientEvent, OutgoingRequest};
+use crate::transaction::{next_event_within, ClientEvent, OutgoingRequest};
 use crate::transport::Transport;
 use crate::util;
 
@@ -63,6 +64,82 @@ pub struct Account {
     pub min_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// Keep-alive towards the server we registered with (the resolved
+    /// address that accepted the REGISTER, from the same socket), so that
+    /// the NAT binding in front of us stays open and calls can reach us;
+    /// `None` sends none. [`Account::new`] sets
+    /// [`KeepAlive::default_for`]`(Transport::Udp)`; set it again when
+    /// changing the transport.
+    pub keepalive: Option<KeepAlive>,
+}
+
+/// What a keep-alive is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAliveKind {
+    /// A bare CRLF pair (`\r\n\r\n`): one datagram over UDP, the RFC 5626
+    /// 4.4.1 double-CRLF ping on a TCP connection. Costs the server
+    /// nothing, proves nothing: it only refreshes NAT bindings.
+    Crlf,
+    /// An out-of-dialog OPTIONS request. Any response, even 404 or 405,
+    /// proves the path works both ways; no response within the
+    /// transaction timeout (or the endpoint's failover timeout) makes us
+    /// register again at once, failing over to the next server.
+    Options,
+}
+
+/// Keep-alive settings of an [`Account`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Time between keep-alives while registered.
+    pub interval: Duration,
+    /// CRLF or OPTIONS.
+    pub kind: KeepAliveKind,
+}
+
+impl KeepAlive {
+    /// CRLF keep-alives every `interval`.
+    pub fn crlf(interval: Duration) -> KeepAlive {
+        KeepAlive {
+            interval,
+            kind: KeepAliveKind::Crlf,
+        }
+    }
+
+    /// OPTIONS keep-alives every `interval`.
+    pub fn options(interval: Duration) -> KeepAlive {
+        KeepAlive {
+            interval,
+            kind: KeepAliveKind::Options,
+        }
+    }
+
+    /// The default, as pjsip has it: CRLF every 15 s over UDP (NAT
+    /// bindings for UDP often last only 30 s), every 90 s over TCP.
+    pub fn default_for(transport: Transport) -> KeepAlive {
+        match transport {
+            Transport::Udp => KeepAlive::crlf(Duration::from_secs(15)),
+            Transport::Tcp => KeepAlive::crlf(Duration::from_secs(90)),
+        }
+    }
+}
+
+/// Keep-alive counters of a [`Registration`], for operators (is the path
+/// to the provider alive?) and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepAliveStats {
+    /// Keep-alives sent.
+    pub sent: u64,
+    /// OPTIONS keep-alives that got a response.
+    pub answered: u64,
+    /// OPTIONS keep-alives that got none (each led to a new registration).
+    pub unanswered: u64,
+}
+
+#[derive(Debug, Default)]
+struct KeepAliveCounters {
+    sent: AtomicU64,
+    answered: AtomicU64,
+    unanswered: AtomicU64,
 }
 
 impl Account {
@@ -84,6 +161,7 @@ impl Account {
             transport: Transport::Udp,
             min_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
+            keepalive: Some(KeepAlive::default_for(Transport::Udp)),
         }
     }
 
@@ -115,7 +193,7 @@ fn host_part(s: &str) -> &str {
 }
 
 /// Parses `host[:port]` into a [`SipDestination`].
-fn destination(s: &str, transport: Transport) -> SipDestination {
+pub(crate) fn destination(s: &str, transport: Transport) -> SipDestination {
     let s = s.strip_prefix("sip:").unwrap_or(s);
     let host = host_part(s).to_string();
     let port = if s.starts_with('[') {
@@ -161,6 +239,7 @@ pub enum RegistrationState {
 #[derive(Debug)]
 pub struct Registration {
     state: watch::Receiver<RegistrationState>,
+    keepalives: Arc<KeepAliveCounters>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -177,6 +256,15 @@ impl Registration {
             std::future::pending::<()>().await;
         }
         self.state.borrow_and_update().clone()
+    }
+
+    /// How many keep-alives were sent and answered.
+    pub fn keepalive_stats(&self) -> KeepAliveStats {
+        KeepAliveStats {
+            sent: self.keepalives.sent.load(Ordering::Relaxed),
+            answered: self.keepalives.answered.load(Ordering::Relaxed),
+            unanswered: self.keepalives.unanswered.load(Ordering::Relaxed),
+        }
     }
 
     /// A receiver of state changes, for watching from another task.
@@ -221,9 +309,11 @@ impl Drop for Registration {
 }
 
 impl Endpoint {
-    /// Starts registering `account` and keeps it registered.
+    /// Starts registering `account` and keeps it registered. Host names
+    /// are looked up with the endpoint's resolver
+    /// ([`EndpointConfig::resolver`](crate::endpoint::EndpointConfig::resolver)).
     pub fn register(&self, account: Account) -> Registration {
-        self.register_with(account, Resolver::system())
+        self.register_with(account, self.inner.resolver.clone())
     }
 
     /// Like [`Endpoint::register`] with a given DNS resolver (for a
@@ -232,7 +322,9 @@ impl Endpoint {
         let (state_tx, state_rx) = watch::channel(RegistrationState::Registering);
         let (stop_tx, stop_rx) = oneshot::channel();
         let span = info_span!("registration", aor = %account.aor());
+        let keepalives = Arc::new(KeepAliveCounters::default());
         let client = Registrar {
+            keepalives: keepalives.clone(),
             inner: self.inner.clone(),
             digest: DigestSession::new(Credentials {
                 username: account
@@ -252,6 +344,7 @@ impl Endpoint {
         let task = tokio::spawn(client.run(stop_rx).instrument(span));
         Registration {
             state: state_rx,
+            keepalives,
             stop: Some(stop_tx),
             task: Some(task),
         }
@@ -270,12 +363,22 @@ struct Registrar {
     /// The registrar's last challenge, answered again (next nonce count)
     /// on refreshes so they need no extra round trip, as pjsip does.
     last_challenge: Option<(HeaderName, Challenge)>,
+    keepalives: Arc<KeepAliveCounters>,
+}
+
+/// Why the wait between registrations ended.
+enum Wake {
+    /// Time to register again (refresh, retry, or a failed keep-alive).
+    Register,
+    /// The application asked us to unregister.
+    Stop,
 }
 
 enum Outcome {
     Registered {
         expires: u32,
         registrar: SocketAddr,
+        transport: Transport,
     },
     Failed {
         code: Option<u16>,
@@ -290,10 +393,11 @@ impl Registrar {
         let mut expires = self.account.expires;
         loop {
             let _ = self.state.send(RegistrationState::Registering);
-            let wait = match self.register(expires).await {
+            let wake = match self.register(expires).await {
                 Outcome::Registered {
                     expires: granted,
                     registrar,
+                    transport,
                 } => {
                     info!(granted, %registrar, "registered");
                     backoff = self.account.min_backoff;
@@ -301,7 +405,8 @@ impl Registrar {
                         expires: granted,
                         registrar,
                     });
-                    refresh_after(granted)
+                    self.stay_registered(refresh_after(granted), registrar, transport, &mut stop)
+                        .await
                 }
                 Outcome::Failed {
                     code: Some(423),
@@ -321,20 +426,136 @@ impl Registrar {
                     });
                     let w = backoff;
                     backoff = (backoff * 2).min(self.account.max_backoff);
-                    w
+                    tokio::select! {
+                        _ = tokio::time::sleep(w) => Wake::Register,
+                        _ = &mut stop => Wake::Stop,
+                    }
                 }
             };
+            if let Wake::Stop = wake {
+                if let Outcome::Registered { .. } = self.register(0).await {
+                    info!("unregistered");
+                }
+                let _ = self.state.send(RegistrationState::Unregistered);
+                return;
+            }
+        }
+    }
+
+    /// Waits `refresh` while registered at `registrar`, sending the
+    /// account's keep-alives to it from our SIP socket (the one the
+    /// REGISTER left from, so the same NAT binding) meanwhile.
+    async fn stay_registered(
+        &mut self,
+        refresh: Duration,
+        registrar: SocketAddr,
+        transport: Transport,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Wake {
+        let deadline = tokio::time::Instant::now() + refresh;
+        loop {
+            let next = self
+                .account
+                .keepalive
+                .map(|k| tokio::time::Instant::now() + k.interval)
+                .filter(|t| *t < deadline);
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut stop => {
-                    if let Outcome::Registered { .. } = self.register(0).await {
-                        info!("unregistered");
+                _ = tokio::time::sleep_until(next.unwrap_or(deadline)) => {}
+                _ = &mut *stop => return Wake::Stop,
+            }
+            let Some(kind) = next.and(self.account.keepalive.map(|k| k.kind)) else {
+                return Wake::Register;
+            };
+            let alive = tokio::select! {
+                alive = self.keepalive(kind, registrar, transport) => alive,
+                _ = &mut *stop => return Wake::Stop,
+            };
+            if !alive {
+                warn!(%registrar, "keep-alive unanswered; registering again");
+                return Wake::Register;
+            }
+        }
+    }
+
+    /// Sends one keep-alive. False when an OPTIONS got no response.
+    async fn keepalive(
+        &mut self,
+        kind: KeepAliveKind,
+        dest: SocketAddr,
+        transport: Transport,
+    ) -> bool {
+        self.keepalives.sent.fetch_add(1, Ordering::Relaxed);
+        match kind {
+            KeepAliveKind::Crlf => {
+                debug!(%dest, "CRLF keep-alive");
+                self.inner
+                    .layer()
+                    .send_stateless(dest, transport, Bytes::from_static(b"\r\n\r\n"));
+                true
+            }
+            KeepAliveKind::Options => {
+                let (bytes, branch) = self.build_options(dest, transport);
+                let mut events = self.inner.layer().send_request(OutgoingRequest {
+                    bytes: Bytes::from(bytes),
+                    branch,
+                    method: Method::Options,
+                    dest,
+                    transport,
+                });
+                let silence = self.inner.config.failover_timeout;
+                loop {
+                    match next_event_within(&mut events, silence).await {
+                        Some(ClientEvent::Provisional(_)) => continue,
+                        Some(ClientEvent::Final(raw)) => {
+                            // Any response proves the path, 404 and 405 too.
+                            let code = Message::parse(&raw)
+                                .ok()
+                                .and_then(|m| m.as_response().map(|r| r.code));
+                            debug!(%dest, ?code, "OPTIONS keep-alive answered");
+                            self.keepalives.answered.fetch_add(1, Ordering::Relaxed);
+                            return true;
+                        }
+                        Some(ClientEvent::TransportError(_) | ClientEvent::Timeout) | None => {
+                            self.keepalives.unanswered.fetch_add(1, Ordering::Relaxed);
+                            return false;
+                        }
                     }
-                    let _ = self.state.send(RegistrationState::Unregistered);
-                    return;
                 }
             }
         }
+    }
+
+    /// An out-of-dialog OPTIONS to the registrar (its own Call-ID and tag).
+    fn build_options(&mut self, dest: SocketAddr, transport: Transport) -> (Vec<u8>, String) {
+        let branch = util::new_branch();
+        let via_host = self.inner.local_hostport(dest, transport);
+        let aor = self.account.aor();
+        let ruri = self.account.request_uri();
+        let mut b = MessageBuilder::request(Method::Options, &ruri);
+        b.header(
+            HeaderName::Via,
+            format_args!("SIP/2.0/{transport} {via_host};branch={branch};rport"),
+        );
+        b.header(HeaderName::MaxForwards, 70);
+        b.header(
+            HeaderName::From,
+            format_args!("<{aor}>;tag={}", util::new_tag()),
+        );
+        b.header(HeaderName::To, format_args!("<{ruri}>"));
+        b.header(HeaderName::CallId, util::new_call_id(None));
+        b.header(HeaderName::CSeq, "1 OPTIONS");
+        if let Some(route) = self.proxy_route() {
+            b.header(HeaderName::Route, route);
+        }
+        b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
+        (b.finish(), branch)
+    }
+
+    /// The preloaded Route to the outbound proxy (RFC 3261 8.1.2), if any.
+    fn proxy_route(&self) -> Option<String> {
+        let proxy = self.account.outbound_proxy.as_deref()?;
+        let proxy = proxy.strip_prefix("sip:").unwrap_or(proxy);
+        Some(format!("<sip:{proxy};lr>"))
     }
 
     async fn targets(&self) -> Result<Vec<Target>, String> {
@@ -350,7 +571,7 @@ impl Registrar {
     }
 
     /// One registration attempt (with authentication), trying each target
-    /// in turn while they do not answer.
+    /// in turn (RFC 3263 4.3) while they do not answer or answer 503.
     async fn register(&mut self, expires: u32) -> Outcome {
         let targets = match self.targets().await {
             Ok(t) if !t.is_empty() => t,
@@ -379,14 +600,12 @@ impl Registrar {
                 .register_at(target.addr, target.transport, expires)
                 .await
             {
-                Some(outcome) => return outcome,
-                None => {
-                    warn!(target = %target.addr, "registrar did not answer; trying the next one");
-                    last = Outcome::Failed {
-                        code: None,
-                        reason: format!("no answer from {}", target.addr),
-                        min_expires: None,
-                    };
+                Ok(outcome) => return outcome,
+                Err(failed) => {
+                    if let Outcome::Failed { reason, .. } = &failed {
+                        warn!(target = %target.addr, %reason, "registrar unavailable; trying the next one");
+                    }
+                    last = failed;
                 }
             }
         }
@@ -422,6 +641,9 @@ impl Registrar {
             HeaderName::Contact,
             self.inner.contact(&self.account.username, dest, transport),
         );
+        if let Some(route) = self.proxy_route() {
+            b.header(HeaderName::Route, route);
+        }
         b.header(HeaderName::Expires, expires);
         b.header(HeaderName::Allow, self.inner.caps.allow_header());
         b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
@@ -431,14 +653,21 @@ impl Registrar {
         (b.finish(), branch)
     }
 
-    /// Registers at one address. `None` when it never answered (so the
-    /// caller fails over to the next target).
+    /// Registers at one address. `Err` when it did not answer, could not
+    /// be reached or answered 503 (RFC 3263 4.3): the caller then fails
+    /// over to the next target.
     async fn register_at(
         &mut self,
         dest: SocketAddr,
         transport: Transport,
         expires: u32,
-    ) -> Option<Outcome> {
+    ) -> Result<Outcome, Outcome> {
+        let unavailable = |code: Option<u16>, reason: String| Outcome::Failed {
+            code,
+            reason,
+            min_expires: None,
+        };
+        let silence = self.inner.config.failover_timeout;
         let ruri = self.account.request_uri();
         let mut auth: Option<(HeaderName, String)> = match &self.last_challenge {
             Some((header, c)) => self
@@ -457,19 +686,23 @@ impl Registrar {
                 dest,
                 transport,
             });
+            let mut heard = false;
             let raw = loop {
-                match events.recv().await {
-                    Some(ClientEvent::Provisional(_)) => continue,
+                let wait = if heard { None } else { silence };
+                match next_event_within(&mut events, wait).await {
+                    Some(ClientEvent::Provisional(_)) => heard = true,
                     Some(ClientEvent::Final(raw)) => break raw,
-                    Some(ClientEvent::Timeout) | None => return None,
+                    Some(ClientEvent::Timeout) | None => {
+                        return Err(unavailable(None, format!("no answer from {dest}")))
+                    }
                     Some(ClientEvent::TransportError(e)) => {
                         debug!(error = %e, "REGISTER not sent");
-                        return None;
+                        return Err(unavailable(None, format!("{dest} unreachable: {e}")));
                     }
                 }
             };
             let Ok(Message::Response(r)) = Message::parse(&raw) else {
-                return Some(Outcome::Failed {
+                return Ok(Outcome::Failed {
                     code: None,
                     reason: "unreadable response".into(),
                     min_expires: None,
@@ -478,9 +711,10 @@ impl Registrar {
             match r.code {
                 200..=299 => {
                     let granted = granted_expiry(&r, &self.our_contact_user(), expires);
-                    return Some(Outcome::Registered {
+                    return Ok(Outcome::Registered {
                         expires: granted,
                         registrar: dest,
+                        transport,
                     });
                 }
                 401 | 407 => {
@@ -498,7 +732,7 @@ impl Registrar {
                     match self.digest.respond(&challenges, "REGISTER", &ruri, None) {
                         Some(value) => auth = Some((answer_header, value)),
                         None => {
-                            return Some(Outcome::Failed {
+                            return Ok(Outcome::Failed {
                                 code: Some(r.code),
                                 reason: "credentials rejected".into(),
                                 min_expires: None,
@@ -506,12 +740,18 @@ impl Registrar {
                         }
                     }
                 }
+                503 => {
+                    return Err(unavailable(
+                        Some(503),
+                        format!("{dest} answered 503 {}", r.reason),
+                    ))
+                }
                 code => {
                     let min_expires = r
                         .headers
                         .get(HeaderName::MinExpires)
                         .and_then(|v| v.trim().parse().ok());
-                    return Some(Outcome::Failed {
+                    return Ok(Outcome::Failed {
                         code: Some(code),
                         reason: r.reason.to_string(),
                         min_expires,
@@ -519,7 +759,7 @@ impl Registrar {
                 }
             }
         }
-        Some(Outcome::Failed {
+        Ok(Outcome::Failed {
             code: None,
             reason: "authentication loop".into(),
             min_expires: None,

@@ -243,7 +243,7 @@ async fn outbound_call_through_kamailio_answers_its_407() {
     );
     opts.from = Some("sip:alice@127.0.0.1".into());
     opts.credentials = Some(Credentials::new("alice", "secret"));
-    opts.proxy = Some(addr(k.port));
+    opts.outbound_proxy = Some(format!("127.0.0.1:{}", k.port));
     opts.ring_timeout = Duration::from_secs(10);
     let dialing = ep.dial(opts).await.expect("dial");
     let mut call = tokio::time::timeout(Duration::from_secs(10), dialing.answered())

@@ -19,6 +19,8 @@ use sip_core::transaction::Timers;
 enum Behaviour {
     Answer,
     AnswerThenHangup,
+    /// Hang up as soon as `accept` returns, before the ACK.
+    HangupAtOnce,
     RingThenWaitCancel,
     Reject(u16),
 }
@@ -81,6 +83,9 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
                 let media = media.expect("the INVITE carries an offer");
                 assert_eq!(media.codec, Codec::Pcmu);
                 s.media.lock().unwrap().push(media);
+                if let Behaviour::HangupAtOnce = behaviour {
+                    call.hangup().await.expect("hangup");
+                }
                 while let Some(ev) = call.next_event().await {
                     match ev {
                         CallEvent::Confirmed => {
@@ -297,6 +302,86 @@ async fn caller_cancels_before_answer_and_gets_487() {
     assert_eq!(ep.active_calls(), 0);
 }
 
+/// The caller ends the early dialog with BYE instead of CANCEL: RFC 3261
+/// 15.1.2 wants 200 to the BYE and then 487 to the INVITE; SIPp checks
+/// both and their order.
+const EARLY_BYE_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bye on the early dialog">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180"/>
+  <send><![CDATA[
+BYE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200" crlf="true">
+    <action>
+      <ereg regexp="2 BYE" search_in="hdr" header="CSeq:" check_it="true" assign_to="bye_ok"/>
+    </action>
+  </recv>
+  <recv response="487">
+    <action>
+      <ereg regexp="1 INVITE" search_in="hdr" header="CSeq:" check_it="true" assign_to="invite_487"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <Reference variables="bye_ok,invite_487"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bye_on_the_early_dialog_gets_200_then_487_to_the_invite() {
+    require("sipp");
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::RingThenWaitCancel);
+    let sf = scenario("earlybye.xml", EARLY_BYE_SCENARIO);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "10", "-r", "10"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("early dialogs ended", || {
+        seen.cancelled.load(Ordering::SeqCst) == 10
+    })
+    .await;
+    assert_eq!(ep.active_calls(), 0);
+}
+
 const REJECT_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="busy">
   <send retrans="500"><![CDATA[
@@ -506,6 +591,24 @@ SIP/2.0 200 OK
 Content-Length: 0
 ]]></send>"#;
 
+/// The application hangs up the moment it has answered: the BYE must not
+/// overtake our 200 OK on the wire, nor come before the caller's ACK
+/// (RFC 3261 15); SIPp fails a call whose BYE comes before the 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_at_once_sends_the_bye_after_the_200_and_its_ack() {
+    require("sipp");
+    let (_ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::HangupAtOnce);
+    let sf = scenario("byeatonce.xml", &in_dialog_scenario("", BYE_FROM_US));
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "20", "-r", "20"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 20).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
     require("sipp");
@@ -639,4 +742,95 @@ async fn offer_without_a_common_codec_is_refused_with_488() {
     assert!(out.status.success(), "{}", sipp_report(&out));
     assert_eq!(seen.offered.load(Ordering::SeqCst), 1);
     assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
+}
+
+/// A delayed-offer INVITE (no SDP): our 200 OK carries the offer and
+/// SIPp's ACK answers it with G.729 only, which we never offered. We must
+/// end the call with BYE, which SIPp waits for and answers.
+const LATE_ANSWER_G729: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="unusable answer in the ACK">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true">
+    <action>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP 0" search_in="body" check_it="true" assign_to="offer"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 18
+a=rtpmap:18 G729/8000
+]]></send>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <Reference variables="offer"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
+    require("sipp");
+    let (_ep, mut incoming, port) = start(Timers::default()).await;
+    let app = tokio::spawn(async move {
+        let call = incoming.next().await.expect("a call");
+        assert!(call.offer().is_none(), "the INVITE has no SDP");
+        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
+        let (mut call, media) = call.accept_media(local).await.expect("answered");
+        assert!(media.is_none(), "media is known only from the ACK's answer");
+        let mut events = Vec::new();
+        while let Some(ev) = call.next_event().await {
+            let last = matches!(ev, CallEvent::Hangup(_));
+            events.push(ev);
+            if last {
+                break;
+            }
+        }
+        events
+    });
+    let sf = scenario("late-answer-g729.xml", LATE_ANSWER_G729);
+    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    let events = tokio::time::timeout(Duration::from_secs(10), app)
+        .await
+        .expect("the call ends")
+        .expect("application task");
+    match events.as_slice() {
+        [CallEvent::Hangup(HangupCause::UnusableAnswer(why))] => {
+            assert!(why.contains("18"), "reason names the answer: {why}")
+        }
+        other => panic!("expected only a hangup for the unusable answer, got {other:?}"),
+    }
 }

@@ -65,6 +65,8 @@ fn parse_args() -> Result<Opts, String> {
 struct UasStats {
     answered: u64,
     dialogs: u64,
+    /// Server plus client transactions alive (lingering ones included).
+    transactions: u64,
     rss_bytes: u64,
 }
 
@@ -107,6 +109,8 @@ impl Uas {
                 let s = UasStats {
                     answered: field(&line, "answered").unwrap_or(0),
                     dialogs: field(&line, "dialogs").unwrap_or(0),
+                    transactions: field(&line, "server_transactions").unwrap_or(0)
+                        + field(&line, "client_transactions").unwrap_or(0),
                     rss_bytes: field(&line, "rss_bytes").unwrap_or(0),
                 };
                 if tx.send(s).is_err() {
@@ -229,11 +233,17 @@ fn run(o: &Opts) -> Result<String, String> {
             uas.next(Duration::from_secs(5))?;
         }
         let status = child.wait().map_err(|e| e.to_string())?;
+        let at_end = uas.last;
+        let peak_during = uas.peak_rss;
+        // Completed transactions linger for Timer J/L (64*T1 = 32 s); past
+        // that, everything the run created must be gone and memory must
+        // stop growing: watch for 40 s more.
+        let drained = uas.watch(Duration::from_secs(40))?;
         let s = sipp_stats(&stf)?;
         let elapsed = parse_elapsed(s.get("ElapsedTime(C)").map(String::as_str).unwrap_or(""));
         let ok = num(&s, "SuccessfulCall(C)");
         Ok(format!(
-            "{{\"mode\":\"cps\",\"rate\":{},\"seconds\":{},\"calls\":{},\"successful\":{},\"failed\":{},\"retransmissions\":{},\"achieved_cps\":{:.0},\"sipp_exit\":{},\"uas_peak_rss_mb\":{:.1}}}",
+            "{{\"mode\":\"cps\",\"rate\":{},\"seconds\":{},\"calls\":{},\"successful\":{},\"failed\":{},\"retransmissions\":{},\"achieved_cps\":{:.0},\"sipp_exit\":{},\"uas_peak_rss_mb\":{:.1},\"uas_transactions_at_end\":{},\"uas_rss_mb_at_end\":{:.1},\"uas_transactions_after_40s\":{},\"uas_dialogs_after_40s\":{},\"uas_rss_mb_after_40s\":{:.1},\"uas_peak_rss_mb_incl_drain\":{:.1}}}",
             o.rate,
             o.seconds,
             calls,
@@ -242,6 +252,12 @@ fn run(o: &Opts) -> Result<String, String> {
             num(&s, "Retransmissions(C)"),
             if elapsed > 0.0 { ok / elapsed } else { 0.0 },
             status.code().unwrap_or(-1),
+            peak_during as f64 / 1048576.0,
+            at_end.transactions,
+            at_end.rss_bytes as f64 / 1048576.0,
+            drained.transactions,
+            drained.dialogs,
+            drained.rss_bytes as f64 / 1048576.0,
             uas.peak_rss as f64 / 1048576.0
         ))
     } else {

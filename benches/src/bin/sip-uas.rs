@@ -158,6 +158,7 @@ async fn main() -> ExitCode {
     let counters = Arc::new(Counters::default());
     if let Some(every) = args.stats_every {
         let c = counters.clone();
+        let ep = endpoint.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
@@ -165,10 +166,12 @@ async fn main() -> ExitCode {
                 tick.tick().await;
                 let answered = c.answered.load(Ordering::Relaxed);
                 let ended = c.ended.load(Ordering::Relaxed);
+                let (server_tx, client_tx) = ep.transaction_counts();
                 println!(
-                    "{{\"answered\":{answered},\"ended\":{ended},\"refused\":{},\"dialogs\":{},\"rss_bytes\":{}}}",
+                    "{{\"answered\":{answered},\"ended\":{ended},\"refused\":{},\"dialogs\":{},\"dialog_table\":{},\"server_transactions\":{server_tx},\"client_transactions\":{client_tx},\"rss_bytes\":{}}}",
                     c.refused.load(Ordering::Relaxed),
                     answered.saturating_sub(ended),
+                    ep.dialog_count(),
                     rss_bytes()
                 );
             }
