@@ -28,11 +28,15 @@
 //! starts at its 60 ms initial delay and trims a frame per second down to
 //! what loopback needs, and those trimmed frames are not overload.
 
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessage, MsgFlags, MultiHeaders, SockaddrIn,
+};
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::rtp::{RtpHeader, RtpPacket};
-use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,6 +46,7 @@ struct Opts {
     workers: usize,
     echo: String,
     jb_min_ms: u64,
+    burst: bool,
     generator: bool,
 }
 
@@ -52,6 +57,7 @@ fn parse_args() -> Result<Opts, String> {
         workers: 2,
         echo: "bridge".into(),
         jb_min_ms: 40,
+        burst: false,
         generator: false,
     };
     let mut it = std::env::args().skip(1);
@@ -65,6 +71,7 @@ fn parse_args() -> Result<Opts, String> {
             "--jb-min-ms" => {
                 o.jb_min_ms = val()?.parse().map_err(|e| format!("--jb-min-ms: {e}"))?
             }
+            "--burst" => o.burst = true,
             "--generator" => o.generator = true,
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -175,8 +182,16 @@ fn engine_side(o: &Opts) -> Result<(), String> {
     }
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut args = vec![
+        "--generator".to_owned(),
+        "--seconds".into(),
+        o.seconds.to_string(),
+    ];
+    if o.burst {
+        args.push("--burst".into());
+    }
     let mut child = Command::new(exe)
-        .args(["--generator", "--seconds", &o.seconds.to_string()])
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -251,8 +266,12 @@ fn engine_side(o: &Opts) -> Result<(), String> {
             .unwrap_or(f64::NAN)
     };
     let span = o.seconds as f64;
+    let load1 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
     println!(
-        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1}}}",
+        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1},\"gen_overruns\":{},\"load1\":{:.2}}}",
         o.calls,
         o.seconds,
         field("sent_total") / span,
@@ -260,7 +279,9 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         field("loss_pct"),
         field("late_pct"),
         cpu_pct,
-        rss
+        rss,
+        field("gen_overruns"),
+        load1
     );
     eprintln!(
         "echo {}: engine received {rx_pkts}, sent {tx_pkts}, jitter-buffer late {late}, concealed {concealed}, frames overflowed {overflow}; generator {result}",
@@ -319,12 +340,102 @@ fn speech() -> Vec<u8> {
     out
 }
 
+/// Datagrams per `sendmmsg`/`recvmmsg` call in the generator.
+const GEN_BATCH: usize = 64;
+/// Calls sharing one generator socket (its receive buffer holds their
+/// replies between two reads, 1 ms apart).
+const CALLS_PER_GEN_SOCKET: usize = 256;
+/// The 20 ms tick is cut into this many 1 ms slots; each call sends in one
+/// of them, so send times spread as those of independent phones do.
+const SLOTS: usize = 20;
+/// An RTP packet of 20 ms G.711: 12 header bytes and 160 samples.
+const PACKET_LEN: usize = 172;
+/// Receive buffer asked for each generator socket.
+const GEN_RCVBUF: usize = 8 << 20;
+
+/// What the generator knows of one call.
 struct GenCall {
-    sock: UdpSocket,
-    to: SocketAddr,
+    to: SockaddrIn,
     seen: Vec<bool>,
     first_ts: Option<(u32, Instant)>,
     min_offset: f64,
+}
+
+/// An RTP socket of the generator with its RTCP partner on the next port
+/// (the engine sends RTCP to the latched RTP port + 1).
+struct GenSocket {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+fn bind_gen_socket() -> Result<GenSocket, String> {
+    for _ in 0..1000 {
+        let rtp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = rtp.local_addr().map_err(|e| e.to_string())?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) else {
+            continue;
+        };
+        rtcp.set_nonblocking(true).map_err(|e| e.to_string())?;
+        // Root may exceed net.core.rmem_max; anyone else gets up to it.
+        if setsockopt(&rtp, sockopt::RcvBufForce, &GEN_RCVBUF).is_err() {
+            let _ = setsockopt(&rtp, sockopt::RcvBuf, &GEN_RCVBUF);
+        }
+        return Ok(GenSocket { rtp, rtcp });
+    }
+    Err("no free even/odd port pair for the generator".into())
+}
+
+/// Sends `count` packets of `bufs` to `addrs` in one `sendmmsg`; returns how
+/// many the kernel took.
+fn send_batch(
+    sock: &UdpSocket,
+    headers: &mut MultiHeaders<SockaddrIn>,
+    bufs: &[[u8; PACKET_LEN]; GEN_BATCH],
+    addrs: &[Option<SockaddrIn>; GEN_BATCH],
+    count: usize,
+) -> usize {
+    let slices = bufs.each_ref().map(|b| [IoSlice::new(b)]);
+    let cmsgs: [ControlMessage<'_>; 0] = [];
+    match sendmmsg(
+        sock.as_raw_fd(),
+        headers,
+        slices.iter().take(count),
+        &addrs[..count],
+        cmsgs,
+        MsgFlags::empty(),
+    ) {
+        Ok(sent) => sent.count(),
+        Err(_) => 0,
+    }
+}
+
+/// Reads up to `GEN_BATCH` datagrams without waiting; fills `meta` with
+/// (length, source port) and returns how many.
+fn recv_batch(
+    sock: &UdpSocket,
+    headers: &mut MultiHeaders<SockaddrIn>,
+    bufs: &mut [[u8; 256]; GEN_BATCH],
+    meta: &mut [(usize, u16); GEN_BATCH],
+) -> usize {
+    let mut slices = bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
+    let Ok(received) = recvmmsg(
+        sock.as_raw_fd(),
+        headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    ) else {
+        return 0;
+    };
+    let mut n = 0;
+    for (msg, m) in received.zip(meta.iter_mut()) {
+        *m = (msg.bytes.min(256), msg.address.map_or(0, |a| a.port()));
+        n += 1;
+    }
+    n
 }
 
 fn generator(o: &Opts) -> Result<(), String> {
@@ -334,90 +445,128 @@ fn generator(o: &Opts) -> Result<(), String> {
         .filter_map(|l| l.trim().parse().ok())
         .collect();
     let ticks = (o.seconds * 50) as usize;
-    let mut calls = Vec::with_capacity(ports.len());
-    for &p in &ports {
-        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let n = ports.len();
+    let socks: Vec<GenSocket> = (0..n.div_ceil(CALLS_PER_GEN_SOCKET).max(1))
+        .map(|_| bind_gen_socket())
+        .collect::<Result<_, _>>()?;
+    let mut calls = Vec::with_capacity(n);
+    // Engine RTP port -> call index, to tell replies apart on a shared socket.
+    let mut call_of_port = vec![u32::MAX; usize::from(u16::MAX) + 1];
+    for (i, &p) in ports.iter().enumerate() {
+        call_of_port[usize::from(p)] = i as u32;
         calls.push(GenCall {
-            sock,
-            to: SocketAddr::from(([127, 0, 0, 1], p)),
+            to: SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p)),
             seen: vec![false; ticks],
             first_ts: None,
             min_offset: f64::MAX,
         });
     }
+    // plan[slot][socket]: the calls that send in that 1 ms slot from that socket.
+    let mut plan = vec![vec![Vec::new(); socks.len()]; SLOTS];
+    for i in 0..n {
+        let slot = if o.burst { 0 } else { i * SLOTS / n };
+        plan[slot][i % socks.len()].push(i);
+    }
     let audio = speech();
     let (mut sent, mut returned, mut echoed, mut late, mut overruns) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut returned_steady, mut returned_live, mut sent_total) = (0u64, 0u64, 0u64);
-    let mut buf = [0u8; 2048];
-    let mut out = [0u8; 200];
+    let (mut stray, mut rtcp) = (0u64, 0u64);
+    let mut send_headers = MultiHeaders::<SockaddrIn>::preallocate(GEN_BATCH, None);
+    let mut recv_headers = MultiHeaders::<SockaddrIn>::preallocate(GEN_BATCH, None);
+    let mut out = Box::new([[0u8; PACKET_LEN]; GEN_BATCH]);
+    let mut addrs = [None; GEN_BATCH];
+    let mut rbufs = Box::new([[0u8; 256]; GEN_BATCH]);
+    let mut meta = [(0usize, 0u16); GEN_BATCH];
+    let mut rtcp_buf = [0u8; 1500];
     let mut payload = [0u8; 160];
     println!("start");
     let _ = std::io::stdout().flush();
     let start = Instant::now();
     let drain_ticks = 50; // keep reading 1 s after the last send
     for k in 0..ticks + drain_ticks {
-        if k < ticks {
-            let at = (k % 50) * 160;
-            payload.copy_from_slice(&audio[at..at + 160]);
-            for (i, c) in calls.iter().enumerate() {
-                payload[..6].copy_from_slice(&tag(k as u32, i as u32));
-                let h = RtpHeader::new(0, k as u16, (k as u32).wrapping_mul(160), i as u32 + 1);
-                let Ok(n) = h.write_packet(&payload, 0, &mut out) else {
-                    continue;
-                };
-                if c.sock.send_to(&out[..n], c.to).is_ok() {
-                    sent_total += 1;
-                    if k >= WARMUP_TICKS {
-                        sent += 1;
-                    }
-                }
-            }
-        }
-        for (i, c) in calls.iter_mut().enumerate() {
-            loop {
-                let n = match c.sock.recv_from(&mut buf) {
-                    Ok((n, _)) => n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => break,
-                };
-                let now = Instant::now();
-                let Ok(p) = RtpPacket::parse(&buf[..n]) else {
-                    continue;
-                };
-                returned += 1;
-                if k < ticks {
-                    returned_live += 1;
-                }
-                let (ts0, t0) = *c.first_ts.get_or_insert((p.timestamp(), now));
-                let media = f64::from(p.timestamp().wrapping_sub(ts0)) / 8000.0;
-                let offset = now.duration_since(t0).as_secs_f64() - media;
-                if offset < c.min_offset {
-                    c.min_offset = offset;
-                }
-                if k >= WARMUP_TICKS {
-                    returned_steady += 1;
-                    if offset - c.min_offset > 0.040 {
-                        late += 1;
-                    }
-                }
-                if let Some(tagged) = read_tag(p.payload(), i as u32) {
-                    if let Some(seen) = c.seen.get_mut(tagged as usize) {
-                        if !*seen {
-                            *seen = true;
-                            if tagged as usize >= WARMUP_TICKS {
-                                echoed += 1;
-                            }
+        for (slot, senders) in plan.iter().enumerate() {
+            if k < ticks {
+                let at = (k % 50) * 160;
+                payload.copy_from_slice(&audio[at..at + 160]);
+                for (sock, group) in socks.iter().zip(senders) {
+                    for chunk in group.chunks(GEN_BATCH) {
+                        for (j, &i) in chunk.iter().enumerate() {
+                            payload[..6].copy_from_slice(&tag(k as u32, i as u32));
+                            let h = RtpHeader::new(
+                                0,
+                                k as u16,
+                                (k as u32).wrapping_mul(160),
+                                i as u32 + 1,
+                            );
+                            let _ = h.write_packet(&payload, 0, &mut out[j]);
+                            addrs[j] = Some(calls[i].to);
+                        }
+                        let taken =
+                            send_batch(&sock.rtp, &mut send_headers, &out, &addrs, chunk.len())
+                                as u64;
+                        sent_total += taken;
+                        if k >= WARMUP_TICKS {
+                            sent += taken;
                         }
                     }
                 }
             }
-        }
-        let deadline = start + Duration::from_millis(20 * (k as u64 + 1));
-        match deadline.checked_duration_since(Instant::now()) {
-            Some(d) => std::thread::sleep(d),
-            None => overruns += 1,
+            for sock in &socks {
+                loop {
+                    let got = recv_batch(&sock.rtp, &mut recv_headers, &mut rbufs, &mut meta);
+                    let now = Instant::now();
+                    for (buf, &(len, port)) in rbufs.iter().zip(&meta).take(got) {
+                        let call = call_of_port[usize::from(port)] as usize;
+                        let (Some(c), Ok(p)) = (calls.get_mut(call), RtpPacket::parse(&buf[..len]))
+                        else {
+                            stray += 1;
+                            continue;
+                        };
+                        if p.payload_type() != 0 {
+                            stray += 1;
+                            continue;
+                        }
+                        returned += 1;
+                        if k < ticks {
+                            returned_live += 1;
+                        }
+                        let (ts0, t0) = *c.first_ts.get_or_insert((p.timestamp(), now));
+                        let media = f64::from(p.timestamp().wrapping_sub(ts0)) / 8000.0;
+                        let offset = now.duration_since(t0).as_secs_f64() - media;
+                        if offset < c.min_offset {
+                            c.min_offset = offset;
+                        }
+                        if k >= WARMUP_TICKS {
+                            returned_steady += 1;
+                            if offset - c.min_offset > 0.040 {
+                                late += 1;
+                            }
+                        }
+                        if let Some(tagged) = read_tag(p.payload(), call as u32) {
+                            if let Some(seen) = c.seen.get_mut(tagged as usize) {
+                                if !*seen {
+                                    *seen = true;
+                                    if tagged as usize >= WARMUP_TICKS {
+                                        echoed += 1;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if got < GEN_BATCH {
+                        break;
+                    }
+                }
+                while sock.rtcp.recv_from(&mut rtcp_buf).is_ok() {
+                    rtcp += 1;
+                }
+            }
+            let deadline = start + Duration::from_millis((20 * k + slot + 1) as u64);
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(d) => std::thread::sleep(d),
+                None => overruns += 1,
+            }
         }
     }
     println!("stop");
@@ -439,9 +588,10 @@ fn generator(o: &Opts) -> Result<(), String> {
         }
     };
     println!(
-        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns}}}",
+        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns},\"gen_sockets\":{},\"stray\":{stray},\"rtcp\":{rtcp}}}",
         pct(sent.saturating_sub(echoed), sent),
-        pct(late, returned_steady)
+        pct(late, returned_steady),
+        socks.len()
     );
     Ok(())
 }
