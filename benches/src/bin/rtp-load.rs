@@ -1,28 +1,33 @@
 //! `rtp-load`: the media engine as the far end of N concurrent calls, each
 //! receiving 50 packets/s of G.711 speech-like audio and echoing it back
-//! through the full receive and send paths (jitter buffer, decode, encode,
-//! paced send). Prints one line of JSON.
+//! through the full receive and send paths (jitter buffer, decode, VAD,
+//! encode, paced send). Prints one line of JSON.
 //!
 //! ```text
 //! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app] [--jb-min-ms 40]
+//!          [--burst] [--vad on|off]
 //! ```
 //!
 //! The engine runs in this process; the traffic generator is this same
 //! binary started as a child process (`--generator`), so `cpu_pct` (from
 //! `/proc/self/stat`, percent of one core) and `rss_mb` are the engine's
-//! alone. The parent opens N sessions and passes their ports to the child on
-//! stdin; the child binds one socket per call, sends 50 packets/s per call
-//! on an absolute 20 ms schedule, and reads what comes back. Echo runs
-//! inside the workers (`bridge`: [`MediaSession::join`] of a session with
-//! itself) or through the application API (`app`: a task per call reading
-//! frames and queueing them with `play_frame`).
+//! alone (`gen_cpu_pct` is the generator's). The parent opens N sessions and
+//! passes their ports to the child on stdin. The child shares one socket
+//! among up to 256 calls, sends each call 50 packets/s on an absolute 20 ms
+//! schedule in `sendmmsg` batches, and reads the replies every millisecond
+//! with `recvmmsg`, telling calls apart by the engine port a reply comes
+//! from. Calls send in 1 ms slots spread over the 20 ms tick, as independent
+//! phones do; `--burst` sends every call's packet at the same instant.
+//! Echo runs inside the workers (`bridge`: [`MediaSession::join`] of a
+//! session with itself) or through the application API (`app`: a task per
+//! call reading frames and queueing them with `play_frame`). `--vad off`
+//! turns voice activity detection off, to show its share of the cost.
 //!
 //! Each sent frame carries a tag (sequence number and check bytes in codes
 //! that survive µ-law decode/encode), so the generator counts exactly which
 //! frames came back: `loss_pct` is frames never echoed. `late_pct` is echoed
 //! packets whose arrival lags the engine's own RTP clock by more than 40 ms
-//! (two frames) relative to the call's earliest packet: the generator reads
-//! every 20 ms, so one frame of that is its own read quantization.
+//! (two frames) relative to the call's earliest packet.
 //!
 //! Both figures exclude the first 3 s (`WARMUP_TICKS`): the jitter buffer
 //! starts at its 60 ms initial delay and trims a frame per second down to
@@ -47,6 +52,7 @@ struct Opts {
     echo: String,
     jb_min_ms: u64,
     burst: bool,
+    vad: bool,
     generator: bool,
 }
 
@@ -58,6 +64,7 @@ fn parse_args() -> Result<Opts, String> {
         echo: "bridge".into(),
         jb_min_ms: 40,
         burst: false,
+        vad: true,
         generator: false,
     };
     let mut it = std::env::args().skip(1);
@@ -72,6 +79,13 @@ fn parse_args() -> Result<Opts, String> {
                 o.jb_min_ms = val()?.parse().map_err(|e| format!("--jb-min-ms: {e}"))?
             }
             "--burst" => o.burst = true,
+            "--vad" => {
+                o.vad = match val()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(format!("--vad is on or off, not {v}")),
+                }
+            }
             "--generator" => o.generator = true,
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -136,6 +150,11 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         jitter: rtp_media::jitter::JitterConfig {
             min_delay: Duration::from_millis(o.jb_min_ms),
             ..EngineConfig::default().jitter
+        },
+        vad: if o.vad {
+            EngineConfig::default().vad
+        } else {
+            None
         },
         ..EngineConfig::default()
     })
@@ -266,12 +285,13 @@ fn engine_side(o: &Opts) -> Result<(), String> {
             .unwrap_or(f64::NAN)
     };
     let span = o.seconds as f64;
+    let call_ticks = (o.calls as f64 * wall * 50.0).max(1.0);
     let load1 = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
     println!(
-        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1},\"gen_overruns\":{},\"load1\":{:.2}}}",
+        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1},\"rss_kb_per_call\":{:.1},\"cpu_us_per_call_tick\":{:.2},\"gen_cpu_pct\":{:.1},\"gen_overruns\":{},\"load1\":{:.2}}}",
         o.calls,
         o.seconds,
         field("sent_total") / span,
@@ -280,6 +300,9 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         field("late_pct"),
         cpu_pct,
         rss,
+        rss * 1024.0 / o.calls.max(1) as f64,
+        cpu / 100.0 * 1e6 / call_ticks,
+        field("gen_cpu_pct"),
         field("gen_overruns"),
         load1
     );
@@ -483,6 +506,7 @@ fn generator(o: &Opts) -> Result<(), String> {
     println!("start");
     let _ = std::io::stdout().flush();
     let start = Instant::now();
+    let cpu0 = cpu_ticks();
     let drain_ticks = 50; // keep reading 1 s after the last send
     for k in 0..ticks + drain_ticks {
         for (slot, senders) in plan.iter().enumerate() {
@@ -569,6 +593,7 @@ fn generator(o: &Opts) -> Result<(), String> {
             }
         }
     }
+    let gen_cpu_pct = cpu_ticks().saturating_sub(cpu0) as f64 / start.elapsed().as_secs_f64();
     println!("stop");
     if std::env::var_os("RTP_LOAD_DEBUG").is_some() {
         let mut shown = 0;
@@ -588,7 +613,7 @@ fn generator(o: &Opts) -> Result<(), String> {
         }
     };
     println!(
-        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns},\"gen_sockets\":{},\"stray\":{stray},\"rtcp\":{rtcp}}}",
+        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns},\"gen_sockets\":{},\"stray\":{stray},\"rtcp\":{rtcp},\"gen_cpu_pct\":{gen_cpu_pct:.1}}}",
         pct(sent.saturating_sub(echoed), sent),
         pct(late, returned_steady),
         socks.len()
