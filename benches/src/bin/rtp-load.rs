@@ -285,7 +285,10 @@ fn engine_side(o: &Opts) -> Result<(), String> {
             .unwrap_or(f64::NAN)
     };
     let span = o.seconds as f64;
-    let call_ticks = (o.calls as f64 * wall * 50.0).max(1.0);
+    // Call ticks that ran the whole path end in one sent packet; counting
+    // those (not wall time × calls) keeps the figure honest when a starved
+    // engine skips ticks.
+    let call_ticks = (tx_pkts as f64).max(1.0);
     let load1 = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
