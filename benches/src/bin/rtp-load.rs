@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app] [--jb-min-ms 40]
-//!          [--burst] [--vad on|off]
+//!          [--burst] [--vad on|off] [--idle M]
 //! ```
 //!
 //! The engine runs in this process; the traffic generator is this same
@@ -21,7 +21,9 @@
 //! Echo runs inside the workers (`bridge`: [`MediaSession::join`] of a
 //! session with itself) or through the application API (`app`: a task per
 //! call reading frames and queueing them with `play_frame`). `--vad off`
-//! turns voice activity detection off, to show its share of the cost.
+//! turns voice activity detection off, to show its share of the cost;
+//! `--idle M` opens M more sessions that receive nothing (calls on hold),
+//! which cost the engine only what it spends looking at their sockets.
 //!
 //! Each sent frame carries a tag (sequence number and check bytes in codes
 //! that survive µ-law decode/encode), so the generator counts exactly which
@@ -53,6 +55,7 @@ struct Opts {
     jb_min_ms: u64,
     burst: bool,
     vad: bool,
+    idle: usize,
     generator: bool,
 }
 
@@ -65,6 +68,7 @@ fn parse_args() -> Result<Opts, String> {
         jb_min_ms: 40,
         burst: false,
         vad: true,
+        idle: 0,
         generator: false,
     };
     let mut it = std::env::args().skip(1);
@@ -79,6 +83,7 @@ fn parse_args() -> Result<Opts, String> {
                 o.jb_min_ms = val()?.parse().map_err(|e| format!("--jb-min-ms: {e}"))?
             }
             "--burst" => o.burst = true,
+            "--idle" => o.idle = val()?.parse().map_err(|e| format!("--idle: {e}"))?,
             "--vad" => {
                 o.vad = match val()?.as_str() {
                     "on" => true,
@@ -172,6 +177,17 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         sessions.push(s);
     }
     let ports: Vec<u16> = sessions.iter().map(MediaSession::local_rtp_port).collect();
+    // Calls that receive nothing (on hold, or a far end that has not sent
+    // yet): they cost the engine only what it spends looking at their
+    // sockets.
+    let mut idle = Vec::with_capacity(o.idle);
+    for _ in 0..o.idle {
+        idle.push(
+            engine
+                .open_session(SessionParams::new(Codec::Pcmu))
+                .map_err(|e| e.to_string())?,
+        );
+    }
     let mut bridges = Vec::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut echo_tasks = Vec::new();
@@ -314,6 +330,7 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         o.echo
     );
     drop(bridges);
+    drop(idle);
     Ok(())
 }
 
