@@ -158,6 +158,7 @@ impl Worker {
     /// drained, and those left over from the previous tick's cap.
     fn read_ready_sockets(&mut self) {
         std::mem::swap(&mut self.ready, &mut self.carry);
+        let carried = self.ready.len();
         loop {
             if let Err(e) = self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -171,6 +172,12 @@ impl Worker {
             if self.ready.len() - before < EVENTS_PER_POLL {
                 break;
             }
+        }
+        if carried > 0 {
+            // A carried socket may also have been reported again; reading
+            // it twice would let it carry twice, and a flood grow its share.
+            self.ready.sort_unstable();
+            self.ready.dedup();
         }
         let mut ready = std::mem::take(&mut self.ready);
         for &token in &ready {
