@@ -673,3 +673,31 @@ async fn playbacks_finish_in_order_and_empty_play_at_once() {
     }
     assert_eq!(finished, vec![empty, a, b]);
 }
+
+#[tokio::test]
+async fn a_burst_beyond_one_tick_read_is_drained_on_later_ticks() {
+    // A worker reads at most 64 datagrams per socket per tick and learns of
+    // new data from edge-triggered readiness, which fires on arrival only:
+    // what is left after the cap must still be read, with nothing more
+    // arriving.
+    let eng = engine(22400, 2);
+    let sender = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(sender.local_addr().unwrap());
+    let mut s = eng.open_session(params).unwrap();
+    let to = s.local_rtp_addr();
+    let burst = 120;
+    for (i, p) in payloads(burst, 31).iter().enumerate() {
+        let pkt = rtp(0, 7000 + i as u16, 160 * i as u32, 0x5EED, i == 0, p);
+        sender.send_to(&pkt, to).unwrap();
+    }
+    let mut received = 0;
+    for _ in 0..50 {
+        received = stats(&mut s).await.packets_received;
+        if received == burst as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert_eq!(received, burst as u64);
+}

@@ -1,38 +1,49 @@
 //! `rtp-load`: the media engine as the far end of N concurrent calls, each
 //! receiving 50 packets/s of G.711 speech-like audio and echoing it back
-//! through the full receive and send paths (jitter buffer, decode, encode,
-//! paced send). Prints one line of JSON.
+//! through the full receive and send paths (jitter buffer, decode, VAD,
+//! encode, paced send). Prints one line of JSON.
 //!
 //! ```text
 //! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app] [--jb-min-ms 40]
+//!          [--burst] [--vad on|off] [--idle M]
 //! ```
 //!
 //! The engine runs in this process; the traffic generator is this same
 //! binary started as a child process (`--generator`), so `cpu_pct` (from
 //! `/proc/self/stat`, percent of one core) and `rss_mb` are the engine's
-//! alone. The parent opens N sessions and passes their ports to the child on
-//! stdin; the child binds one socket per call, sends 50 packets/s per call
-//! on an absolute 20 ms schedule, and reads what comes back. Echo runs
-//! inside the workers (`bridge`: [`MediaSession::join`] of a session with
-//! itself) or through the application API (`app`: a task per call reading
-//! frames and queueing them with `play_frame`).
+//! alone (`gen_cpu_pct` is the generator's). The parent opens N sessions and
+//! passes their ports to the child on stdin. The child shares one socket
+//! among up to 256 calls, sends each call 50 packets/s on an absolute 20 ms
+//! schedule in `sendmmsg` batches, and reads the replies every millisecond
+//! with `recvmmsg`, telling calls apart by the engine port a reply comes
+//! from. Calls send in 1 ms slots spread over the 20 ms tick, as independent
+//! phones do; `--burst` sends every call's packet at the same instant.
+//! Echo runs inside the workers (`bridge`: [`MediaSession::join`] of a
+//! session with itself) or through the application API (`app`: a task per
+//! call reading frames and queueing them with `play_frame`). `--vad off`
+//! turns voice activity detection off, to show its share of the cost;
+//! `--idle M` opens M more sessions that receive nothing (calls on hold),
+//! which cost the engine only what it spends looking at their sockets.
 //!
 //! Each sent frame carries a tag (sequence number and check bytes in codes
 //! that survive µ-law decode/encode), so the generator counts exactly which
 //! frames came back: `loss_pct` is frames never echoed. `late_pct` is echoed
 //! packets whose arrival lags the engine's own RTP clock by more than 40 ms
-//! (two frames) relative to the call's earliest packet: the generator reads
-//! every 20 ms, so one frame of that is its own read quantization.
+//! (two frames) relative to the call's earliest packet.
 //!
 //! Both figures exclude the first 3 s (`WARMUP_TICKS`): the jitter buffer
 //! starts at its 60 ms initial delay and trims a frame per second down to
 //! what loopback needs, and those trimmed frames are not overload.
 
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessage, MsgFlags, MultiHeaders, SockaddrIn,
+};
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::rtp::{RtpHeader, RtpPacket};
-use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,6 +53,9 @@ struct Opts {
     workers: usize,
     echo: String,
     jb_min_ms: u64,
+    burst: bool,
+    vad: bool,
+    idle: usize,
     generator: bool,
 }
 
@@ -52,6 +66,9 @@ fn parse_args() -> Result<Opts, String> {
         workers: 2,
         echo: "bridge".into(),
         jb_min_ms: 40,
+        burst: false,
+        vad: true,
+        idle: 0,
         generator: false,
     };
     let mut it = std::env::args().skip(1);
@@ -64,6 +81,15 @@ fn parse_args() -> Result<Opts, String> {
             "--echo" => o.echo = val()?,
             "--jb-min-ms" => {
                 o.jb_min_ms = val()?.parse().map_err(|e| format!("--jb-min-ms: {e}"))?
+            }
+            "--burst" => o.burst = true,
+            "--idle" => o.idle = val()?.parse().map_err(|e| format!("--idle: {e}"))?,
+            "--vad" => {
+                o.vad = match val()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(format!("--vad is on or off, not {v}")),
+                }
             }
             "--generator" => o.generator = true,
             _ => return Err(format!("unknown argument {a}")),
@@ -130,6 +156,11 @@ fn engine_side(o: &Opts) -> Result<(), String> {
             min_delay: Duration::from_millis(o.jb_min_ms),
             ..EngineConfig::default().jitter
         },
+        vad: if o.vad {
+            EngineConfig::default().vad
+        } else {
+            None
+        },
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
@@ -146,6 +177,17 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         sessions.push(s);
     }
     let ports: Vec<u16> = sessions.iter().map(MediaSession::local_rtp_port).collect();
+    // Calls that receive nothing (on hold, or a far end that has not sent
+    // yet): they cost the engine only what it spends looking at their
+    // sockets.
+    let mut idle = Vec::with_capacity(o.idle);
+    for _ in 0..o.idle {
+        idle.push(
+            engine
+                .open_session(SessionParams::new(Codec::Pcmu))
+                .map_err(|e| e.to_string())?,
+        );
+    }
     let mut bridges = Vec::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut echo_tasks = Vec::new();
@@ -175,8 +217,16 @@ fn engine_side(o: &Opts) -> Result<(), String> {
     }
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut args = vec![
+        "--generator".to_owned(),
+        "--seconds".into(),
+        o.seconds.to_string(),
+    ];
+    if o.burst {
+        args.push("--burst".into());
+    }
     let mut child = Command::new(exe)
-        .args(["--generator", "--seconds", &o.seconds.to_string()])
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -251,8 +301,16 @@ fn engine_side(o: &Opts) -> Result<(), String> {
             .unwrap_or(f64::NAN)
     };
     let span = o.seconds as f64;
+    // Call ticks that ran the whole path end in one sent packet; counting
+    // those (not wall time × calls) keeps the figure honest when a starved
+    // engine skips ticks.
+    let call_ticks = (tx_pkts as f64).max(1.0);
+    let load1 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
     println!(
-        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1}}}",
+        "{{\"calls\":{},\"seconds\":{},\"pps_in\":{:.0},\"pps_out\":{:.0},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"cpu_pct\":{:.1},\"rss_mb\":{:.1},\"rss_kb_per_call\":{:.1},\"cpu_us_per_call_tick\":{:.2},\"gen_cpu_pct\":{:.1},\"gen_overruns\":{},\"load1\":{:.2}}}",
         o.calls,
         o.seconds,
         field("sent_total") / span,
@@ -260,13 +318,19 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         field("loss_pct"),
         field("late_pct"),
         cpu_pct,
-        rss
+        rss,
+        rss * 1024.0 / o.calls.max(1) as f64,
+        cpu / 100.0 * 1e6 / call_ticks,
+        field("gen_cpu_pct"),
+        field("gen_overruns"),
+        load1
     );
     eprintln!(
         "echo {}: engine received {rx_pkts}, sent {tx_pkts}, jitter-buffer late {late}, concealed {concealed}, frames overflowed {overflow}; generator {result}",
         o.echo
     );
     drop(bridges);
+    drop(idle);
     Ok(())
 }
 
@@ -319,12 +383,102 @@ fn speech() -> Vec<u8> {
     out
 }
 
+/// Datagrams per `sendmmsg`/`recvmmsg` call in the generator.
+const GEN_BATCH: usize = 64;
+/// Calls sharing one generator socket (its receive buffer holds their
+/// replies between two reads, 1 ms apart).
+const CALLS_PER_GEN_SOCKET: usize = 256;
+/// The 20 ms tick is cut into this many 1 ms slots; each call sends in one
+/// of them, so send times spread as those of independent phones do.
+const SLOTS: usize = 20;
+/// An RTP packet of 20 ms G.711: 12 header bytes and 160 samples.
+const PACKET_LEN: usize = 172;
+/// Receive buffer asked for each generator socket.
+const GEN_RCVBUF: usize = 8 << 20;
+
+/// What the generator knows of one call.
 struct GenCall {
-    sock: UdpSocket,
-    to: SocketAddr,
+    to: SockaddrIn,
     seen: Vec<bool>,
     first_ts: Option<(u32, Instant)>,
     min_offset: f64,
+}
+
+/// An RTP socket of the generator with its RTCP partner on the next port
+/// (the engine sends RTCP to the latched RTP port + 1).
+struct GenSocket {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+fn bind_gen_socket() -> Result<GenSocket, String> {
+    for _ in 0..1000 {
+        let rtp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = rtp.local_addr().map_err(|e| e.to_string())?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) else {
+            continue;
+        };
+        rtcp.set_nonblocking(true).map_err(|e| e.to_string())?;
+        // Root may exceed net.core.rmem_max; anyone else gets up to it.
+        if setsockopt(&rtp, sockopt::RcvBufForce, &GEN_RCVBUF).is_err() {
+            let _ = setsockopt(&rtp, sockopt::RcvBuf, &GEN_RCVBUF);
+        }
+        return Ok(GenSocket { rtp, rtcp });
+    }
+    Err("no free even/odd port pair for the generator".into())
+}
+
+/// Sends `count` packets of `bufs` to `addrs` in one `sendmmsg`; returns how
+/// many the kernel took.
+fn send_batch(
+    sock: &UdpSocket,
+    headers: &mut MultiHeaders<SockaddrIn>,
+    bufs: &[[u8; PACKET_LEN]; GEN_BATCH],
+    addrs: &[Option<SockaddrIn>; GEN_BATCH],
+    count: usize,
+) -> usize {
+    let slices = bufs.each_ref().map(|b| [IoSlice::new(b)]);
+    let cmsgs: [ControlMessage<'_>; 0] = [];
+    match sendmmsg(
+        sock.as_raw_fd(),
+        headers,
+        slices.iter().take(count),
+        &addrs[..count],
+        cmsgs,
+        MsgFlags::empty(),
+    ) {
+        Ok(sent) => sent.count(),
+        Err(_) => 0,
+    }
+}
+
+/// Reads up to `GEN_BATCH` datagrams without waiting; fills `meta` with
+/// (length, source port) and returns how many.
+fn recv_batch(
+    sock: &UdpSocket,
+    headers: &mut MultiHeaders<SockaddrIn>,
+    bufs: &mut [[u8; 256]; GEN_BATCH],
+    meta: &mut [(usize, u16); GEN_BATCH],
+) -> usize {
+    let mut slices = bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
+    let Ok(received) = recvmmsg(
+        sock.as_raw_fd(),
+        headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    ) else {
+        return 0;
+    };
+    let mut n = 0;
+    for (msg, m) in received.zip(meta.iter_mut()) {
+        *m = (msg.bytes.min(256), msg.address.map_or(0, |a| a.port()));
+        n += 1;
+    }
+    n
 }
 
 fn generator(o: &Opts) -> Result<(), String> {
@@ -334,92 +488,132 @@ fn generator(o: &Opts) -> Result<(), String> {
         .filter_map(|l| l.trim().parse().ok())
         .collect();
     let ticks = (o.seconds * 50) as usize;
-    let mut calls = Vec::with_capacity(ports.len());
-    for &p in &ports {
-        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let n = ports.len();
+    let socks: Vec<GenSocket> = (0..n.div_ceil(CALLS_PER_GEN_SOCKET).max(1))
+        .map(|_| bind_gen_socket())
+        .collect::<Result<_, _>>()?;
+    let mut calls = Vec::with_capacity(n);
+    // Engine RTP port -> call index, to tell replies apart on a shared socket.
+    let mut call_of_port = vec![u32::MAX; usize::from(u16::MAX) + 1];
+    for (i, &p) in ports.iter().enumerate() {
+        call_of_port[usize::from(p)] = i as u32;
         calls.push(GenCall {
-            sock,
-            to: SocketAddr::from(([127, 0, 0, 1], p)),
+            to: SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p)),
             seen: vec![false; ticks],
             first_ts: None,
             min_offset: f64::MAX,
         });
     }
+    // plan[slot][socket]: the calls that send in that 1 ms slot from that socket.
+    let mut plan = vec![vec![Vec::new(); socks.len()]; SLOTS];
+    for i in 0..n {
+        let slot = if o.burst { 0 } else { i * SLOTS / n };
+        plan[slot][i % socks.len()].push(i);
+    }
     let audio = speech();
     let (mut sent, mut returned, mut echoed, mut late, mut overruns) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut returned_steady, mut returned_live, mut sent_total) = (0u64, 0u64, 0u64);
-    let mut buf = [0u8; 2048];
-    let mut out = [0u8; 200];
+    let (mut stray, mut rtcp) = (0u64, 0u64);
+    let mut send_headers = MultiHeaders::<SockaddrIn>::preallocate(GEN_BATCH, None);
+    let mut recv_headers = MultiHeaders::<SockaddrIn>::preallocate(GEN_BATCH, None);
+    let mut out = Box::new([[0u8; PACKET_LEN]; GEN_BATCH]);
+    let mut addrs = [None; GEN_BATCH];
+    let mut rbufs = Box::new([[0u8; 256]; GEN_BATCH]);
+    let mut meta = [(0usize, 0u16); GEN_BATCH];
+    let mut rtcp_buf = [0u8; 1500];
     let mut payload = [0u8; 160];
     println!("start");
     let _ = std::io::stdout().flush();
     let start = Instant::now();
+    let cpu0 = cpu_ticks();
     let drain_ticks = 50; // keep reading 1 s after the last send
     for k in 0..ticks + drain_ticks {
-        if k < ticks {
-            let at = (k % 50) * 160;
-            payload.copy_from_slice(&audio[at..at + 160]);
-            for (i, c) in calls.iter().enumerate() {
-                payload[..6].copy_from_slice(&tag(k as u32, i as u32));
-                let h = RtpHeader::new(0, k as u16, (k as u32).wrapping_mul(160), i as u32 + 1);
-                let Ok(n) = h.write_packet(&payload, 0, &mut out) else {
-                    continue;
-                };
-                if c.sock.send_to(&out[..n], c.to).is_ok() {
-                    sent_total += 1;
-                    if k >= WARMUP_TICKS {
-                        sent += 1;
-                    }
-                }
-            }
-        }
-        for (i, c) in calls.iter_mut().enumerate() {
-            loop {
-                let n = match c.sock.recv_from(&mut buf) {
-                    Ok((n, _)) => n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => break,
-                };
-                let now = Instant::now();
-                let Ok(p) = RtpPacket::parse(&buf[..n]) else {
-                    continue;
-                };
-                returned += 1;
-                if k < ticks {
-                    returned_live += 1;
-                }
-                let (ts0, t0) = *c.first_ts.get_or_insert((p.timestamp(), now));
-                let media = f64::from(p.timestamp().wrapping_sub(ts0)) / 8000.0;
-                let offset = now.duration_since(t0).as_secs_f64() - media;
-                if offset < c.min_offset {
-                    c.min_offset = offset;
-                }
-                if k >= WARMUP_TICKS {
-                    returned_steady += 1;
-                    if offset - c.min_offset > 0.040 {
-                        late += 1;
-                    }
-                }
-                if let Some(tagged) = read_tag(p.payload(), i as u32) {
-                    if let Some(seen) = c.seen.get_mut(tagged as usize) {
-                        if !*seen {
-                            *seen = true;
-                            if tagged as usize >= WARMUP_TICKS {
-                                echoed += 1;
-                            }
+        for (slot, senders) in plan.iter().enumerate() {
+            if k < ticks {
+                let at = (k % 50) * 160;
+                payload.copy_from_slice(&audio[at..at + 160]);
+                for (sock, group) in socks.iter().zip(senders) {
+                    for chunk in group.chunks(GEN_BATCH) {
+                        for (j, &i) in chunk.iter().enumerate() {
+                            payload[..6].copy_from_slice(&tag(k as u32, i as u32));
+                            let h = RtpHeader::new(
+                                0,
+                                k as u16,
+                                (k as u32).wrapping_mul(160),
+                                i as u32 + 1,
+                            );
+                            let _ = h.write_packet(&payload, 0, &mut out[j]);
+                            addrs[j] = Some(calls[i].to);
+                        }
+                        let taken =
+                            send_batch(&sock.rtp, &mut send_headers, &out, &addrs, chunk.len())
+                                as u64;
+                        sent_total += taken;
+                        if k >= WARMUP_TICKS {
+                            sent += taken;
                         }
                     }
                 }
             }
-        }
-        let deadline = start + Duration::from_millis(20 * (k as u64 + 1));
-        match deadline.checked_duration_since(Instant::now()) {
-            Some(d) => std::thread::sleep(d),
-            None => overruns += 1,
+            for sock in &socks {
+                loop {
+                    let got = recv_batch(&sock.rtp, &mut recv_headers, &mut rbufs, &mut meta);
+                    let now = Instant::now();
+                    for (buf, &(len, port)) in rbufs.iter().zip(&meta).take(got) {
+                        let call = call_of_port[usize::from(port)] as usize;
+                        let (Some(c), Ok(p)) = (calls.get_mut(call), RtpPacket::parse(&buf[..len]))
+                        else {
+                            stray += 1;
+                            continue;
+                        };
+                        if p.payload_type() != 0 {
+                            stray += 1;
+                            continue;
+                        }
+                        returned += 1;
+                        if k < ticks {
+                            returned_live += 1;
+                        }
+                        let (ts0, t0) = *c.first_ts.get_or_insert((p.timestamp(), now));
+                        let media = f64::from(p.timestamp().wrapping_sub(ts0)) / 8000.0;
+                        let offset = now.duration_since(t0).as_secs_f64() - media;
+                        if offset < c.min_offset {
+                            c.min_offset = offset;
+                        }
+                        if k >= WARMUP_TICKS {
+                            returned_steady += 1;
+                            if offset - c.min_offset > 0.040 {
+                                late += 1;
+                            }
+                        }
+                        if let Some(tagged) = read_tag(p.payload(), call as u32) {
+                            if let Some(seen) = c.seen.get_mut(tagged as usize) {
+                                if !*seen {
+                                    *seen = true;
+                                    if tagged as usize >= WARMUP_TICKS {
+                                        echoed += 1;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if got < GEN_BATCH {
+                        break;
+                    }
+                }
+                while sock.rtcp.recv_from(&mut rtcp_buf).is_ok() {
+                    rtcp += 1;
+                }
+            }
+            let deadline = start + Duration::from_millis((20 * k + slot + 1) as u64);
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(d) => std::thread::sleep(d),
+                None => overruns += 1,
+            }
         }
     }
+    let gen_cpu_pct = cpu_ticks().saturating_sub(cpu0) as f64 / start.elapsed().as_secs_f64();
     println!("stop");
     if std::env::var_os("RTP_LOAD_DEBUG").is_some() {
         let mut shown = 0;
@@ -439,9 +633,10 @@ fn generator(o: &Opts) -> Result<(), String> {
         }
     };
     println!(
-        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns}}}",
+        "{{\"sent_total\":{sent_total},\"returned_live\":{returned_live},\"sent\":{sent},\"returned\":{returned},\"echoed\":{echoed},\"loss_pct\":{:.4},\"late_pct\":{:.4},\"gen_overruns\":{overruns},\"gen_sockets\":{},\"stray\":{stray},\"rtcp\":{rtcp},\"gen_cpu_pct\":{gen_cpu_pct:.1}}}",
         pct(sent.saturating_sub(echoed), sent),
-        pct(late, returned_steady)
+        pct(late, returned_steady),
+        socks.len()
     );
     Ok(())
 }

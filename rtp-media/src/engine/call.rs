@@ -4,6 +4,7 @@ mod dtmf_send;
 mod ptime;
 mod recording_tap;
 
+use super::batch::{RecvBatch, BATCH};
 use super::dtmf_events::DtmfEvents;
 use super::latch::{Latch, LatchVerdict};
 use super::ports::PortLease;
@@ -28,8 +29,8 @@ use ptime::Repacketizer;
 pub(crate) use recording_tap::RecordingTap;
 use recording_tap::Side;
 use std::collections::VecDeque;
-use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
@@ -136,9 +137,11 @@ pub(crate) struct CallIo {
 #[derive(Debug)]
 pub(crate) struct TickCtx {
     pub(crate) tick: u64,
+    /// When the current tick began; the timers of every call use it.
+    pub(crate) now: Instant,
     pub(crate) overruns: u64,
     pub(crate) ticks_skipped: u64,
-    buf: Box<[u8]>,
+    batch: RecvBatch,
     out: Box<[u8]>,
 }
 
@@ -146,12 +149,20 @@ impl TickCtx {
     pub(crate) fn new() -> Self {
         TickCtx {
             tick: 0,
+            now: Instant::now(),
             overruns: 0,
             ticks_skipped: 0,
-            buf: vec![0; 2048].into_boxed_slice(),
+            batch: RecvBatch::new(),
             out: vec![0; 1500].into_boxed_slice(),
         }
     }
+}
+
+/// Which of a call's two sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaPort {
+    Rtp,
+    Rtcp,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -316,6 +327,14 @@ impl CallMedia {
         self.id
     }
 
+    /// The RTP and RTCP sockets, for the worker's readiness registration.
+    pub(crate) fn socket_fds(&self) -> [(MediaPort, RawFd); 2] {
+        [
+            (MediaPort::Rtp, self.io.rtp.as_raw_fd()),
+            (MediaPort::Rtcp, self.io.rtcp.as_raw_fd()),
+        ]
+    }
+
     /// Called by the worker when the call joins its schedule.
     pub(crate) fn start(&mut self, tick: u64) {
         self.start_tick = tick;
@@ -392,47 +411,59 @@ impl CallMedia {
         self.params = params;
     }
 
-    /// One 20 ms step: read, play out one frame, send one frame, timers.
+    /// One 20 ms step: play out one frame, send one frame, timers. The
+    /// worker has read the call's sockets that had data ([`Self::receive`]).
     pub(crate) fn run_tick(&mut self, ctx: &mut TickCtx) {
-        self.receive(ctx);
-        let now = Instant::now();
+        let now = ctx.now;
         self.play_out();
         self.send_frame(ctx);
         self.timers(ctx, now);
     }
 
-    fn receive(&mut self, ctx: &mut TickCtx) {
+    /// Reads what waits on one of the call's sockets, up to
+    /// `MAX_READS_PER_TICK` datagrams, [`BATCH`] per system call. Returns
+    /// whether the socket may hold more (the cap was reached), so the worker
+    /// reads it again next tick: readiness is edge-triggered and reports it
+    /// only when another datagram arrives.
+    pub(crate) fn receive(&mut self, ctx: &mut TickCtx, port: MediaPort) -> bool {
         // The jitter buffer sees packets when this tick reads them, not when
         // they reached the socket: a packet that just missed a read is not
         // playable until the next tick, and the buffer must size its delay
         // for that, or it trims and stretches around the tick phase.
         let read_at = Instant::now();
-        for _ in 0..MAX_READS_PER_TICK {
-            match self.io.rtp.recv_from(&mut ctx.buf) {
-                Ok((n, src)) => {
-                    let data = &ctx.buf[..n.min(ctx.buf.len())];
-                    self.on_rtp(data, src, Instant::now(), read_at);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+        let mut reads = 0;
+        while reads < MAX_READS_PER_TICK {
+            let socket = match port {
+                MediaPort::Rtp => &self.io.rtp,
+                MediaPort::Rtcp => &self.io.rtcp,
+            };
+            let n = match ctx.batch.recv(socket) {
+                Ok(n) => n,
                 Err(_) => {
+                    // E.g. ICMP port unreachable for an earlier send: the
+                    // error is consumed; datagrams may still be queued.
                     self.counters.socket_errors += 1;
-                    break;
+                    reads += 1;
+                    continue;
+                }
+            };
+            for i in 0..n {
+                let (data, src) = ctx.batch.datagram(i);
+                let Some(src) = src else {
+                    self.counters.socket_errors += 1;
+                    continue;
+                };
+                match port {
+                    MediaPort::Rtp => self.on_rtp(data, src, read_at, read_at),
+                    MediaPort::Rtcp => self.on_rtcp(data, src, read_at),
                 }
             }
-        }
-        for _ in 0..MAX_READS_PER_TICK {
-            match self.io.rtcp.recv_from(&mut ctx.buf) {
-                Ok((n, src)) => {
-                    let data = &ctx.buf[..n.min(ctx.buf.len())];
-                    self.on_rtcp(data, src, Instant::now());
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.counters.socket_errors += 1;
-                    break;
-                }
+            if n < BATCH {
+                return false;
             }
+            reads += n;
         }
+        true
     }
 
     /// One RTP datagram, received at `now` and read by the tick at `read_at`.

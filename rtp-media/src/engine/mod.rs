@@ -3,11 +3,14 @@
 //! Design, for thousands of calls on a small machine:
 //!
 //! - Each worker is one OS thread owning many calls' sockets. It wakes on an
-//!   absolute 20 ms schedule (`start + n·20 ms`, so pacing does not drift)
-//!   and, per call, drains the RTP and RTCP sockets with non-blocking reads
-//!   into one reusable buffer, parses in place, and pushes audio into the
-//!   call's [`JitterBuffer`](crate::jitter::JitterBuffer). There is no task
-//!   wake, lock or heap allocation per packet.
+//!   absolute 20 ms schedule (`start + n·20 ms`, so pacing does not drift),
+//!   asks the kernel which sockets received datagrams (edge-triggered epoll
+//!   readiness, one non-blocking poll), and drains only those, several
+//!   datagrams per system call (`recvmmsg`) into reusable buffers; it parses
+//!   in place and pushes audio into the call's
+//!   [`JitterBuffer`](crate::jitter::JitterBuffer). There is no task wake,
+//!   lock or heap allocation per packet, and no system call for an idle
+//!   socket.
 //! - On the same tick it pops one frame per call, decodes (or conceals) it
 //!   and hands the 160 samples to the application, then sends the next
 //!   20 ms of queued playback as one RTP packet.
@@ -29,6 +32,7 @@
 //! 20 ms).
 
 mod app_rate;
+mod batch;
 mod call;
 mod dtmf_events;
 mod latch;
