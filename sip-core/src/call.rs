@@ -890,6 +890,11 @@ impl CallShared {
         )
     }
 
+    /// The peer's tag in this dialog.
+    pub(crate) fn remote_tag(&self) -> String {
+        self.dialog.locked().remote_tag.clone()
+    }
+
     /// Records the ACK for our 2xx.
     pub(crate) fn set_ack(&self, ack: Bytes, dest: SocketAddr) {
         self.ack.set(ack, dest);
@@ -1079,6 +1084,13 @@ impl CallShared {
         match req.method {
             Method::Bye => {
                 self.respond(req, rx, &tx, 200);
+                // A BYE before the ACK of our 2xx ends the dialog: the 2xx
+                // is not retransmitted any more, and nothing of ours
+                // waits for that ACK.
+                if let Some(invite) = self.invite_tx.locked().as_ref() {
+                    invite.dialog_ended();
+                }
+                self.ack_settled.send_replace(true);
                 self.terminate(HangupCause::RemoteBye);
             }
             Method::Info => {

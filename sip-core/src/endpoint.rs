@@ -506,10 +506,40 @@ impl Inner {
                 tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&ep)));
             }
             None => {
-                let b = self.response(req, rx.source, 481, Some(&util::new_tag()));
-                tx.respond(481, b.finish());
+                // RFC 3261 9.2: the INVITE's transaction exists but its
+                // final response was sent (the call was answered or
+                // refused): 200 to the CANCEL, which changes nothing.
+                // Without a transaction: 481.
+                // Its To tag is the one of the INVITE's response (9.2).
+                let answered = ServerKey::invite_for_cancel(req)
+                    .and_then(|k| self.layer().server_transaction_tag(&k));
+                let (code, tag) = match answered {
+                    Some(tag) => (
+                        200,
+                        tag.or_else(|| self.dialog_tag_for(req))
+                            .unwrap_or_else(util::new_tag),
+                    ),
+                    None => (481, util::new_tag()),
+                };
+                let b = self.response(req, rx.source, code, Some(&tag));
+                tx.respond(code, b.finish());
             }
         }
+    }
+
+    /// Our tag in the dialog a request without a To tag belongs to (same
+    /// Call-ID and remote tag): a scan of the dialog table, for the rare
+    /// CANCEL that comes after our 2xx and before its ACK.
+    fn dialog_tag_for(&self, req: &Request<'_>) -> Option<String> {
+        let call_id = req.headers.call_id()?;
+        let from = req.headers.from().ok()?;
+        let remote_tag = from.tag()?;
+        let dialogs = self.dialogs.locked();
+        dialogs
+            .iter()
+            .filter(|(id, _)| id.call_id == call_id)
+            .find(|(_, call)| call.remote_tag() == remote_tag)
+            .map(|(id, _)| id.local_tag.clone())
     }
 
     /// True when the Request-URI names us.

@@ -66,6 +66,11 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// True when `rx` is this queue's receiver.
+    pub fn feeds(&self, rx: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.shared, &rx.shared)
+    }
+
     /// True once the receiver is gone.
     pub fn is_closed(&self) -> bool {
         !self.shared.receiver_alive.load(Ordering::Acquire)

@@ -340,6 +340,7 @@ impl Endpoint {
             resolver,
             state: state_tx,
             last_challenge: None,
+            current: None,
         };
         let task = tokio::spawn(client.run(stop_rx).instrument(span));
         Registration {
@@ -364,6 +365,11 @@ struct Registrar {
     /// on refreshes so they need no extra round trip, as pjsip does.
     last_challenge: Option<(HeaderName, Challenge)>,
     keepalives: Arc<KeepAliveCounters>,
+    /// The target that answered our last REGISTER: refreshes and the
+    /// unregister go there first, and the others only when it stops
+    /// answering (RFC 3263 4.3, as pjsip and baresip do), so that a
+    /// standby that took over keeps the binding.
+    current: Option<(SocketAddr, Transport)>,
 }
 
 /// Why the wait between registrations ended.
@@ -595,15 +601,21 @@ impl Registrar {
             reason: "no registrar answered".into(),
             min_expires: None,
         };
-        for target in targets {
+        for target in sticky_order(targets, self.current) {
             match self
                 .register_at(target.addr, target.transport, expires)
                 .await
             {
-                Ok(outcome) => return outcome,
+                Ok(outcome) => {
+                    self.current = Some((target.addr, target.transport));
+                    return outcome;
+                }
                 Err(failed) => {
                     if let Outcome::Failed { reason, .. } = &failed {
                         warn!(target = %target.addr, %reason, "registrar unavailable; trying the next one");
+                    }
+                    if self.current == Some((target.addr, target.transport)) {
+                        self.current = None;
                     }
                     last = failed;
                 }
@@ -789,6 +801,22 @@ fn granted_expiry(resp: &crate::message::Response<'_>, user: &str, asked: u32) -
         .unwrap_or(asked)
 }
 
+/// The targets in the order to try them: `current` (the one that
+/// answered last) first when the name still resolves to it, then the
+/// others in RFC 3263 order.
+fn sticky_order(mut targets: Vec<Target>, current: Option<(SocketAddr, Transport)>) -> Vec<Target> {
+    if let Some((addr, transport)) = current {
+        if let Some(i) = targets
+            .iter()
+            .position(|t| t.addr == addr && t.transport == transport)
+        {
+            let t = targets.remove(i);
+            targets.insert(0, t);
+        }
+    }
+    targets
+}
+
 /// When to refresh a registration granted for `granted` seconds: a bit
 /// before it expires (RFC 3261 suggests not waiting for the last moment).
 fn refresh_after(granted: u32) -> Duration {
@@ -820,6 +848,23 @@ mod tests {
         assert_eq!(refresh_after(3600), Duration::from_secs(3235));
         assert_eq!(refresh_after(60), Duration::from_secs(45));
         assert!(refresh_after(0) >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_target_that_answered_is_tried_first_then_the_others_in_order() {
+        let t = |port: u16| Target {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            transport: Transport::Udp,
+        };
+        let ports = |v: Vec<Target>| v.iter().map(|t| t.addr.port()).collect::<Vec<_>>();
+        let all = || vec![t(1), t(2), t(3)];
+        assert_eq!(ports(sticky_order(all(), None)), [1, 2, 3]);
+        let cur = Some((t(2).addr, Transport::Udp));
+        assert_eq!(ports(sticky_order(all(), cur)), [2, 1, 3]);
+        // Gone from DNS, or another transport: plain RFC 3263 order.
+        assert_eq!(ports(sticky_order(vec![t(1), t(3)], cur)), [1, 3]);
+        let tcp = Some((t(3).addr, Transport::Tcp));
+        assert_eq!(ports(sticky_order(all(), tcp)), [1, 2, 3]);
     }
 
     #[test]

@@ -178,8 +178,8 @@ enum ServerInput {
     Ack,
     /// The transaction user responds.
     Respond(u16, Bytes),
-    /// The dialog saw the ACK for our 2xx.
-    Ack2xx,
+    /// The dialog saw the ACK for our 2xx, or ended without it.
+    Settle2xx,
     /// Run this if timer L fires without the ACK for our 2xx.
     OnNoAck(Box<dyn FnOnce() + Send>),
     /// Send this response, then run this.
@@ -228,7 +228,15 @@ impl ServerTransaction {
     /// Tells an INVITE transaction in the Accepted state that the dialog
     /// received the ACK for its 2xx, so it stops retransmitting.
     pub fn ack_2xx_received(&self) {
-        let _ = self.input.send(ServerInput::Ack2xx);
+        let _ = self.input.send(ServerInput::Settle2xx);
+    }
+
+    /// Tells an INVITE transaction in the Accepted state that its dialog
+    /// ended before the ACK for our 2xx came (a BYE overtook it): the 2xx
+    /// is not retransmitted any more and Timer L ends the transaction
+    /// quietly, as pjsip and FreeSWITCH do.
+    pub fn dialog_ended(&self) {
+        let _ = self.input.send(ServerInput::Settle2xx);
     }
 
     /// Sets what to do when our 2xx to an INVITE is never acknowledged
@@ -336,29 +344,6 @@ impl TransactionLayer {
         layer
     }
 
-    /// Turns a finished server transaction into a table entry that
-    /// answers retransmissions with `last` until `until`.
-    fn linger(
-        &self,
-        key: &ServerKey,
-        last: Bytes,
-        dest: SocketAddr,
-        transport: Transport,
-        until: Instant,
-    ) {
-        // Exactly the response's bytes: the builder's buffer may be larger.
-        let last = Bytes::copy_from_slice(&last);
-        self.server.locked().insert(
-            key.clone(),
-            ServerEntry::Lingering {
-                last,
-                dest,
-                transport,
-            },
-        );
-        self.lingering.locked().push_back((until, key.clone()));
-    }
-
     /// Drops lingering transactions whose time is up; returns when the
     /// next one expires.
     fn sweep(&self, now: Instant) -> Option<Instant> {
@@ -414,43 +399,45 @@ impl TransactionLayer {
         transport: Transport,
     ) -> Option<RequestDisposition> {
         let key = ServerKey::of(req)?;
-        {
-            let map = self.server.locked();
-            match map.get(&key) {
-                Some(ServerEntry::Live(tx)) => {
-                    if req.method == Method::Ack {
-                        let _ = tx.send(ServerInput::Ack);
-                        return Some(RequestDisposition::Ack);
-                    }
-                    if tx.send(ServerInput::Retransmission).is_ok() {
-                        return Some(RequestDisposition::Absorbed);
-                    }
+        // One lock for the lookup and the insertion: two copies of a
+        // request received at once (over two sockets or connections) find
+        // one transaction, never start two.
+        let mut map = self.server.locked();
+        match map.get(&key) {
+            Some(ServerEntry::Live(tx)) => {
+                if req.method == Method::Ack {
+                    let _ = tx.send(ServerInput::Ack);
+                    return Some(RequestDisposition::Ack);
                 }
-                Some(ServerEntry::Lingering {
-                    last,
-                    dest,
-                    transport,
-                }) => {
-                    if req.method == Method::Ack {
-                        return Some(RequestDisposition::Ack);
-                    }
-                    let (last, dest, transport) = (last.clone(), *dest, *transport);
-                    drop(map);
-                    trace!("request retransmission absorbed; resending last response");
-                    self.transports.send_now(dest, transport, last);
+                if tx.send(ServerInput::Retransmission).is_ok() {
                     return Some(RequestDisposition::Absorbed);
                 }
-                None => {}
+                // The task is gone and its entry with it in a moment: the
+                // request starts a new transaction below.
             }
+            Some(ServerEntry::Lingering {
+                last,
+                dest,
+                transport,
+            }) => {
+                if req.method == Method::Ack {
+                    return Some(RequestDisposition::Ack);
+                }
+                let (last, dest, transport) = (last.clone(), *dest, *transport);
+                drop(map);
+                trace!("request retransmission absorbed; resending last response");
+                self.transports.send_now(dest, transport, last);
+                return Some(RequestDisposition::Absorbed);
+            }
+            None => {}
         }
         if req.method == Method::Ack {
             return Some(RequestDisposition::Ack);
         }
         let (input_tx, input_rx) = queue::unbounded();
         let (event_tx, event_rx) = queue::unbounded();
-        self.server
-            .locked()
-            .insert(key.clone(), ServerEntry::Live(input_tx.clone()));
+        map.insert(key.clone(), ServerEntry::Live(input_tx.clone()));
+        drop(map);
         let task = ServerTask {
             layer: self.clone(),
             key: key.clone(),
@@ -481,6 +468,26 @@ impl TransactionLayer {
             }),
             _ => None,
         }
+    }
+
+    /// Whether a server transaction with this key is in the table, live
+    /// or lingering after its final response (until Timer J/L): `None`
+    /// when it is not; for a lingering one, the To tag of its final
+    /// response.
+    pub fn server_transaction_tag(&self, key: &ServerKey) -> Option<Option<String>> {
+        let last = match self.server.locked().get(key)? {
+            ServerEntry::Live(_) => return Some(None),
+            ServerEntry::Lingering { last, .. } => last.clone(),
+        };
+        let tag = match Message::parse(&last) {
+            Ok(m) => m
+                .headers()
+                .to()
+                .ok()
+                .and_then(|t| t.tag().map(str::to_string)),
+            Err(_) => None,
+        };
+        Some(tag)
     }
 
     /// Delivers a received response to its client transaction. Returns
@@ -635,6 +642,10 @@ impl ServerTask {
         // The state's end timer (H, I, J, L).
         let mut end_at: Option<Instant> = None;
         let mut no_ack: Option<Box<dyn FnOnce() + Send>> = None;
+        // Accepted: the dialog saw the ACK for our 2xx (or ended without
+        // it). Kept apart from the retransmission timer, which never runs
+        // over TCP: Timer L must end an unacknowledged call there too.
+        let mut settled = false;
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         // An INVITE server transaction whose TU never answers is bounded
         // by the TU (Timer C-like); a non-INVITE one by Timer F's length.
@@ -653,9 +664,10 @@ impl ServerTask {
                                 self.send(b);
                             }
                         }
-                        ServerInput::Ack if state == ServerState::Accepted => {
-                            retransmit_at = None;
-                        }
+                        // An ACK with the INVITE's branch: whether it is
+                        // for our 2xx is the dialog's call (it gets the
+                        // ACK too and says so with `Settle2xx`).
+                        ServerInput::Ack if state == ServerState::Accepted => {}
                         ServerInput::Ack => {
                             if self.invite && state == ServerState::Completed {
                                 state = ServerState::Confirmed;
@@ -664,8 +676,9 @@ impl ServerTask {
                                 end_at = Some(Instant::now() + if unreliable { t.t4 } else { Duration::ZERO });
                             }
                         }
-                        ServerInput::Ack2xx => {
+                        ServerInput::Settle2xx => {
                             if state == ServerState::Accepted {
+                                settled = true;
                                 retransmit_at = None;
                                 no_ack = None;
                             }
@@ -685,19 +698,13 @@ impl ServerTask {
                     let quiet = unreliable
                         && match state {
                             ServerState::Completed => !self.invite,
-                            ServerState::Accepted => retransmit_at.is_none(),
+                            ServerState::Accepted => settled,
                             _ => false,
                         };
                     if quiet && self.events.is_closed() {
                         if let (Some(b), Some(until)) = (&last, end_at) {
-                            while let Some(queued) = self.input.try_recv() {
-                                match queued {
-                                    ServerInput::Retransmission => self.send(b),
-                                    ServerInput::RespondThen(_, _, then) => then(),
-                                    _ => {}
-                                }
-                            }
-                            self.layer.linger(&self.key, b.clone(), self.dest, self.transport, until);
+                            let b = b.clone();
+                            self.linger(b, until);
                             return;
                         }
                     }
@@ -716,7 +723,7 @@ impl ServerTask {
                             ServerState::Completed if self.invite => {
                                 let _ = self.events.send(ServerEvent::AckTimeout);
                             }
-                            ServerState::Accepted if retransmit_at.is_some() => {
+                            ServerState::Accepted if !settled => {
                                 let _ = self.events.send(ServerEvent::NoAckFor2xx);
                                 if let Some(f) = no_ack.take() {
                                     f();
@@ -729,8 +736,49 @@ impl ServerTask {
                 }
             }
         }
-        self.layer.server.locked().remove(&self.key);
+        {
+            // Our entry only: never one that replaced it.
+            let mut map = self.layer.server.locked();
+            if matches!(map.get(&self.key), Some(ServerEntry::Live(tx)) if tx.feeds(&self.input)) {
+                map.remove(&self.key);
+            }
+        }
         let _ = self.events.send(ServerEvent::Terminated);
+    }
+
+    /// Hands the finished transaction over to the table: an entry that
+    /// answers retransmissions of its request with `last` until `until`.
+    fn linger(&mut self, last: Bytes, until: Instant) {
+        // Exactly the response's bytes: the builder's buffer may be larger.
+        let last = Bytes::copy_from_slice(&last);
+        let mut then = Vec::new();
+        {
+            // Under the table lock, so that a retransmission is either
+            // queued here already (answered now) or finds the new entry.
+            let mut map = self.layer.server.locked();
+            while let Some(queued) = self.input.try_recv() {
+                match queued {
+                    ServerInput::Retransmission => self.send(&last),
+                    ServerInput::RespondThen(_, _, f) => then.push(f),
+                    _ => {}
+                }
+            }
+            map.insert(
+                self.key.clone(),
+                ServerEntry::Lingering {
+                    last,
+                    dest: self.dest,
+                    transport: self.transport,
+                },
+            );
+        }
+        self.layer
+            .lingering
+            .locked()
+            .push_back((until, self.key.clone()));
+        for f in then {
+            f();
+        }
     }
 }
 

@@ -269,6 +269,45 @@ Content-Length: 0
     )
 }
 
+/// A registrar that grants 2 s (so we refresh after 1 s) and accepts
+/// the REGISTER, one refresh and the unregister, all three on the same
+/// Call-ID.
+fn refreshing_registrar_scenario() -> String {
+    let step = |label: &str| {
+        format!(
+            r#"
+  <recv request="REGISTER" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="Call-ID:" assign_to="c_{label}"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=2
+Content-Length: 0
+]]></send>"#
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="registrar with refresh">
+{}
+{}
+{}
+  <Reference variables="c_a,c_b,c_c"/>
+</scenario>
+"#,
+        step("a"),
+        step("b"),
+        step("c"),
+    )
+}
+
 async fn endpoint(dns: &Dnsmasq) -> Endpoint {
     let cfg = EndpointConfig {
         resolver: Some(Resolver::with_name_server(dns.addr)),
@@ -459,4 +498,70 @@ async fn registers_and_calls_through_an_outbound_proxy_given_as_a_host_name() {
     call.hangup().await.expect("hang up");
     let out = sipp.await.expect("sipp task");
     assert!(out.status.success(), "{}", sipp_report(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_stay_with_the_srv_target_that_answered() {
+    require("sipp");
+    let (dead_port, live_port) = (free_port(), free_port());
+    let dns = start_dnsmasq(
+        &[
+            Srv {
+                domain: "sticky.test",
+                target: "primary.sticky.test",
+                port: dead_port,
+                priority: 10,
+                weight: 0,
+            },
+            Srv {
+                domain: "sticky.test",
+                target: "standby.sticky.test",
+                port: live_port,
+                priority: 20,
+                weight: 0,
+            },
+        ],
+        &[
+            ("primary.sticky.test", "127.0.0.7"),
+            ("standby.sticky.test", "127.0.0.8"),
+        ],
+    )
+    .await;
+    let dead = silent_server(sock("127.0.0.7", dead_port));
+    let sf = scenario("dns-sticky.xml", &refreshing_registrar_scenario());
+    let sipp = tokio::spawn(run_sipp(sipp_on("127.0.0.8", &sf, live_port)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let ep = endpoint(&dns).await;
+    let mut account = Account::new("sticky.test", "alice", "secret");
+    account.keepalive = None;
+    let mut reg = ep.register(account);
+    let standby = sock("127.0.0.8", live_port);
+    match reg.settled().await {
+        RegistrationState::Registered { registrar, .. } => assert_eq!(registrar, standby),
+        other => panic!("not registered: {other:?}"),
+    }
+    let tried_first = dead.load(Ordering::SeqCst);
+    assert!(tried_first >= 1, "the priority-10 target was tried first");
+    // The refresh (1 s later): straight to the standby, not to the
+    // primary first (which would cost the failover timeout each time).
+    loop {
+        match reg.changed().await {
+            RegistrationState::Registering => break,
+            RegistrationState::Registered { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    match reg.settled().await {
+        RegistrationState::Registered { registrar, .. } => assert_eq!(registrar, standby),
+        other => panic!("refresh failed: {other:?}"),
+    }
+    assert_eq!(reg.unregister().await, RegistrationState::Unregistered);
+    let out = sipp.await.expect("sipp task");
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    assert_eq!(
+        dead.load(Ordering::SeqCst),
+        tried_first,
+        "the refresh or the unregister went to the silent primary"
+    );
 }

@@ -834,3 +834,187 @@ async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
         other => panic!("expected only a hangup for the unusable answer, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_200_over_tcp_ends_the_call_with_bye_after_timer_l() {
+    require("sipp");
+    // Nothing is retransmitted over TCP, but Timer L still runs out.
+    let timers = Timers {
+        t1: Duration::from_millis(50),
+        t2: Duration::from_millis(400),
+        t4: Duration::from_millis(500),
+    };
+    let (ep, incoming, port) = start(timers).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario("noack-tcp.xml", NO_ACK_SCENARIO);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-t", "t1", "-m", "1"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
+    wait_until("dialog removed", || ep.dialog_count() == 0).await;
+}
+
+/// An ACK that reuses the INVITE's branch (as RFC 2543 peers do) but names
+/// no dialog of ours: our INVITE transaction must not take it for the ACK
+/// of its 2xx, or the call would be neither confirmed nor ever ended.
+const ACK_FOR_ANOTHER_DIALOG: &str = r#"  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-5]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>;tag=not-ours
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>"#;
+
+fn without_ack_scenario(middle: &str, end: &str) -> String {
+    // The helper's ACK is replaced by `middle`; message indexes stay as
+    // in `in_dialog_scenario` (INVITE 0, ACK/middle 4, then 5...).
+    let full = in_dialog_scenario("", end);
+    let ack_start = full
+        .find("  <send><![CDATA[\nACK")
+        .expect("helper has an ACK");
+    let ack_end = ack_start + full[ack_start..].find("]]></send>").unwrap() + "]]></send>".len();
+    format!("{}<nop/>\n{middle}{}", &full[..ack_start], &full[ack_end..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_with_the_invite_branch_for_another_dialog_does_not_stop_timer_l() {
+    require("sipp");
+    let timers = Timers {
+        t1: Duration::from_millis(50),
+        t2: Duration::from_millis(400),
+        t4: Duration::from_millis(500),
+    };
+    let (ep, incoming, port) = start(timers).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario(
+        "ack-other-dialog.xml",
+        &without_ack_scenario(ACK_FOR_ANOTHER_DIALOG, BYE_FROM_US),
+    );
+    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
+    wait_until("dialog removed", || ep.dialog_count() == 0).await;
+}
+
+/// CANCEL after the 200 and its ACK, with the INVITE's branch (RFC 3261
+/// 9.1): 200 to the CANCEL (9.2), and the call goes on until the BYE.
+const CANCEL_AFTER_ANSWER: &str = r#"  <send><![CDATA[
+CANCEL sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-5]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200">
+    <action>
+      <ereg regexp="1 CANCEL" search_in="hdr" header="CSeq:" check_it="true" assign_to="cancel_ok"/>
+    </action>
+  </recv>
+  <Reference variables="cancel_ok"/>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_the_200_gets_200_and_leaves_the_call_up() {
+    require("sipp");
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario(
+        "cancel-after-200.xml",
+        &in_dialog_scenario(CANCEL_AFTER_ANSWER, BYE_FROM_SIPP),
+    );
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("hangups", || seen.remote_bye.load(Ordering::SeqCst) == 3).await;
+    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 3);
+    assert_eq!(seen.cancelled.load(Ordering::SeqCst), 0);
+    assert_eq!(ep.active_calls(), 0);
+}
+
+/// BYE straight after the 200, no ACK: 200 to the BYE, and then our 200 to
+/// the INVITE must not come again. It would be resent 0.5 and 1.5 s after
+/// the first copy (T1 = 500 ms), within the pause; SIPp counts the copies
+/// as retransmissions of the 200 it received.
+const BYE_BEFORE_ACK: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bye before ack">
+  <send retrans="500"><![CDATA[
+INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200">
+    <action>
+      <ereg regexp="2 BYE" search_in="hdr" header="CSeq:" check_it="true" assign_to="bye_ok"/>
+    </action>
+  </recv>
+  <pause milliseconds="2000"/>
+  <Reference variables="bye_ok"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bye_before_the_ack_stops_the_200_retransmissions() {
+    require("sipp");
+    let (ep, incoming, port) = start(Timers::default()).await;
+    let seen = serve(incoming, Behaviour::Answer);
+    let sf = scenario("bye-before-ack.xml", BYE_BEFORE_ACK);
+    let out = run_sipp(sipp_args(
+        port,
+        &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    // SIPp's screen: "200 <----------  3  <retransmissions> ..." for the
+    // 200 to the INVITE (the first 200 line).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let retrans: u32 = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("200 <-"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("SIPp reports the 200 line");
+    assert_eq!(retrans, 0, "{}", sipp_report(&out));
+    wait_until("hangups", || seen.remote_bye.load(Ordering::SeqCst) == 3).await;
+    assert_eq!(seen.no_ack.load(Ordering::SeqCst), 0);
+    assert_eq!(ep.active_calls(), 0);
+    wait_until("dialogs removed", || ep.dialog_count() == 0).await;
+}
