@@ -22,7 +22,9 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -142,6 +144,8 @@ pub struct EndpointStats {
     pub over_capacity: AtomicU64,
     /// Calls offered to the application.
     pub calls_offered: AtomicU64,
+    /// INVITEs refused with 482 as merged requests (RFC 3261 8.2.2.2).
+    pub merged: AtomicU64,
 }
 
 /// The shared state behind an [`Endpoint`] and its calls.
@@ -154,6 +158,7 @@ pub(crate) struct Inner {
     pub(crate) active_calls: AtomicUsize,
     incoming: mpsc::Sender<IncomingCall>,
     rate: Option<Mutex<RateLimiter>>,
+    merged: Mutex<MergedRequests>,
     pub(crate) stats: EndpointStats,
     pub(crate) resolver: Resolver,
 }
@@ -208,6 +213,7 @@ impl Endpoint {
             active_calls: AtomicUsize::new(0),
             incoming: tx,
             rate,
+            merged: Mutex::new(MergedRequests::new(config.timers.t1 * 64)),
             stats: EndpointStats::default(),
             resolver: config.resolver.clone().unwrap_or_else(Resolver::system),
             config,
@@ -542,6 +548,27 @@ impl Inner {
             .map(|(id, _)| id.local_tag.clone())
     }
 
+    /// True when `req` (an INVITE without a To tag that matched no
+    /// transaction) has the From tag, Call-ID and CSeq of an INVITE seen in
+    /// the last 64*T1, i.e. it is a second copy of one request arriving
+    /// under another branch. Records it otherwise.
+    fn is_merged(&self, req: &Request<'_>) -> bool {
+        let (Some(call_id), Ok(from), Ok(cseq)) = (
+            req.headers.call_id(),
+            req.headers.from(),
+            req.headers.cseq(),
+        ) else {
+            return false;
+        };
+        // Without a From tag (RFC 2543 peers) copies cannot be told apart.
+        let Some(from_tag) = from.tag() else {
+            return false;
+        };
+        self.merged
+            .locked()
+            .seen_before(call_id, from_tag, cseq.seq, Instant::now())
+    }
+
     /// True when the Request-URI names us.
     fn is_our_host(&self, req: &Request<'_>, rx: &Received) -> bool {
         let Ok(uri) = req.uri() else { return false };
@@ -598,6 +625,15 @@ impl Inner {
         if !self.is_our_host(req, rx) {
             return refuse(404, None);
         }
+        if self.is_merged(req) {
+            // RFC 3261 8.2.2.2: another copy of an INVITE we are already
+            // handling (forked by a proxy, or re-sent by a load balancer
+            // under a new branch). Answering it would make a second dialog
+            // for one call.
+            self.stats.merged.fetch_add(1, Ordering::Relaxed);
+            debug!("INVITE merged with one being handled: 482");
+            return refuse(482, None);
+        }
         if let Some(max) = self.config.max_calls {
             if self.active_calls.load(Ordering::Relaxed) >= max {
                 self.stats.over_capacity.fetch_add(1, Ordering::Relaxed);
@@ -636,6 +672,49 @@ impl Inner {
     }
 }
 
+/// The INVITEs of the last 64*T1 by From tag, Call-ID and CSeq, for
+/// merged-request detection (RFC 3261 8.2.2.2). Entries are 64-bit keyed
+/// hashes (seeded per endpoint, so a peer cannot aim collisions) with
+/// their arrival time, expired in arrival order: a few dozen bytes per call
+/// for 32 s, and no scan of the dialog table per INVITE.
+struct MergedRequests {
+    hasher: RandomState,
+    window: Duration,
+    seen: HashMap<u64, Instant>,
+    order: VecDeque<(Instant, u64)>,
+}
+
+impl MergedRequests {
+    fn new(window: Duration) -> Self {
+        MergedRequests {
+            hasher: RandomState::new(),
+            window,
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// True when this triple was seen within the window; records it.
+    fn seen_before(&mut self, call_id: &str, from_tag: &str, cseq: u32, now: Instant) -> bool {
+        while let Some(&(at, key)) = self.order.front() {
+            if now.saturating_duration_since(at) < self.window {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&key) == Some(&at) {
+                self.seen.remove(&key);
+            }
+        }
+        let key = self.hasher.hash_one((call_id, from_tag, cseq));
+        if self.seen.contains_key(&key) {
+            return true;
+        }
+        self.seen.insert(key, now);
+        self.order.push_back((now, key));
+        false
+    }
+}
+
 /// The local IP the kernel would use to reach `dest` (no packet is sent).
 pub(crate) fn route_local_ip(dest: SocketAddr) -> Option<IpAddr> {
     let bind: SocketAddr = if dest.is_ipv4() {
@@ -651,6 +730,22 @@ pub(crate) fn route_local_ip(dest: SocketAddr) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_requests_match_call_id_from_tag_and_cseq_within_the_window() {
+        let mut m = MergedRequests::new(Duration::from_secs(32));
+        let t0 = Instant::now();
+        assert!(!m.seen_before("c1", "f1", 1, t0));
+        assert!(m.seen_before("c1", "f1", 1, t0 + Duration::from_secs(1)));
+        // A retry after a challenge has the next CSeq: a new request.
+        assert!(!m.seen_before("c1", "f1", 2, t0 + Duration::from_secs(1)));
+        assert!(!m.seen_before("c1", "f2", 1, t0 + Duration::from_secs(1)));
+        assert!(!m.seen_before("c2", "f1", 1, t0 + Duration::from_secs(1)));
+        // Past the window the first copy is forgotten.
+        assert!(!m.seen_before("c1", "f1", 1, t0 + Duration::from_secs(33)));
+        assert!(m.seen_before("c1", "f1", 1, t0 + Duration::from_secs(34)));
+        assert!(m.seen.len() <= 3, "expired entries are dropped");
+    }
 
     #[test]
     fn rport_and_received_are_filled_in() {

@@ -2,7 +2,8 @@
 //! loopback so that the copies leave back to back (SIPp spaces its
 //! retransmissions by its timers and cannot send two copies at once): one
 //! call and one dialog come of it whenever the copies arrive, each copy
-//! gets the answer of the one transaction, and the call ends on BYE.
+//! gets the answer of the one transaction, and the call ends on BYE. A
+//! copy under another branch (a merged request, RFC 3261 8.2.2.2) gets 482.
 
 mod common;
 
@@ -18,6 +19,10 @@ use tokio::net::UdpSocket;
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 fn invite(call_id: &str, branch: &str, peer: SocketAddr, us: u16) -> Vec<u8> {
+    invite_cseq(call_id, branch, 1, peer, us)
+}
+
+fn invite_cseq(call_id: &str, branch: &str, cseq: u32, peer: SocketAddr, us: u16) -> Vec<u8> {
     format!(
         "INVITE sip:100@127.0.0.1:{us} SIP/2.0\r\n\
 Via: SIP/2.0/UDP {peer};branch={branch}\r\n\
@@ -25,7 +30,7 @@ Max-Forwards: 70\r\n\
 From: <sip:caller@{peer}>;tag=ft-{call_id}\r\n\
 To: <sip:100@127.0.0.1:{us}>\r\n\
 Call-ID: {call_id}\r\n\
-CSeq: 1 INVITE\r\n\
+CSeq: {cseq} INVITE\r\n\
 Contact: <sip:caller@{peer}>\r\n\
 Content-Type: application/sdp\r\n\
 Content-Length: {}\r\n\r\n{SDP}",
@@ -156,4 +161,59 @@ async fn copies_of_an_invite_sent_back_to_back_make_one_call_and_one_dialog() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("the dialog stayed in the table after BYE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_under_another_branch_is_a_merged_request_and_gets_482() {
+    let port = free_port();
+    let (ep, mut incoming) = Endpoint::bind(EndpointConfig::listen(addr(port)))
+        .await
+        .expect("bind");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let to = addr(port);
+
+    // The same INVITE twice, the second under a new branch (as a proxy
+    // that forked it, or a balancer that re-sent it, would): one call,
+    // and 482 to the copy.
+    peer.send_to(&invite("call-m", "z9hG4bK-m1", me, port), to)
+        .await
+        .unwrap();
+    peer.send_to(&invite("call-m", "z9hG4bK-m2", me, port), to)
+        .await
+        .unwrap();
+    response(&peer, "call-m", 482).await;
+    let call = next_call_id(&mut incoming).await;
+    assert_eq!(call.call_id(), "call-m");
+    let mut call = call.accept(SDP.to_string()).await.expect("accept");
+    let tag = response(&peer, "call-m", 200).await;
+    peer.send_to(&in_dialog("ACK", 1, "call-m", &tag, me, port), to)
+        .await
+        .unwrap();
+    assert_eq!(call.next_event().await, Some(CallEvent::Confirmed));
+
+    // After the answer, a third copy under yet another branch: 482 again,
+    // and still one dialog.
+    peer.send_to(&invite("call-m", "z9hG4bK-m3", me, port), to)
+        .await
+        .unwrap();
+    response(&peer, "call-m", 482).await;
+    assert_eq!(ep.dialog_count(), 1);
+    assert_eq!(
+        ep.stats().merged.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+
+    // Same Call-ID and From tag with the next CSeq is a new request (a
+    // retry after a challenge does this), not a copy: it is offered.
+    peer.send_to(&invite_cseq("call-m", "z9hG4bK-m4", 2, me, port), to)
+        .await
+        .unwrap();
+    let retry = next_call_id(&mut incoming).await;
+    assert_eq!(retry.call_id(), "call-m");
+    drop(retry);
+    assert_eq!(
+        ep.stats().merged.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
