@@ -30,6 +30,48 @@
 //! on its side of the channels), and ptimes other than 20 ms (the wire
 //! carries packets of the negotiated size; the tick and the frames stay
 //! 20 ms).
+//!
+//! # Example
+//!
+//! One call: media towards the address the SDP answer named, the caller's
+//! audio at 16 kHz for a speech model, a prompt played, barge-in when the
+//! caller talks over it, and a key sent.
+//!
+//! ```no_run
+//! use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, SessionParams};
+//! use rtp_media::g711::Codec;
+//! use rtp_media::vad::VadConfig;
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = MediaEngine::new(EngineConfig {
+//!     vad: Some(VadConfig::default()),
+//!     ..EngineConfig::default()
+//! })?;
+//! let mut params = SessionParams::new(Codec::Pcmu);
+//! params.remote_rtp = Some("203.0.113.7:40000".parse()?);
+//! params.telephone_event_pt = Some(101);
+//! let mut session = engine.open_session(params)?;
+//! // The port pair to put in our SDP.
+//! println!("local RTP {}", session.local_rtp_addr());
+//!
+//! let mut caller_audio = session.take_frames_at(16_000)?; // for the model
+//! let greeting = session.play(vec![0i16; 8000])?; // 1 s of 8 kHz audio
+//! session.send_dtmf('5', Duration::from_millis(100))?;
+//! while let Some(event) = session.next_event().await {
+//!     match event {
+//!         MediaEvent::SpeechStarted { .. } => session.clear_playback()?, // barge-in
+//!         MediaEvent::PlaybackFinished { id, .. } if id == greeting => {}
+//!         MediaEvent::Dtmf { digit, .. } => println!("caller pressed {digit}"),
+//!         MediaEvent::Timeout { .. } => break, // the far end went silent
+//!         _ => {}
+//!     }
+//!     while let Some(frame) = caller_audio.try_next() {
+//!         let _samples_16k: &[i16] = frame.samples; // 320 per 20 ms
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod app_rate;
 mod batch;
