@@ -724,11 +724,37 @@ impl Concealer {
     /// remembers it), conceals, or generates comfort noise; `Empty` is
     /// silence. Returns the number of samples written to `out`.
     pub fn render(&mut self, frame: Frame<'_>, codec: Codec, out: &mut [i16]) -> usize {
-        match frame {
+        self.render_inner::<false>(frame, codec, out).0
+    }
+
+    /// [`Concealer::render`], also returning the sum of the squared samples
+    /// written ([`crate::vad::sum_of_squares`], the VAD gate's input):
+    /// computed during the decode for audio, so the frame is read once.
+    pub fn render_energy(
+        &mut self,
+        frame: Frame<'_>,
+        codec: Codec,
+        out: &mut [i16],
+    ) -> (usize, u64) {
+        self.render_inner::<true>(frame, codec, out)
+    }
+
+    #[inline(always)]
+    fn render_inner<const ENERGY: bool>(
+        &mut self,
+        frame: Frame<'_>,
+        codec: Codec,
+        out: &mut [i16],
+    ) -> (usize, u64) {
+        let n = match frame {
             Frame::Audio(payload) => {
-                let n = codec.decode(payload, out);
+                let (n, sum) = if ENERGY {
+                    codec.decode_energy(payload, out)
+                } else {
+                    (codec.decode(payload, out), 0)
+                };
                 self.good_frame(&out[..n]);
-                n
+                return (n, sum);
             }
             Frame::Concealed => {
                 self.conceal(out);
@@ -741,9 +767,15 @@ impl Concealer {
             }
             Frame::Empty => {
                 out.fill(0);
-                out.len()
+                return (out.len(), 0);
             }
-        }
+        };
+        let sum = if ENERGY {
+            crate::vad::sum_of_squares(&out[..n])
+        } else {
+            0
+        };
+        (n, sum)
     }
 }
 
@@ -1280,5 +1312,35 @@ mod tests {
         assert!(out.iter().all(|&s| s == 0));
         c.render(Frame::ComfortNoise, Codec::Pcmu, &mut out);
         assert!(out.iter().all(|&s| s.abs() <= 24));
+    }
+
+    #[test]
+    fn concealer_energy_is_the_sum_of_squares_of_what_it_renders() {
+        let (mut plain, mut with) = (
+            Concealer::new(160, ConcealerConfig::default()),
+            Concealer::new(160, ConcealerConfig::default()),
+        );
+        let payload: Vec<u8> = (0..=255u8).cycle().skip(7).take(160).collect();
+        let (mut a, mut b) = ([0i16; 160], [0i16; 160]);
+        let frames = [
+            Frame::Empty,
+            Frame::Audio(&payload),
+            Frame::Audio(&payload[..37]),
+            Frame::Concealed,
+            Frame::Concealed,
+            Frame::ComfortNoise,
+            Frame::Audio(&payload[100..]),
+        ];
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            for frame in frames {
+                a.fill(0);
+                b.fill(0);
+                let n = plain.render(frame, codec, &mut a);
+                let (m, sum) = with.render_energy(frame, codec, &mut b);
+                assert_eq!((m, a), (n, b), "{frame:?}");
+                assert_eq!(sum, crate::vad::sum_of_squares(&b[..m]), "{frame:?}");
+                assert!(sum > 0 || matches!(frame, Frame::Empty), "{frame:?}");
+            }
+        }
     }
 }

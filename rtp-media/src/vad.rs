@@ -491,13 +491,28 @@ impl Vad {
     /// RTP timestamp `media_ts`. Returns an event when speech starts or
     /// stops. Empty or oversized frames are counted and ignored.
     pub fn process(&mut self, frame: &[i16], media_ts: u32) -> Option<VadEvent> {
+        self.process_energy(frame, sum_of_squares(frame), media_ts)
+    }
+
+    /// [`Vad::process`] for a frame whose [`sum_of_squares`] is already
+    /// known (computed while decoding it, as
+    /// [`crate::jitter::Concealer::render_energy`] does), so the gate does
+    /// not read the frame again. A wrong sum only misleads the gate.
+    pub fn process_energy(
+        &mut self,
+        frame: &[i16],
+        sum_of_squares: u64,
+        media_ts: u32,
+    ) -> Option<VadEvent> {
         if frame.is_empty() || frame.len() > MAX_FRAME_SAMPLES {
             self.stats.bad_frames += 1;
             return None;
         }
         self.stats.frames += 1;
         let len = frame.len() as u32;
-        let open = self.gate.process(frame);
+        let open = self
+            .gate
+            .process_sum_of_squares(sum_of_squares, frame.len());
 
         // Upsampling is for earshot only, so a frame the gate keeps shut
         // (most of a call) costs the gate and a copy of the frame.
