@@ -121,7 +121,8 @@ struct Slot {
 /// Exact division of a `u32` by a divisor fixed at construction, by one
 /// multiplication with a precomputed reciprocal (Lemire, Kaser & Kurz,
 /// "Faster remainder by direct computation", 2019): a hardware divide
-/// costs more than the rest of a slot lookup, and `push` needs up to three.
+/// costs more than the rest of a slot lookup, and `push` needs one or two
+/// (frame offsets from RTP timestamps).
 #[derive(Debug, Clone, Copy)]
 struct Divisor {
     d: u32,
@@ -160,14 +161,6 @@ impl Divisor {
             }
             Err(_) => x.div_euclid(i64::from(self.d)),
         }
-    }
-
-    /// `x.rem_euclid(d)` for any `i64`.
-    #[inline]
-    fn rem_euclid(self, x: i64) -> i64 {
-        // q·d can lie below i64::MIN (floor division of values near it);
-        // the remainder is in 0..d, so wrapping arithmetic gives it exactly.
-        x.wrapping_sub(self.div_euclid(x).wrapping_mul(i64::from(self.d)))
     }
 }
 
@@ -231,8 +224,12 @@ pub struct JitterBuffer {
     spf: u32,
     /// Division by `spf`.
     spf_div: Divisor,
-    /// Division by the number of slots.
-    slots_div: Divisor,
+    /// Slots in use: frames more than this ahead of the play head do not
+    /// fit. The ring itself is the next power of two, so that a frame's
+    /// slot is a mask of its index rather than a division.
+    capacity: i64,
+    /// Ring length − 1.
+    slot_mask: u64,
     ptime_s: f64,
     /// Packetization time in nanoseconds (at least 1 ms).
     ptime_ns: i64,
@@ -289,6 +286,7 @@ impl JitterBuffer {
         let min_frames = frames(cfg.min_delay);
         let max_frames = frames(cfg.max_delay).max(min_frames);
         let n = (2 * max_frames + 4) as usize;
+        let ring = n.next_power_of_two();
         let empty = Slot {
             frame: i64::MIN,
             state: SlotState::Empty,
@@ -297,13 +295,14 @@ impl JitterBuffer {
         JitterBuffer {
             spf,
             spf_div: Divisor::new(spf),
-            slots_div: Divisor::new(n as u32),
+            capacity: n as i64,
+            slot_mask: ring as u64 - 1,
             ptime_s,
             ptime_ns: i64::try_from(cfg.ptime.as_nanos()).unwrap_or(i64::MAX),
             min_frames,
             max_frames,
-            slots: vec![empty; n].into_boxed_slice(),
-            storage: vec![0u8; n * cfg.max_payload].into_boxed_slice(),
+            slots: vec![empty; ring].into_boxed_slice(),
+            storage: vec![0u8; ring * cfg.max_payload].into_boxed_slice(),
             ssrc: None,
             ref_ts: 0,
             play_index: 0,
@@ -335,11 +334,13 @@ impl JitterBuffer {
     }
 
     fn capacity(&self) -> i64 {
-        self.slots.len() as i64
+        self.capacity
     }
 
+    /// The slot of `frame`: distinct for any `capacity` consecutive frames
+    /// (the two's complement mask is the Euclidean remainder).
     fn slot_index(&self, frame: i64) -> usize {
-        self.slots_div.rem_euclid(frame) as usize
+        (frame as u64 & self.slot_mask) as usize
     }
 
     /// Frames buffered from the play head up to the newest received.
@@ -911,7 +912,6 @@ mod tests {
             ];
             let check = |v: i64| {
                 assert_eq!(div.div_euclid(v), v.div_euclid(i64::from(d)), "{v} / {d}");
-                assert_eq!(div.rem_euclid(v), v.rem_euclid(i64::from(d)), "{v} % {d}");
             };
             edges.iter().chain(&more).for_each(|&v| check(v));
             for _ in 0..20_000 {
