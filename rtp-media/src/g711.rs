@@ -355,7 +355,7 @@ mod x86 {
         __m128i, __m256i, _mm256_add_epi16, _mm256_add_epi64, _mm256_and_si256,
         _mm256_andnot_si256, _mm256_cmpeq_epi16, _mm256_cvtepu8_epi16, _mm256_madd_epi16,
         _mm256_mullo_epi16, _mm256_or_si256, _mm256_set1_epi16, _mm256_setr_epi8,
-        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_slli_epi16, _mm256_srai_epi16,
+        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_sign_epi16, _mm256_slli_epi16,
         _mm256_srli_epi16, _mm256_storeu_si256, _mm256_sub_epi16, _mm256_unpackhi_epi32,
         _mm256_unpacklo_epi32, _mm256_xor_si256, _mm_loadu_si128,
     };
@@ -457,9 +457,10 @@ mod x86 {
             // At most 252 << 7 = 32256: no overflow.
             let shifted = _mm256_mullo_epi16(biased, powers(pow2, exponent));
             let magnitude = _mm256_sub_epi16(shifted, _mm256_set1_epi16(0x84));
-            // All ones where the sign bit (0x80 of u) is set: negate there.
-            let negative = _mm256_srai_epi16(_mm256_slli_epi16(u, 8), 15);
-            let s = _mm256_sub_epi16(_mm256_xor_si256(magnitude, negative), negative);
+            // Negative where the sign bit (0x80 of u) is set, positive
+            // elsewhere: `psignw` negates the magnitude there.
+            let sign = _mm256_or_si256(_mm256_slli_epi16(u, 8), _mm256_set1_epi16(1));
+            let s = _mm256_sign_epi16(magnitude, sign);
             // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
             unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast(), s) };
             if ENERGY {

@@ -507,10 +507,13 @@ impl JitterBuffer {
         // Transit time relative to the stream's own timeline; only its
         // spread matters, so the epoch is arbitrary.
         let epoch = *self.epoch.get_or_insert(arrival);
-        let since = arrival.saturating_duration_since(epoch).as_nanos();
-        let transit_ns = i64::try_from(since)
+        let since = arrival.saturating_duration_since(epoch);
+        // Whole seconds and nanoseconds rather than `as_nanos` (a u128).
+        let since_ns = i64::try_from(since.as_secs())
             .unwrap_or(i64::MAX)
-            .saturating_sub(frame.saturating_mul(self.ptime_ns));
+            .saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(since.subsec_nanos()));
+        let transit_ns = since_ns.saturating_sub(frame.saturating_mul(self.ptime_ns));
         self.spread.add(transit_ns);
         let spread = self.spread.spread_ns();
         if spread != self.spread_seen {

@@ -310,6 +310,7 @@ impl EnergyGate {
 
     /// [`EnergyGate::process`] for a frame of `len` samples whose
     /// [`sum_of_squares`] is already known (computed while decoding, say).
+    #[inline]
     pub fn process_sum_of_squares(&mut self, sum: u64, len: usize) -> bool {
         self.set_step(len);
         // A multiplication by the cached 1 / (len · 32768²) rather than a
@@ -333,21 +334,33 @@ impl EnergyGate {
     #[inline]
     fn set_step(&mut self, len: usize) {
         if len != self.step_len {
-            let secs = len as f64 / f64::from(LINE_RATE);
-            self.fall_k = 1.0 - (-secs / f64::from(FLOOR_FALL_TAU_S)).exp();
-            self.rise = 10f64.powf(f64::from(self.rise_db_per_s) * secs / 10.0);
-            self.inv_scale = 1.0 / (len as f64 * FULL_SCALE_POWER);
-            self.step_len = len;
+            self.new_step(len);
         }
     }
 
+    #[cold]
+    fn new_step(&mut self, len: usize) {
+        let secs = len as f64 / f64::from(LINE_RATE);
+        self.fall_k = 1.0 - (-secs / f64::from(FLOOR_FALL_TAU_S)).exp();
+        self.rise = 10f64.powf(f64::from(self.rise_db_per_s) * secs / 10.0);
+        self.inv_scale = 1.0 / (len as f64 * FULL_SCALE_POWER);
+        self.step_len = len;
+    }
+
+    /// A floor falling towards a quieter frame: `floor_dB + (energy_dB −
+    /// floor_dB) · k`, as powers.
+    #[cold]
+    fn fall(&self, floor: f64, power: f64) -> f64 {
+        floor * (power / floor).powf(self.fall_k)
+    }
+
+    #[inline]
     fn process_power(&mut self, power: f64, len: usize) -> bool {
         self.set_step(len);
         let floor = *self.floor.get_or_insert(power.max(self.min_floor));
         let open = power > floor * self.margin;
         let next = if power < floor {
-            // floor_dB + (energy_dB - floor_dB) * k, as powers.
-            floor * (power / floor).powf(self.fall_k)
+            self.fall(floor, power)
         } else {
             (floor * self.rise).min(power)
         };
