@@ -2,10 +2,12 @@
 //!
 //! Ours runs the code the media engine runs (`engine/call.rs`): per packet
 //! zero-copy `RtpPacket::parse` → `JitterBuffer::push` (copy into a
-//! preallocated slot); per 20 ms tick `pop` → `Concealer::render` (G.711
-//! decode into a fixed frame, kept as concealment history) → `Vad::process`
-//! (energy gate; the frame is kept to prime earshot, which only runs on
-//! frames the gate opens). No allocation per packet.
+//! preallocated slot); per 20 ms tick `pop` → `Concealer::render_energy`
+//! (G.711 decode into a fixed frame, kept as concealment history, with the
+//! frame's sum of squares computed in the same pass) → `Vad::process_energy`
+//! (energy gate on that sum against a linear-power noise floor; the frame is
+//! kept to prime earshot, which only runs on frames the gate opens). No
+//! allocation per packet.
 //!
 //! Baseline, written the obvious way from the issue text:
 //! `rtp::packet::Packet::unmarshal` (allocates the payload `Bytes`) →
