@@ -276,7 +276,7 @@ pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
 /// (`min(payload.len(), out.len())`).
 ///
 /// On x86_64 CPUs with AVX2 this expands 16 codes per step arithmetically
-/// (bit-exact with the table, see [`x86`]); elsewhere it is one table load
+/// (bit-exact with the table, see the private `x86` module); elsewhere it is one table load
 /// per sample.
 pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
