@@ -662,6 +662,14 @@ pub struct Concealer {
     cfg: ConcealerConfig,
     last: Box<[i16]>,
     last_len: usize,
+    /// The last good frame still encoded, when it came from
+    /// [`Concealer::render`]: `last` is decoded from it only when a frame
+    /// is concealed. Keeping the codes (half the bytes, and long written)
+    /// instead of re-reading the samples just decoded spares every good
+    /// frame a copy that would stall on the decoder's fresh stores.
+    last_codes: Box<[u8]>,
+    /// Codec of `last_codes` while they are newer than `last`.
+    pending: Option<Codec>,
     misses: u32,
     rng: u32,
 }
@@ -674,6 +682,8 @@ impl Concealer {
             cfg: config,
             last: vec![0; frame_samples].into_boxed_slice(),
             last_len: 0,
+            last_codes: vec![0; frame_samples].into_boxed_slice(),
+            pending: None,
             misses: 0,
             rng: 0x1234_5678,
         }
@@ -684,6 +694,7 @@ impl Concealer {
         let n = frame.len().min(self.last.len());
         self.last[..n].copy_from_slice(&frame[..n]);
         self.last_len = n;
+        self.pending = None;
         self.misses = 0;
     }
 
@@ -692,6 +703,9 @@ impl Concealer {
     /// `max_repeats` misses.
     pub fn conceal(&mut self, out: &mut [i16]) -> Concealment {
         self.misses = self.misses.saturating_add(1);
+        if let Some(codec) = self.pending.take() {
+            codec.decode(&self.last_codes[..self.last_len], &mut self.last);
+        }
         if self.misses > self.cfg.max_repeats || self.last_len == 0 {
             self.comfort_noise(out);
             return Concealment::ComfortNoise;
@@ -757,7 +771,11 @@ impl Concealer {
                 } else {
                     (codec.decode(payload, out), 0)
                 };
-                self.good_frame(&out[..n]);
+                let m = n.min(self.last_codes.len());
+                self.last_codes[..m].copy_from_slice(&payload[..m]);
+                self.last_len = m;
+                self.pending = Some(codec);
+                self.misses = 0;
                 return (n, sum);
             }
             Frame::Concealed => {
