@@ -2,10 +2,12 @@
 //!
 //! Ours runs the code the media engine runs (`engine/call.rs`): per packet
 //! zero-copy `RtpPacket::parse` → `JitterBuffer::push` (copy into a
-//! preallocated slot); per 20 ms tick `pop` → `Concealer::render` (G.711
-//! decode into a fixed frame, kept as concealment history) → `Vad::process`
-//! (energy gate; the frame is kept to prime earshot, which only runs on
-//! frames the gate opens). No allocation per packet.
+//! preallocated slot); per 20 ms tick `pop` → `Concealer::render_energy`
+//! (G.711 decode into a fixed frame, kept as concealment history, with the
+//! frame's sum of squares computed in the same pass) → `Vad::process_energy`
+//! (energy gate on that sum against a linear-power noise floor; the frame is
+//! kept to prime earshot, which only runs on frames the gate opens). No
+//! allocation per packet.
 //!
 //! Baseline, written the obvious way from the issue text:
 //! `rtp::packet::Packet::unmarshal` (allocates the payload `Bytes`) →
@@ -117,10 +119,12 @@ impl Ours {
         let frame = self.jb.pop();
         let audio = matches!(frame, Frame::Audio(_));
         let mut samples = [0i16; FRAME];
-        self.concealer.render(frame, Codec::Pcmu, &mut samples);
+        let (_, energy) = self
+            .concealer
+            .render_energy(frame, Codec::Pcmu, &mut samples);
         let media_ts = self.frames.wrapping_mul(FRAME as u32);
         self.frames = self.frames.wrapping_add(1);
-        let event = self.vad.process(&samples, media_ts);
+        let event = self.vad.process_energy(&samples, energy, media_ts);
         audio.then_some(event.is_some())
     }
 }
@@ -366,17 +370,19 @@ fn stages(c: &mut Criterion) {
         })
     });
     let p = payload();
-    g.bench_function("concealer_render", |b| {
+    g.bench_function("concealer_render_energy", |b| {
         let mut concealer = Concealer::new(FRAME, ConcealerConfig::default());
         let mut samples = [0i16; FRAME];
         b.iter(|| {
-            concealer.render(Frame::Audio(black_box(&p)), Codec::Pcmu, &mut samples);
+            let r = concealer.render_energy(Frame::Audio(black_box(&p)), Codec::Pcmu, &mut samples);
             black_box(&samples);
+            r
         })
     });
     let mut pcm = [0i16; FRAME];
     decode_ulaw(&p, &mut pcm);
-    g.bench_function("vad_shut_frame", |b| {
+    let energy = rtp_media::vad::sum_of_squares(&pcm);
+    g.bench_function("vad_shut_frame_energy_known", |b| {
         let mut vad = Vad::new(VadConfig::default());
         let mut ts = 0u32;
         for _ in 0..SETTLE_PACKETS {
@@ -385,7 +391,7 @@ fn stages(c: &mut Criterion) {
         }
         b.iter(|| {
             ts = ts.wrapping_add(FRAME as u32);
-            vad.process(black_box(&pcm), ts)
+            vad.process_energy(black_box(&pcm), black_box(energy), ts)
         })
     });
     let mut gate = EnergyGate::new(&VadConfig::default());

@@ -79,6 +79,16 @@ impl Codec {
         }
     }
 
+    /// [`Codec::decode`], also returning the sum of the squared samples
+    /// written (the frame energy the VAD gate needs), computed in the same
+    /// pass over the samples.
+    pub fn decode_energy(self, payload: &[u8], out: &mut [i16]) -> (usize, u64) {
+        match self {
+            Codec::Pcmu => decode_ulaw_energy(payload, out),
+            Codec::Pcma => decode_alaw_energy(payload, out),
+        }
+    }
+
     /// Encodes linear samples into `out`; returns the number of bytes
     /// written, which is the shorter of the two lengths.
     pub fn encode(self, samples: &[i16], out: &mut [u8]) -> usize {
@@ -266,19 +276,34 @@ pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
 /// (`min(payload.len(), out.len())`).
 ///
 /// On x86_64 CPUs with AVX2 this expands 16 codes per step arithmetically
-/// (bit-exact with the table, see [`x86`]); elsewhere it is one table load
+/// (bit-exact with the table, see the private `x86` module); elsewhere it is one table load
 /// per sample.
 pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
     let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let done = x86::decode_ulaw(payload, out);
+    let (done, _) = x86::decode_ulaw::<false>(payload, out);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
     for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
         *o = ulaw_to_linear(c);
     }
     n
+}
+
+/// [`decode_ulaw`], also returning the sum of the squared samples written
+/// ([`crate::vad::sum_of_squares`] of them), computed in the same pass.
+pub fn decode_ulaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
+    let n = payload.len().min(out.len());
+    let (payload, out) = (&payload[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    let (done, sum) = x86::decode_ulaw::<true>(payload, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (done, sum) = (0, 0);
+    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
+        *o = ulaw_to_linear(c);
+    }
+    (n, sum + crate::vad::sum_of_squares(&out[done..]))
 }
 
 /// Decodes A-law bytes to linear samples; returns how many were written
@@ -289,13 +314,28 @@ pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
     let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let done = x86::decode_alaw(payload, out);
+    let (done, _) = x86::decode_alaw::<false>(payload, out);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
     for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
         *o = alaw_to_linear(c);
     }
     n
+}
+
+/// [`decode_alaw`], also returning the sum of the squared samples written,
+/// computed in the same pass.
+pub fn decode_alaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
+    let n = payload.len().min(out.len());
+    let (payload, out) = (&payload[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    let (done, sum) = x86::decode_alaw::<true>(payload, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (done, sum) = (0, 0);
+    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
+        *o = alaw_to_linear(c);
+    }
+    (n, sum + crate::vad::sum_of_squares(&out[done..]))
 }
 
 /// AVX2 G.711 expansion, 16 samples per step.
@@ -312,30 +352,68 @@ pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
 #[allow(unsafe_code)]
 mod x86 {
     use std::arch::x86_64::{
-        __m128i, __m256i, _mm256_add_epi16, _mm256_and_si256, _mm256_andnot_si256,
-        _mm256_cmpeq_epi16, _mm256_cvtepu8_epi16, _mm256_mullo_epi16, _mm256_or_si256,
-        _mm256_set1_epi16, _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8,
-        _mm256_slli_epi16, _mm256_srai_epi16, _mm256_srli_epi16, _mm256_storeu_si256,
-        _mm256_sub_epi16, _mm256_xor_si256, _mm_loadu_si128,
+        __m128i, __m256i, _mm256_add_epi16, _mm256_add_epi64, _mm256_and_si256,
+        _mm256_andnot_si256, _mm256_cmpeq_epi16, _mm256_cvtepu8_epi16, _mm256_madd_epi16,
+        _mm256_mullo_epi16, _mm256_or_si256, _mm256_set1_epi16, _mm256_setr_epi8,
+        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_sign_epi16, _mm256_slli_epi16,
+        _mm256_srli_epi16, _mm256_storeu_si256, _mm256_sub_epi16, _mm256_unpackhi_epi32,
+        _mm256_unpacklo_epi32, _mm256_xor_si256, _mm_loadu_si128,
     };
 
     /// Decodes the largest multiple of 16 samples it can with AVX2, if the
     /// CPU has it; returns how many samples it wrote (0 without AVX2).
-    pub(super) fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
+    pub(super) fn decode_ulaw<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         if payload.len() < 16 || !std::arch::is_x86_feature_detected!("avx2") {
-            return 0;
+            return (0, 0);
         }
         // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { ulaw_avx2(payload, out) }
+        unsafe { ulaw_avx2::<ENERGY>(payload, out) }
     }
 
     /// A-law counterpart of [`decode_ulaw`].
-    pub(super) fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
+    pub(super) fn decode_alaw<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         if payload.len() < 16 || !std::arch::is_x86_feature_detected!("avx2") {
-            return 0;
+            return (0, 0);
         }
         // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { alaw_avx2(payload, out) }
+        unsafe { alaw_avx2::<ENERGY>(payload, out) }
+    }
+
+    /// Running sum of squares of decoded 16-sample blocks, in four 64-bit
+    /// lanes.
+    #[derive(Clone, Copy)]
+    struct Energy(__m256i);
+
+    impl Energy {
+        /// Safety: the CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        unsafe fn new() -> Self {
+            Energy(_mm256_setzero_si256())
+        }
+
+        /// Adds the squares of 16 samples.
+        ///
+        /// Safety: the CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        unsafe fn add(&mut self, s: __m256i) {
+            // Eight sums of two squares; each is at most 2 * 32768^2 = 2^31,
+            // exact read as unsigned, so widen with zeros.
+            let pairs = _mm256_madd_epi16(s, s);
+            let zero = _mm256_setzero_si256();
+            self.0 = _mm256_add_epi64(self.0, _mm256_unpacklo_epi32(pairs, zero));
+            self.0 = _mm256_add_epi64(self.0, _mm256_unpackhi_epi32(pairs, zero));
+        }
+
+        /// The total.
+        ///
+        /// Safety: the CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        unsafe fn sum(self) -> u64 {
+            let mut lanes = [0u64; 4];
+            // SAFETY: `lanes` is 32 writable bytes; unaligned store.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), self.0) };
+            lanes.iter().sum()
+        }
     }
 
     /// 16 codes zero-extended to 16-bit lanes, for each whole block of 16
@@ -361,8 +439,9 @@ mod x86 {
 
     /// Safety: the CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    unsafe fn ulaw_avx2(payload: &[u8], out: &mut [i16]) -> usize {
+    unsafe fn ulaw_avx2<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         let mut done = 0;
+        let mut energy = Energy::new();
         #[rustfmt::skip]
         let pow2 = _mm256_setr_epi8(
             1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -378,20 +457,25 @@ mod x86 {
             // At most 252 << 7 = 32256: no overflow.
             let shifted = _mm256_mullo_epi16(biased, powers(pow2, exponent));
             let magnitude = _mm256_sub_epi16(shifted, _mm256_set1_epi16(0x84));
-            // All ones where the sign bit (0x80 of u) is set: negate there.
-            let negative = _mm256_srai_epi16(_mm256_slli_epi16(u, 8), 15);
-            let s = _mm256_sub_epi16(_mm256_xor_si256(magnitude, negative), negative);
+            // Negative where the sign bit (0x80 of u) is set, positive
+            // elsewhere: `psignw` negates the magnitude there.
+            let sign = _mm256_or_si256(_mm256_slli_epi16(u, 8), _mm256_set1_epi16(1));
+            let s = _mm256_sign_epi16(magnitude, sign);
             // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
             unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast(), s) };
+            if ENERGY {
+                energy.add(s);
+            }
             done += 16;
         }
-        done
+        (done, energy.sum())
     }
 
     /// Safety: the CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    unsafe fn alaw_avx2(payload: &[u8], out: &mut [i16]) -> usize {
+    unsafe fn alaw_avx2<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         let mut done = 0;
+        let mut energy = Energy::new();
         // 1 << (exponent - 1), and 1 for exponent 0.
         #[rustfmt::skip]
         let pow2 = _mm256_setr_epi8(
@@ -421,9 +505,12 @@ mod x86 {
             let s = _mm256_sub_epi16(_mm256_xor_si256(magnitude, negative), negative);
             // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
             unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast::<__m256i>(), s) };
+            if ENERGY {
+                energy.add(s);
+            }
             done += 16;
         }
-        done
+        (done, energy.sum())
     }
 }
 
@@ -550,6 +637,41 @@ mod tests {
         assert_eq!(decode_ulaw(&codes[..100], &mut short[..33]), 33);
         assert_eq!(short[33..], [0x5A5A; 7]);
         assert_eq!(short[32], ref_ulaw2linear(codes[32]));
+    }
+
+    #[test]
+    fn decoding_with_energy_gives_the_same_samples_and_their_sum_of_squares() {
+        let codes: Vec<u8> = (0..=255u8).chain(0..=255u8).rev().collect();
+        // The loudest codes in every lane: the largest pair sums.
+        let loud = [0x00u8, 0x80, 0x2A, 0xAA];
+        let mut out = [0i16; 512];
+        let mut plain = [0i16; 512];
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            for len in [0, 1, 15, 16, 17, 31, 160, 161, 255, 256, 500, 512] {
+                for start in 0..16 {
+                    let src = &codes[start..(start + len).min(codes.len())];
+                    let n = codec.decode(src, &mut plain);
+                    let (m, sum) = codec.decode_energy(src, &mut out);
+                    assert_eq!((m, &out[..m]), (n, &plain[..n]), "{codec:?} len {len}");
+                    let want: u64 = plain[..n]
+                        .iter()
+                        .map(|&s| (i64::from(s).pow(2)) as u64)
+                        .sum();
+                    assert_eq!(sum, want, "{codec:?} len {len} start {start}");
+                }
+            }
+            let src: Vec<u8> = loud.iter().copied().cycle().take(480).collect();
+            let n = codec.decode(&src, &mut plain);
+            let want: u64 = plain[..n]
+                .iter()
+                .map(|&s| (i64::from(s).pow(2)) as u64)
+                .sum();
+            assert_eq!(
+                codec.decode_energy(&src, &mut out).1,
+                want,
+                "{codec:?} loud"
+            );
+        }
     }
 
     #[test]

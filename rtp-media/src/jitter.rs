@@ -121,7 +121,8 @@ struct Slot {
 /// Exact division of a `u32` by a divisor fixed at construction, by one
 /// multiplication with a precomputed reciprocal (Lemire, Kaser & Kurz,
 /// "Faster remainder by direct computation", 2019): a hardware divide
-/// costs more than the rest of a slot lookup, and `push` needs up to three.
+/// costs more than the rest of a slot lookup, and `push` needs one or two
+/// (frame offsets from RTP timestamps).
 #[derive(Debug, Clone, Copy)]
 struct Divisor {
     d: u32,
@@ -160,14 +161,6 @@ impl Divisor {
             }
             Err(_) => x.div_euclid(i64::from(self.d)),
         }
-    }
-
-    /// `x.rem_euclid(d)` for any `i64`.
-    #[inline]
-    fn rem_euclid(self, x: i64) -> i64 {
-        // q·d can lie below i64::MIN (floor division of values near it);
-        // the remainder is in 0..d, so wrapping arithmetic gives it exactly.
-        x.wrapping_sub(self.div_euclid(x).wrapping_mul(i64::from(self.d)))
     }
 }
 
@@ -231,8 +224,12 @@ pub struct JitterBuffer {
     spf: u32,
     /// Division by `spf`.
     spf_div: Divisor,
-    /// Division by the number of slots.
-    slots_div: Divisor,
+    /// Slots in use: frames more than this ahead of the play head do not
+    /// fit. The ring itself is the next power of two, so that a frame's
+    /// slot is a mask of its index rather than a division.
+    capacity: i64,
+    /// Ring length − 1.
+    slot_mask: u64,
     ptime_s: f64,
     /// Packetization time in nanoseconds (at least 1 ms).
     ptime_ns: i64,
@@ -289,6 +286,7 @@ impl JitterBuffer {
         let min_frames = frames(cfg.min_delay);
         let max_frames = frames(cfg.max_delay).max(min_frames);
         let n = (2 * max_frames + 4) as usize;
+        let ring = n.next_power_of_two();
         let empty = Slot {
             frame: i64::MIN,
             state: SlotState::Empty,
@@ -297,13 +295,14 @@ impl JitterBuffer {
         JitterBuffer {
             spf,
             spf_div: Divisor::new(spf),
-            slots_div: Divisor::new(n as u32),
+            capacity: n as i64,
+            slot_mask: ring as u64 - 1,
             ptime_s,
             ptime_ns: i64::try_from(cfg.ptime.as_nanos()).unwrap_or(i64::MAX),
             min_frames,
             max_frames,
-            slots: vec![empty; n].into_boxed_slice(),
-            storage: vec![0u8; n * cfg.max_payload].into_boxed_slice(),
+            slots: vec![empty; ring].into_boxed_slice(),
+            storage: vec![0u8; ring * cfg.max_payload].into_boxed_slice(),
             ssrc: None,
             ref_ts: 0,
             play_index: 0,
@@ -335,11 +334,13 @@ impl JitterBuffer {
     }
 
     fn capacity(&self) -> i64 {
-        self.slots.len() as i64
+        self.capacity
     }
 
+    /// The slot of `frame`: distinct for any `capacity` consecutive frames
+    /// (the two's complement mask is the Euclidean remainder).
     fn slot_index(&self, frame: i64) -> usize {
-        self.slots_div.rem_euclid(frame) as usize
+        (frame as u64 & self.slot_mask) as usize
     }
 
     /// Frames buffered from the play head up to the newest received.
@@ -506,10 +507,13 @@ impl JitterBuffer {
         // Transit time relative to the stream's own timeline; only its
         // spread matters, so the epoch is arbitrary.
         let epoch = *self.epoch.get_or_insert(arrival);
-        let since = arrival.saturating_duration_since(epoch).as_nanos();
-        let transit_ns = i64::try_from(since)
+        let since = arrival.saturating_duration_since(epoch);
+        // Whole seconds and nanoseconds rather than `as_nanos` (a u128).
+        let since_ns = i64::try_from(since.as_secs())
             .unwrap_or(i64::MAX)
-            .saturating_sub(frame.saturating_mul(self.ptime_ns));
+            .saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(since.subsec_nanos()));
+        let transit_ns = since_ns.saturating_sub(frame.saturating_mul(self.ptime_ns));
         self.spread.add(transit_ns);
         let spread = self.spread.spread_ns();
         if spread != self.spread_seen {
@@ -658,6 +662,14 @@ pub struct Concealer {
     cfg: ConcealerConfig,
     last: Box<[i16]>,
     last_len: usize,
+    /// The last good frame still encoded, when it came from
+    /// [`Concealer::render`]: `last` is decoded from it only when a frame
+    /// is concealed. Keeping the codes (half the bytes, and long written)
+    /// instead of re-reading the samples just decoded spares every good
+    /// frame a copy that would stall on the decoder's fresh stores.
+    last_codes: Box<[u8]>,
+    /// Codec of `last_codes` while they are newer than `last`.
+    pending: Option<Codec>,
     misses: u32,
     rng: u32,
 }
@@ -670,6 +682,8 @@ impl Concealer {
             cfg: config,
             last: vec![0; frame_samples].into_boxed_slice(),
             last_len: 0,
+            last_codes: vec![0; frame_samples].into_boxed_slice(),
+            pending: None,
             misses: 0,
             rng: 0x1234_5678,
         }
@@ -680,6 +694,7 @@ impl Concealer {
         let n = frame.len().min(self.last.len());
         self.last[..n].copy_from_slice(&frame[..n]);
         self.last_len = n;
+        self.pending = None;
         self.misses = 0;
     }
 
@@ -688,6 +703,9 @@ impl Concealer {
     /// `max_repeats` misses.
     pub fn conceal(&mut self, out: &mut [i16]) -> Concealment {
         self.misses = self.misses.saturating_add(1);
+        if let Some(codec) = self.pending.take() {
+            codec.decode(&self.last_codes[..self.last_len], &mut self.last);
+        }
         if self.misses > self.cfg.max_repeats || self.last_len == 0 {
             self.comfort_noise(out);
             return Concealment::ComfortNoise;
@@ -724,11 +742,41 @@ impl Concealer {
     /// remembers it), conceals, or generates comfort noise; `Empty` is
     /// silence. Returns the number of samples written to `out`.
     pub fn render(&mut self, frame: Frame<'_>, codec: Codec, out: &mut [i16]) -> usize {
-        match frame {
+        self.render_inner::<false>(frame, codec, out).0
+    }
+
+    /// [`Concealer::render`], also returning the sum of the squared samples
+    /// written ([`crate::vad::sum_of_squares`], the VAD gate's input):
+    /// computed during the decode for audio, so the frame is read once.
+    pub fn render_energy(
+        &mut self,
+        frame: Frame<'_>,
+        codec: Codec,
+        out: &mut [i16],
+    ) -> (usize, u64) {
+        self.render_inner::<true>(frame, codec, out)
+    }
+
+    #[inline(always)]
+    fn render_inner<const ENERGY: bool>(
+        &mut self,
+        frame: Frame<'_>,
+        codec: Codec,
+        out: &mut [i16],
+    ) -> (usize, u64) {
+        let n = match frame {
             Frame::Audio(payload) => {
-                let n = codec.decode(payload, out);
-                self.good_frame(&out[..n]);
-                n
+                let (n, sum) = if ENERGY {
+                    codec.decode_energy(payload, out)
+                } else {
+                    (codec.decode(payload, out), 0)
+                };
+                let m = n.min(self.last_codes.len());
+                self.last_codes[..m].copy_from_slice(&payload[..m]);
+                self.last_len = m;
+                self.pending = Some(codec);
+                self.misses = 0;
+                return (n, sum);
             }
             Frame::Concealed => {
                 self.conceal(out);
@@ -741,9 +789,15 @@ impl Concealer {
             }
             Frame::Empty => {
                 out.fill(0);
-                out.len()
+                return (out.len(), 0);
             }
-        }
+        };
+        let sum = if ENERGY {
+            crate::vad::sum_of_squares(&out[..n])
+        } else {
+            0
+        };
+        (n, sum)
     }
 }
 
@@ -879,7 +933,6 @@ mod tests {
             ];
             let check = |v: i64| {
                 assert_eq!(div.div_euclid(v), v.div_euclid(i64::from(d)), "{v} / {d}");
-                assert_eq!(div.rem_euclid(v), v.rem_euclid(i64::from(d)), "{v} % {d}");
             };
             edges.iter().chain(&more).for_each(|&v| check(v));
             for _ in 0..20_000 {
@@ -1280,5 +1333,35 @@ mod tests {
         assert!(out.iter().all(|&s| s == 0));
         c.render(Frame::ComfortNoise, Codec::Pcmu, &mut out);
         assert!(out.iter().all(|&s| s.abs() <= 24));
+    }
+
+    #[test]
+    fn concealer_energy_is_the_sum_of_squares_of_what_it_renders() {
+        let (mut plain, mut with) = (
+            Concealer::new(160, ConcealerConfig::default()),
+            Concealer::new(160, ConcealerConfig::default()),
+        );
+        let payload: Vec<u8> = (0..=255u8).cycle().skip(7).take(160).collect();
+        let (mut a, mut b) = ([0i16; 160], [0i16; 160]);
+        let frames = [
+            Frame::Empty,
+            Frame::Audio(&payload),
+            Frame::Audio(&payload[..37]),
+            Frame::Concealed,
+            Frame::Concealed,
+            Frame::ComfortNoise,
+            Frame::Audio(&payload[100..]),
+        ];
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            for frame in frames {
+                a.fill(0);
+                b.fill(0);
+                let n = plain.render(frame, codec, &mut a);
+                let (m, sum) = with.render_energy(frame, codec, &mut b);
+                assert_eq!((m, a), (n, b), "{frame:?}");
+                assert_eq!(sum, crate::vad::sum_of_squares(&b[..m]), "{frame:?}");
+                assert!(sum > 0 || matches!(frame, Frame::Empty), "{frame:?}");
+            }
+        }
     }
 }

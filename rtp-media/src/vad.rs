@@ -220,23 +220,53 @@ pub fn frame_energy_db(frame: &[i16]) -> f32 {
     energy_db(sum_of_squares(frame), frame.len())
 }
 
+/// Square of full scale (32768^2).
+const FULL_SCALE_POWER: f64 = (1u64 << 30) as f64;
+/// [`SILENCE_DB`] as a power ratio.
+const SILENCE_POWER: f64 = 1e-10;
+
+/// dB to a power ratio.
+fn db_to_power(db: f32) -> f64 {
+    10f64.powf(f64::from(db) / 10.0)
+}
+
+/// A power ratio to dB.
+fn power_to_db(power: f64) -> f32 {
+    (10.0 * power.log10()) as f32
+}
+
 /// The energy gate alone: an adaptive noise floor and a margin above it.
+///
+/// The rules are in dB (the floor falls a fixed fraction of the way
+/// towards a quieter frame, rises a few dB per second, the gate opens
+/// `margin` dB above it), but the floor is kept as a linear power: a dB
+/// comparison is a power comparison and a dB step is a power factor, so a
+/// frame at or above the floor (most frames, and every frame of a steady
+/// noise the floor has settled on) costs no logarithm. Only a frame below
+/// the floor, which pulls it down by a fraction of the dB distance, takes
+/// a logarithm and an exponential.
 ///
 /// Public so that cheap paths (and the receive-path benchmark) can use the
 /// first stage without the neural network.
 #[derive(Debug, Clone)]
 pub struct EnergyGate {
-    floor_db: Option<f32>,
-    margin_db: f32,
+    /// Noise floor as a power ratio (`None` before the first frame).
+    floor: Option<f64>,
+    /// The gate margin as a power factor.
+    margin: f64,
     min_floor_db: f32,
+    /// The lowest floor as a power ratio.
+    min_floor: f64,
     rise_db_per_s: f32,
     /// Floor steps for frames of `step_len` samples (recomputed when the
     /// frame length changes, so the usual fixed ptime costs no `exp`).
     step_len: usize,
-    /// Fraction of the way the floor falls towards a quieter frame.
-    fall_k: f32,
-    /// dB the floor rises by under a louder frame.
-    rise_db: f32,
+    /// Fraction of the (dB) way the floor falls towards a quieter frame.
+    fall_k: f64,
+    /// Power factor the floor rises by under a louder frame.
+    rise: f64,
+    /// 1 / (`step_len` · 32768²): sum of squares to mean power.
+    inv_scale: f64,
 }
 
 impl EnergyGate {
@@ -244,45 +274,97 @@ impl EnergyGate {
     pub fn new(config: &VadConfig) -> Self {
         let finite_or = |v: f32, d: f32| if v.is_finite() { v } else { d };
         let d = VadConfig::default();
+        // Bounded so that the powers stay finite.
+        let min_floor_db = finite_or(config.min_floor_db, d.min_floor_db).clamp(-300.0, 300.0);
+        let margin_db = finite_or(config.gate_margin_db, d.gate_margin_db).clamp(0.0, 300.0);
         EnergyGate {
-            floor_db: None,
-            margin_db: finite_or(config.gate_margin_db, d.gate_margin_db).max(0.0),
-            min_floor_db: finite_or(config.min_floor_db, d.min_floor_db),
-            rise_db_per_s: finite_or(config.floor_rise_db_per_s, d.floor_rise_db_per_s).max(0.0),
+            floor: None,
+            margin: db_to_power(margin_db),
+            min_floor_db,
+            min_floor: db_to_power(min_floor_db),
+            rise_db_per_s: finite_or(config.floor_rise_db_per_s, d.floor_rise_db_per_s)
+                .clamp(0.0, 1e6),
             step_len: 0,
             fall_k: 0.0,
-            rise_db: 0.0,
+            rise: 1.0,
+            inv_scale: 0.0,
         }
     }
 
     /// Current noise floor in dBFS (`None` before the first frame).
     pub fn floor_db(&self) -> Option<f32> {
-        self.floor_db
+        self.floor.map(|f| {
+            if f <= self.min_floor {
+                self.min_floor_db
+            } else {
+                power_to_db(f)
+            }
+        })
     }
 
     /// Judges one frame of 8 kHz audio: true when its energy is more than
     /// the margin above the noise floor. Updates the floor afterwards.
     pub fn process(&mut self, frame: &[i16]) -> bool {
-        self.process_energy(frame_energy_db(frame), frame.len())
+        self.process_sum_of_squares(sum_of_squares(frame), frame.len())
+    }
+
+    /// [`EnergyGate::process`] for a frame of `len` samples whose
+    /// [`sum_of_squares`] is already known (computed while decoding, say).
+    #[inline]
+    pub fn process_sum_of_squares(&mut self, sum: u64, len: usize) -> bool {
+        self.set_step(len);
+        // A multiplication by the cached 1 / (len · 32768²) rather than a
+        // division, which was the gate's largest cost (within an ulp).
+        let power = if len == 0 {
+            SILENCE_POWER
+        } else {
+            (sum as f64 * self.inv_scale).max(SILENCE_POWER)
+        };
+        self.process_power(power, len)
     }
 
     /// [`EnergyGate::process`] for a frame of `len` samples whose energy
     /// ([`frame_energy_db`]) is already known.
     pub fn process_energy(&mut self, energy: f32, len: usize) -> bool {
+        let energy = if energy.is_nan() { SILENCE_DB } else { energy };
+        self.process_power(db_to_power(energy.max(SILENCE_DB)), len)
+    }
+
+    /// Recomputes the per-frame constants when the frame length changes.
+    #[inline]
+    fn set_step(&mut self, len: usize) {
         if len != self.step_len {
-            let secs = len as f32 / LINE_RATE as f32;
-            self.fall_k = 1.0 - (-secs / FLOOR_FALL_TAU_S).exp();
-            self.rise_db = self.rise_db_per_s * secs;
-            self.step_len = len;
+            self.new_step(len);
         }
-        let floor = *self.floor_db.get_or_insert(energy.max(self.min_floor_db));
-        let open = energy > floor + self.margin_db;
-        let next = if energy < floor {
-            floor + (energy - floor) * self.fall_k
+    }
+
+    #[cold]
+    fn new_step(&mut self, len: usize) {
+        let secs = len as f64 / f64::from(LINE_RATE);
+        self.fall_k = 1.0 - (-secs / f64::from(FLOOR_FALL_TAU_S)).exp();
+        self.rise = 10f64.powf(f64::from(self.rise_db_per_s) * secs / 10.0);
+        self.inv_scale = 1.0 / (len as f64 * FULL_SCALE_POWER);
+        self.step_len = len;
+    }
+
+    /// A floor falling towards a quieter frame: `floor_dB + (energy_dB −
+    /// floor_dB) · k`, as powers.
+    #[cold]
+    fn fall(&self, floor: f64, power: f64) -> f64 {
+        floor * (power / floor).powf(self.fall_k)
+    }
+
+    #[inline]
+    fn process_power(&mut self, power: f64, len: usize) -> bool {
+        self.set_step(len);
+        let floor = *self.floor.get_or_insert(power.max(self.min_floor));
+        let open = power > floor * self.margin;
+        let next = if power < floor {
+            self.fall(floor, power)
         } else {
-            (floor + self.rise_db).min(energy)
+            (floor * self.rise).min(power)
         };
-        self.floor_db = Some(next.max(self.min_floor_db));
+        self.floor = Some(next.max(self.min_floor));
         open
     }
 }
@@ -431,13 +513,28 @@ impl Vad {
     /// RTP timestamp `media_ts`. Returns an event when speech starts or
     /// stops. Empty or oversized frames are counted and ignored.
     pub fn process(&mut self, frame: &[i16], media_ts: u32) -> Option<VadEvent> {
+        self.process_energy(frame, sum_of_squares(frame), media_ts)
+    }
+
+    /// [`Vad::process`] for a frame whose [`sum_of_squares`] is already
+    /// known (computed while decoding it, as
+    /// [`crate::jitter::Concealer::render_energy`] does), so the gate does
+    /// not read the frame again. A wrong sum only misleads the gate.
+    pub fn process_energy(
+        &mut self,
+        frame: &[i16],
+        sum_of_squares: u64,
+        media_ts: u32,
+    ) -> Option<VadEvent> {
         if frame.is_empty() || frame.len() > MAX_FRAME_SAMPLES {
             self.stats.bad_frames += 1;
             return None;
         }
         self.stats.frames += 1;
         let len = frame.len() as u32;
-        let open = self.gate.process(frame);
+        let open = self
+            .gate
+            .process_sum_of_squares(sum_of_squares, frame.len());
 
         // Upsampling is for earshot only, so a frame the gate keeps shut
         // (most of a call) costs the gate and a copy of the frame.
@@ -790,6 +887,68 @@ pub(crate) mod tests {
             assert!(!g2.process(&[0; 160]));
         }
         assert_eq!(g2.floor_db(), Some(cfg.min_floor_db));
+    }
+
+    /// The gate's rules written in dB, as they are specified.
+    struct DbGate {
+        floor: Option<f64>,
+        cfg: VadConfig,
+    }
+
+    impl DbGate {
+        fn process(&mut self, frame: &[i16]) -> bool {
+            let energy = f64::from(frame_energy_db(frame));
+            let min = f64::from(self.cfg.min_floor_db);
+            let floor = *self.floor.get_or_insert(energy.max(min));
+            let open = energy > floor + f64::from(self.cfg.gate_margin_db);
+            let secs = frame.len() as f64 / 8000.0;
+            let next = if energy < floor {
+                floor + (energy - floor) * (1.0 - (-secs / 0.04).exp())
+            } else {
+                (floor + f64::from(self.cfg.floor_rise_db_per_s) * secs).min(energy)
+            };
+            self.floor = Some(next.max(min));
+            open
+        }
+    }
+
+    #[test]
+    fn energy_gate_follows_its_db_rules() {
+        let cfg = VadConfig::default();
+        let mut gate = EnergyGate::new(&cfg);
+        let mut reference = DbGate { floor: None, cfg };
+        let mut noise = Noise::new(5);
+        let (mut opened, mut fell) = (0, 0);
+        // Noise whose level wanders up and down by tens of dB, with bursts
+        // and digital silence, in frames of different lengths.
+        for i in 0..3000u32 {
+            let amp = match i % 400 {
+                0..=99 => 20.0,
+                100..=109 => 8000.0,
+                110..=199 => 300.0,
+                200..=219 => 0.0,
+                _ => 20.0 + f64::from(i % 37) * 40.0,
+            };
+            let len = [160, 80, 240, 161][(i / 700) as usize % 4];
+            let frame: Vec<i16> = (0..len).map(|_| noise.sample(amp)).collect();
+            let before = gate.floor_db();
+            let energy = f64::from(frame_energy_db(&frame));
+            let min = f64::from(cfg.min_floor_db);
+            let edge = reference.floor.unwrap_or(energy.max(min)) + f64::from(cfg.gate_margin_db);
+            let (open, want) = (gate.process(&frame), reference.process(&frame));
+            let floor = f64::from(gate.floor_db().unwrap());
+            let want_floor = reference.floor.unwrap();
+            assert!(
+                (floor - want_floor).abs() < 1e-3,
+                "frame {i}: floor {floor} dB, rules give {want_floor} dB"
+            );
+            if (energy - edge).abs() > 1e-3 {
+                assert_eq!(open, want, "frame {i}");
+            }
+            opened += usize::from(open);
+            fell += usize::from(before.is_some_and(|b| f64::from(b) > floor + 0.1));
+        }
+        assert!(opened > 50 && fell > 50, "opened {opened}, fell {fell}");
     }
 
     #[test]

@@ -563,7 +563,7 @@ impl CallMedia {
             return;
         }
         let mut samples = [0i16; FRAME_SAMPLES];
-        let kind = self.pull_frame(&mut samples);
+        let (kind, energy) = self.pull_frame(&mut samples);
         let media_ts = (self.frame_index as u32).wrapping_mul(FRAME_SAMPLES as u32);
         self.record(Side::Caller, &samples);
 
@@ -572,7 +572,7 @@ impl CallMedia {
         if let Some(ev) = self
             .vad
             .as_mut()
-            .and_then(|v| v.process(&samples, media_ts))
+            .and_then(|v| v.process_energy(&samples, energy, media_ts))
         {
             self.emit(match ev {
                 VadEvent::SpeechStarted { media_ts } => MediaEvent::SpeechStarted { media_ts },

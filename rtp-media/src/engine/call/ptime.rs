@@ -167,14 +167,15 @@ impl CallMedia {
     }
 
     /// The next 20 ms frame of received audio: one jitter-buffer frame at
-    /// 20 ms ptime, else from the FIFO refilled one packet at a time.
-    pub(crate) fn pull_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> FrameKind {
+    /// 20 ms ptime, else from the FIFO refilled one packet at a time. Also
+    /// returns the frame's sum of squared samples, for the VAD gate.
+    pub(crate) fn pull_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> (FrameKind, u64) {
         let codec = self.params.codec;
         let Some(rp) = self.repacketizer.as_mut() else {
             let frame = self.jitter.pop();
             let kind = kind_of(&frame);
-            self.concealer.render(frame, codec, out);
-            return kind;
+            let (_, energy) = self.concealer.render_energy(frame, codec, out);
+            return (kind, energy);
         };
         let fifo = &mut rp.rx;
         while fifo.len < FRAME_SAMPLES {
@@ -208,7 +209,7 @@ impl CallMedia {
                 fifo.n_parts -= 1;
             }
         }
-        kind
+        (kind, crate::vad::sum_of_squares(out))
     }
 
     /// The send path for a ptime other than 20 ms; called once per tick
