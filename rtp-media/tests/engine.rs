@@ -1,5 +1,9 @@
 //! The media engine over real sockets on 127.0.0.1.
 
+mod common;
+
+use common::{engine, engine_with, peer, rtp};
+
 use rtp_media::dtmf::TelephoneEvent;
 use rtp_media::engine::{
     Direction, EngineConfig, FrameKind, MediaEngine, MediaError, MediaEvent, MediaSession,
@@ -7,48 +11,9 @@ use rtp_media::engine::{
 };
 use rtp_media::g711::Codec;
 use rtp_media::rtcp::{self, RtcpPacket};
-use rtp_media::rtp::{RtpHeader, RtpPacket};
+use rtp_media::rtp::RtpPacket;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-
-/// An engine on its own port range so tests can run in parallel.
-fn engine(base: u16, pairs: u16) -> MediaEngine {
-    engine_with(base, pairs, |_| {})
-}
-
-fn engine_with(base: u16, pairs: u16, f: impl FnOnce(&mut EngineConfig)) -> MediaEngine {
-    let mut cfg = EngineConfig {
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        port_range: base..=base + 2 * pairs - 1,
-        workers: 2,
-        frame_queue: 1000,
-        event_queue: 256,
-        // Start at the floor so the buffer never trims a frame in these
-        // short streams (trimming is the jitter buffer's own business).
-        jitter: rtp_media::jitter::JitterConfig {
-            initial_delay: Duration::from_millis(40),
-            ..EngineConfig::default().jitter
-        },
-        ..EngineConfig::default()
-    };
-    f(&mut cfg);
-    MediaEngine::new(cfg).unwrap()
-}
-
-fn peer() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    s
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
-    let mut h = RtpHeader::new(pt, seq, ts, ssrc);
-    h.marker = marker;
-    let mut out = vec![0u8; 12 + payload.len()];
-    let n = h.write_packet(payload, 0, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
 
 /// Deterministic pseudo-random µ-law payloads, distinct per packet.
 fn payloads(n: usize, seed: u32) -> Vec<[u8; 160]> {

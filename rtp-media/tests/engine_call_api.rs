@@ -1,52 +1,19 @@
 //! The per-call API of the media engine over real sockets on 127.0.0.1:
 //! DTMF sending, speech events, recording, application sample rates.
 
+mod common;
+
+use common::{engine, engine_with, peer, rtp};
+
 use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
-use rtp_media::engine::{EngineConfig, MediaEngine, MediaError, MediaEvent, SessionParams};
+use rtp_media::engine::{MediaError, MediaEvent, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::prompt::Prompt;
 use rtp_media::recording::RecordMode;
-use rtp_media::rtp::{RtpHeader, RtpPacket};
+use rtp_media::rtp::RtpPacket;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-
-/// An engine on its own port range so tests can run in parallel.
-fn engine_with(base: u16, pairs: u16, f: impl FnOnce(&mut EngineConfig)) -> MediaEngine {
-    let mut cfg = EngineConfig {
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        port_range: base..=base + 2 * pairs - 1,
-        workers: 2,
-        frame_queue: 1000,
-        event_queue: 256,
-        jitter: rtp_media::jitter::JitterConfig {
-            initial_delay: Duration::from_millis(40),
-            ..EngineConfig::default().jitter
-        },
-        ..EngineConfig::default()
-    };
-    f(&mut cfg);
-    MediaEngine::new(cfg).unwrap()
-}
-
-fn engine(base: u16, pairs: u16) -> MediaEngine {
-    engine_with(base, pairs, |_| {})
-}
-
-fn peer() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    s
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
-    let mut h = RtpHeader::new(pt, seq, ts, ssrc);
-    h.marker = marker;
-    let mut out = vec![0u8; 12 + payload.len()];
-    let n = h.write_packet(payload, 0, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
 
 /// Sends 8 kHz audio as a paced PCMU stream (20 ms packets) on a thread;
 /// returns the decoded frames as the engine will see them.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{free_port, one_call, require, run_sipp, scenario, sipp_report};
+use common::{free_port, one_call, require, run_sipp, scenario, sipp_register_ok, sipp_report};
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::outbound::DialOptions;
 use sip_core::registration::{Account, RegistrationState};
@@ -235,6 +235,7 @@ fn sipp_on(ip: &str, scenario: &std::path::Path, port: u16) -> Vec<String> {
 /// any `extra` header pattern), then the unregister.
 fn registrar_scenario(ruri: &str, extra_check: &str) -> String {
     let check = |label: &str| {
+        let ok = sipp_register_ok(Some(60));
         format!(
             r#"
   <recv request="REGISTER" crlf="true">
@@ -242,17 +243,7 @@ fn registrar_scenario(ruri: &str, extra_check: &str) -> String {
       <ereg regexp="^REGISTER {ruri} SIP/2.0" search_in="msg" check_it="true" assign_to="r_{label}"/>
       {extra_check}
     </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=60
-Content-Length: 0
-]]></send>"#
+  </recv>{ok}"#
         )
     };
     format!(
@@ -274,23 +265,14 @@ Content-Length: 0
 /// Call-ID.
 fn refreshing_registrar_scenario() -> String {
     let step = |label: &str| {
+        let ok = sipp_register_ok(Some(2));
         format!(
             r#"
   <recv request="REGISTER" crlf="true">
     <action>
       <ereg regexp=".*" search_in="hdr" header="Call-ID:" assign_to="c_{label}"/>
     </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=2
-Content-Length: 0
-]]></send>"#
+  </recv>{ok}"#
         )
     };
     format!(

@@ -9,25 +9,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report};
+use common::{
+    addr, free_port, one_call, require, run_sipp, scenario, sipp_register_ok, sipp_report,
+    sipp_response,
+};
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::registration::{Account, KeepAlive, Registration, RegistrationState};
 use tokio::net::UdpSocket;
 
 /// Answers `code reason` to the last request.
 fn reply(code: u16, reason: &str, next: &str) -> String {
-    format!(
-        r#"
-  <send next="{next}"><![CDATA[
-SIP/2.0 {code} {reason}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>"#
-    )
+    sipp_response(code, reason, "", Some(next))
 }
 
 /// A registrar that grants 60 s and answers OPTIONS keep-alives with 405
@@ -164,42 +156,29 @@ async fn relay(upstream: SocketAddr) -> (SocketAddr, Seen) {
 }
 
 /// A registrar that grants 60 s and then takes the unregister.
-const PLAIN_REGISTRAR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn plain_registrar() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="registrar">
-  <recv request="REGISTER" crlf="true"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=60
-Content-Length: 0
-]]></send>
+  <recv request="REGISTER" crlf="true"/>{granted}
   <recv request="REGISTER">
     <action>
       <ereg regexp="Expires: *0" search_in="msg" check_it="true" assign_to="unreg"/>
     </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>
+  </recv>{unregistered}
   <Reference variables="unreg"/>
 </scenario>
-"#;
+"#,
+        granted = sipp_register_ok(Some(60)),
+        unregistered = sipp_register_ok(None),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crlf_keepalives_leave_from_the_registering_socket_while_registered() {
     require("sipp");
     let registrar_port = free_port();
-    let sf = scenario("crlf-registrar.xml", PLAIN_REGISTRAR);
+    let sf = scenario("crlf-registrar.xml", &plain_registrar());
     let mut args = one_call(&sf, registrar_port, "30s");
     args.push("-timeout_error".into());
     let sipp = tokio::spawn(run_sipp(args));
@@ -263,60 +242,37 @@ async fn crlf_keepalives_leave_from_the_registering_socket_while_registered() {
 /// A registrar that grants 60 s and never answers OPTIONS (the path is
 /// broken one way): it expects the registration to be sent again, then
 /// the unregister.
-const DEAF_TO_OPTIONS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn deaf_to_options() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="registrar ignoring OPTIONS">
   <recv request="REGISTER" optional="true" next="register" crlf="true"/>
   <recv request="OPTIONS" next="end"/>
-  <label id="register"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=60
-Content-Length: 0
-]]></send>
+  <label id="register"/>{granted}
   <recv request="REGISTER">
     <action>
       <ereg regexp="Expires: *60" search_in="msg" check_it="true" assign_to="again"/>
     </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=60
-Content-Length: 0
-]]></send>
+  </recv>{granted}
   <recv request="REGISTER">
     <action>
       <ereg regexp="Expires: *0" search_in="msg" check_it="true" assign_to="unreg"/>
     </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>
+  </recv>{unregistered}
   <label id="end"/>
   <Reference variables="again,unreg"/>
 </scenario>
-"#;
+"#,
+        granted = sipp_register_ok(Some(60)),
+        unregistered = sipp_register_ok(None),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_options_keepalive_makes_us_register_again() {
     require("sipp");
     let registrar_port = free_port();
-    let sf = scenario("deaf-registrar.xml", DEAF_TO_OPTIONS);
+    let sf = scenario("deaf-registrar.xml", &deaf_to_options());
     let mut args = one_call(&sf, registrar_port, "30s");
     args.push("-timeout_error".into());
     // The registration and one ignored OPTIONS.

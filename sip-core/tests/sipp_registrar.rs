@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report};
+use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report, sipp_response};
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::registration::{Account, RegistrationState};
 
@@ -15,18 +15,16 @@ use sip_core::registration::{Account, RegistrationState};
 /// reuses the nonce with the next nonce count, or is challenged again) and
 /// finally the unregister with Expires: 0.
 fn registrar_scenario(granted: u32, password: &str) -> String {
-    let challenge = r#"
-  <recv request="REGISTER" crlf="true"/>
-  <send><![CDATA[
-SIP/2.0 401 Unauthorized
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-WWW-Authenticate: Digest realm="trunk.example", nonce="[pid]n[clock_tick]", qop="auth", algorithm=MD5
-Content-Length: 0
-]]></send>"#;
+    let challenge = format!(
+        r#"
+  <recv request="REGISTER" crlf="true"/>{}"#,
+        sipp_response(
+            401,
+            "Unauthorized",
+            "WWW-Authenticate: Digest realm=\"trunk.example\", nonce=\"[pid]n[clock_tick]\", qop=\"auth\", algorithm=MD5\n",
+            None,
+        )
+    );
     let verify = |label: &str, expires: &str, extra: &str| {
         format!(
             r#"
@@ -36,27 +34,15 @@ Content-Length: 0
       <ereg regexp="Expires: *([0-9]+)|expires=([0-9]+)" search_in="msg" check_it="true" assign_to="e_{label},e1_{label},e2_{label}"/>
     </action>
   </recv>
-  <nop hide="true" test="ok_{label}" next="good_{label}"/>
-  <send next="end"><![CDATA[
-SIP/2.0 403 Forbidden
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>
-  <label id="good_{label}"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: [$contact];expires={expires}
-Content-Length: 0
-]]></send>"#
+  <nop hide="true" test="ok_{label}" next="good_{label}"/>{forbidden}
+  <label id="good_{label}"/>{ok}"#,
+            forbidden = sipp_response(403, "Forbidden", "", Some("end")),
+            ok = sipp_response(
+                200,
+                "OK",
+                &format!("Contact: [$contact];expires={expires}\n"),
+                None
+            ),
         )
     };
     format!(

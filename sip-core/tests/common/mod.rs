@@ -87,3 +87,32 @@ pub fn sipp_report(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A SIPp `<send>` of a response to the last request received: `code
+/// reason`, the request's Via, From, Call-ID and CSeq, SIPp's To tag, then
+/// `extra` header lines (each ending in a newline) and no body. `next`
+/// jumps to a label after sending.
+pub fn sipp_response(code: u16, reason: &str, extra: &str, next: Option<&str>) -> String {
+    let next = next.map(|l| format!(r#" next="{l}""#)).unwrap_or_default();
+    format!(
+        r#"
+  <send{next}><![CDATA[
+SIP/2.0 {code} {reason}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+{extra}Content-Length: 0
+]]></send>"#
+    )
+}
+
+/// A registrar's 200 OK to the last REGISTER, granting `expires` seconds on
+/// the Contact it sent; without `expires` (the unregister) no Contact.
+pub fn sipp_register_ok(expires: Option<u32>) -> String {
+    let contact = expires
+        .map(|e| format!("[last_Contact:];expires={e}\n"))
+        .unwrap_or_default();
+    sipp_response(200, "OK", &contact, None)
+}
