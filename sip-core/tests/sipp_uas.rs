@@ -184,6 +184,60 @@ async fn answers_sipp_calls_over_tcp() {
     assert_eq!(ep.active_calls(), 0);
 }
 
+/// SIPp calling an endpoint bound to IPv6 loopback only, on `transport`
+/// (`u1` UDP, `t1` TCP): every call is answered, confirmed by its ACK and
+/// ended by SIPp's BYE.
+async fn ipv6_calls(transport: &str) {
+    require("sipp");
+    let port = free_port();
+    let us = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let (ep, incoming) = Endpoint::bind(EndpointConfig::listen(us))
+        .await
+        .expect("bind [::1]");
+    let seen = serve(incoming, Behaviour::Answer);
+    let args: Vec<String> = [
+        &format!("[::1]:{port}"),
+        "-i",
+        "::1",
+        "-p",
+        &free_port().to_string(),
+        "-sn",
+        "uac",
+        "-t",
+        transport,
+        "-m",
+        "5",
+        "-r",
+        "5",
+        "-timeout",
+        "60s",
+        "-timeout_error",
+        "-nostdin",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let out = run_sipp(args).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("all hangups", || {
+        seen.remote_bye.load(Ordering::SeqCst) == 5
+    })
+    .await;
+    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 5);
+    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(ep.dialog_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_sipp_calls_over_ipv6_udp() {
+    ipv6_calls("u1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_sipp_calls_over_ipv6_tcp() {
+    ipv6_calls("t1").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
     require("sipp");
