@@ -689,6 +689,8 @@ impl Registrar {
                 .map(|v| (*header, v)),
             None => None,
         };
+        // The status of the last challenge: answering it got another one.
+        let mut challenged = None;
         for _attempt in 0..4 {
             let (bytes, branch) = self.build(dest, transport, expires, auth.as_ref());
             let mut events = self.inner.layer().send_request(OutgoingRequest {
@@ -730,6 +732,7 @@ impl Registrar {
                     });
                 }
                 401 | 407 => {
+                    challenged = Some(r.code);
                     let (challenge_header, answer_header) = if r.code == 401 {
                         (HeaderName::WwwAuthenticate, HeaderName::Authorization)
                     } else {
@@ -771,9 +774,12 @@ impl Registrar {
                 }
             }
         }
+        // Every answer drew a fresh challenge (registrars that send a new
+        // nonce each time, as Kamailio does, never say stale=false): the
+        // credentials are not accepted.
         Ok(Outcome::Failed {
-            code: None,
-            reason: "authentication loop".into(),
+            code: challenged,
+            reason: "credentials rejected: each answer was challenged again".into(),
             min_expires: None,
         })
     }

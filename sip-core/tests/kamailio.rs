@@ -40,7 +40,8 @@ impl Drop for Kamailio {
     }
 }
 
-/// Starts Kamailio with subscriber `alice`/`secret` in domain 127.0.0.1,
+/// Starts Kamailio with subscriber `alice`/`secret` (and `carol`,
+/// `dave` with passwords `carol-pw`, `dave-pw`) in domain 127.0.0.1,
 /// challenging with `algorithm`; INVITEs for `bob` go to `bob_port`.
 fn start_kamailio(algorithm: &str, bob_port: u16) -> Kamailio {
     let bin = require("kamailio");
@@ -58,6 +59,9 @@ fn start_kamailio(algorithm: &str, bob_port: u16) -> Kamailio {
     }
     // ha1 and ha1b may not be empty in db_text; calculate_ha1 ignores them.
     subscriber.push_str("1:alice:127.0.0.1:secret:unused:unused\n");
+    // Two more tenants' lines on the same trunk.
+    subscriber.push_str("2:carol:127.0.0.1:carol-pw:unused:unused\n");
+    subscriber.push_str("3:dave:127.0.0.1:dave-pw:unused:unused\n");
     std::fs::write(db.join("subscriber"), subscriber).expect("write subscriber");
     let cfg = format!(
         r#"#!KAMAILIO
@@ -377,3 +381,54 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 "#;
+
+/// Waits until `reg` reports a state `f` accepts.
+async fn until(
+    reg: &mut sip_core::registration::Registration,
+    f: impl Fn(&RegistrationState) -> bool,
+) -> RegistrationState {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let st = reg.state();
+            if f(&st) {
+                return st;
+            }
+            reg.changed().await;
+        }
+    })
+    .await
+    .expect("registration state")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_of_several_tenants_register_side_by_side_each_with_its_own_state() {
+    let k = start_kamailio("MD5", free_port());
+    let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
+        .await
+        .expect("bind");
+    let account = |user: &str, password: &str| {
+        let mut a = Account::new(format!("127.0.0.1:{}", k.port), user, password);
+        a.expires = 120;
+        a
+    };
+    // Three accounts on one endpoint at once; dave's password is wrong.
+    let alice = ep.register(account("alice", "secret"));
+    let mut carol = ep.register(account("carol", "carol-pw"));
+    let mut dave = ep.register(account("dave", "not-dave-pw"));
+    let mut alice = alice;
+    let registered = |s: &RegistrationState| matches!(s, RegistrationState::Registered { .. });
+    until(&mut alice, registered).await;
+    until(&mut carol, registered).await;
+    let failed = until(&mut dave, |s| matches!(s, RegistrationState::Failed { .. })).await;
+    match failed {
+        RegistrationState::Failed { code, .. } => {
+            assert_eq!(code, Some(401), "{failed:?}\n{}", k.log())
+        }
+        _ => unreachable!(),
+    }
+    // One tenant leaving does not touch the others.
+    assert_eq!(alice.unregister().await, RegistrationState::Unregistered);
+    assert!(registered(&carol.state()), "{:?}", carol.state());
+    assert!(!registered(&dave.state()), "{:?}", dave.state());
+    assert_eq!(carol.unregister().await, RegistrationState::Unregistered);
+}
