@@ -491,6 +491,73 @@ async fn stereo_recording_has_the_caller_left_and_the_agent_right() {
     ));
 }
 
+/// Threads of this process whose name starts with `prefix` (other tests
+/// of the binary run at the same time, so all threads would not do).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_of_many_calls_share_one_writer_thread_and_each_file_is_complete() {
+    let calls = 16;
+    let eng = engine(22300, calls);
+    let far = peer();
+    let sessions: Vec<_> = (0..calls)
+        .map(|_| {
+            let mut params = SessionParams::new(Codec::Pcmu);
+            params.remote_rtp = Some(far.local_addr().unwrap());
+            eng.open_session(params).unwrap()
+        })
+        .collect();
+    // The writer may already run (another test of this binary recorded).
+    let first = sessions[0].local_rtp_port();
+    let p0 = std::env::temp_dir().join(format!(
+        "rtp-media-engine-{}-{first}-warm.wav",
+        std::process::id()
+    ));
+    sessions[0].start_recording(&p0, RecordMode::Agent).unwrap();
+    sessions[0].stop_recording().await.unwrap();
+    let _ = std::fs::remove_file(&p0);
+    let paths: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            let p = std::env::temp_dir().join(format!(
+                "rtp-media-engine-{}-{}-many.wav",
+                std::process::id(),
+                s.local_rtp_port()
+            ));
+            s.start_recording(&p, RecordMode::Agent).unwrap();
+            s.play(tone(1600, 440.0, 8000)).unwrap();
+            p
+        })
+        .collect();
+    assert_eq!(
+        threads_named("call-recorder"),
+        1,
+        "one writer for all recordings"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for (s, p) in sessions.iter().zip(&paths) {
+        let summary = s.stop_recording().await.unwrap();
+        let bytes = std::fs::read(p).unwrap();
+        let _ = std::fs::remove_file(p);
+        let (rate, channels, samples) = read_wav(&bytes);
+        assert_eq!((rate, channels), (8000, 1));
+        assert_eq!(samples.len() as u64, summary.frames);
+        assert_eq!(summary.frames_dropped, 0);
+        // The 200 ms played is all in the file.
+        let loud = samples
+            .chunks(160)
+            .filter(|c| c.iter().any(|v| v.abs() > 4000))
+            .count();
+        assert_eq!(loud, 10, "{p:?}");
+    }
+}
+
 /// Frequency of a tone from its rising zero crossings.
 fn zero_crossing_hz(x: &[i16], rate: f64) -> f64 {
     let rising: Vec<usize> = (1..x.len())

@@ -24,8 +24,8 @@
 //!
 //! Per call, besides frames in and out: [`MediaSession::send_dtmf`] (RFC 4733
 //! events in the audio's RTP stream, or in-band tones),
-//! [`MediaSession::start_recording`] (WAV written by a thread of the
-//! recording, never by the worker), [`MediaSession::take_frames_at`] and
+//! [`MediaSession::start_recording`] (WAV written by one writer thread for
+//! all recordings, never by the worker), [`MediaSession::take_frames_at`] and
 //! [`MediaSession::frame_player`] (the application's sample rate, converted
 //! on its side of the channels), and ptimes other than 20 ms (the wire
 //! carries packets of the negotiated size; the tick and the frames stay
@@ -679,9 +679,9 @@ impl MediaSession {
     /// Starts recording the call to a WAV file at `path` (created now,
     /// truncating): the caller's audio as delivered (concealment included),
     /// the agent's as sent, or both as stereo (left caller, right agent).
-    /// The worker hands frames to a writer thread of the recording through
-    /// a bounded queue, so disk I/O never blocks the call; frames that do
-    /// not fit are dropped and counted. A recording already running is
+    /// The worker hands frames to the one recording writer thread of the
+    /// process through a bounded queue, so disk I/O never blocks the call;
+    /// frames that do not fit are dropped and counted. A recording already running is
     /// finished first. Ends with [`MediaSession::stop_recording`], or with
     /// the call (the file is then finished in the background).
     pub fn start_recording(

@@ -1,20 +1,27 @@
 //! Recording a call without disk I/O on the worker thread.
 //!
 //! The worker copies each 20 ms frame (the caller's as delivered, the
-//! agent's as sent) into a bounded queue; a writer thread owned by the
-//! recording drains it into a [`Recorder`]. When the writer falls behind
-//! (a slow disk) the queue fills and further frames are dropped and
-//! counted rather than stalling the calls of the worker.
+//! agent's as sent) into the queue of one writer thread that serves every
+//! recording of the process, and that thread writes them into each call's
+//! [`Recorder`]. One thread, not one per recording: a thousand recorded
+//! calls would otherwise be a thousand threads. When the writer falls
+//! behind (a slow disk) and [`RECORDING_QUEUE`] frames wait, further frames
+//! are dropped and counted rather than stalling the calls of the worker.
+//! Starting and finishing a recording go through the same queue, so they
+//! stay in order with the frames, and are never dropped.
 
 use super::CallMedia;
 use crate::engine::{MediaError, RecordingSummary, FRAME_SAMPLES};
-use crate::recording::Recorder;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::thread::JoinHandle;
+use crate::recording::{Recorder, RecordingError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
-/// Frames queued towards the writer thread (5 s of a stereo recording).
-pub(crate) const RECORDING_QUEUE: usize = 500;
+/// Frames that may wait for the writer, across all recordings (10 s of a
+/// hundred stereo recordings; 330 bytes each).
+pub(crate) const RECORDING_QUEUE: usize = 10_000;
 
 /// Which direction of the call a frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,110 +32,214 @@ pub(crate) enum Side {
     Agent,
 }
 
-#[derive(Debug)]
-struct TapFrame {
-    side: Side,
-    samples: [i16; FRAME_SAMPLES],
+type Reply = oneshot::Sender<Result<RecordingSummary, MediaError>>;
+
+/// What the writer thread is asked to do.
+// `Frame` is as large as the audio it carries; boxing it would allocate per
+// recorded frame on the worker.
+#[allow(clippy::large_enum_variant)]
+enum WriterMsg {
+    Start {
+        id: u64,
+        call_id: u64,
+        recorder: Box<Recorder>,
+    },
+    Frame {
+        id: u64,
+        side: Side,
+        samples: [i16; FRAME_SAMPLES],
+    },
+    /// Finish the file; `reply` is `None` when the call ended without
+    /// `stop_recording` (nobody waits).
+    Finish {
+        id: u64,
+        dropped: u64,
+        reply: Option<Reply>,
+    },
 }
 
-/// How the worker asks the writer to finish: the reply channel and the
-/// frames the worker dropped.
-#[derive(Debug)]
-struct Finish {
-    dropped: u64,
-    reply: oneshot::Sender<Result<RecordingSummary, MediaError>>,
+/// The process's recording writer: its queue and how many frames wait.
+struct Writer {
+    tx: Mutex<Sender<WriterMsg>>,
+    queued: Arc<AtomicUsize>,
+}
+
+static WRITER: OnceLock<Result<Writer, String>> = OnceLock::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn writer() -> Result<&'static Writer, MediaError> {
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = channel();
+            let queued = Arc::new(AtomicUsize::new(0));
+            let q = Arc::clone(&queued);
+            std::thread::Builder::new()
+                .name("call-recorder".into())
+                .spawn(move || write_recordings(rx, &q))
+                .map(|_| Writer {
+                    tx: Mutex::new(tx),
+                    queued,
+                })
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| MediaError::Io(std::io::Error::other(e.clone())))
 }
 
 /// The worker's end of one recording.
 #[derive(Debug)]
 pub(crate) struct RecordingTap {
-    frames: Option<SyncSender<TapFrame>>,
-    finish: std::sync::mpsc::Sender<Finish>,
+    id: u64,
+    tx: Option<Sender<WriterMsg>>,
+    queued: Arc<AtomicUsize>,
     dropped: u64,
-    _writer: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for WriterMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriterMsg::Start { id, .. } => write!(f, "Start({id})"),
+            WriterMsg::Frame { id, side, .. } => write!(f, "Frame({id}, {side:?})"),
+            WriterMsg::Finish { id, dropped, .. } => write!(f, "Finish({id}, {dropped})"),
+        }
+    }
 }
 
 impl RecordingTap {
-    /// Starts the writer thread for `recorder` (created by the application,
-    /// so file creation errors reach it directly).
+    /// Registers `recorder` (created by the application, so file creation
+    /// errors reach it directly) with the writer thread.
     pub(crate) fn start(call_id: u64, recorder: Recorder) -> Result<Self, MediaError> {
-        let (frames_tx, frames_rx) = sync_channel(RECORDING_QUEUE);
-        let (finish_tx, finish_rx) = std::sync::mpsc::channel();
-        let writer = std::thread::Builder::new()
-            .name(format!("call-recorder-{call_id}"))
-            .spawn(move || write_recording(call_id, recorder, frames_rx, finish_rx))?;
+        let w = writer()?;
+        let tx = w.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        tx.send(WriterMsg::Start {
+            id,
+            call_id,
+            recorder: Box::new(recorder),
+        })
+        .map_err(|_| MediaError::Io(std::io::Error::other("recording writer stopped")))?;
         Ok(RecordingTap {
-            frames: Some(frames_tx),
-            finish: finish_tx,
+            id,
+            tx: Some(tx),
+            queued: Arc::clone(&w.queued),
             dropped: 0,
-            _writer: writer,
         })
     }
 
     /// Hands one frame to the writer without blocking.
     fn push(&mut self, side: Side, samples: &[i16; FRAME_SAMPLES]) {
-        let Some(tx) = &self.frames else { return };
-        match tx.try_send(TapFrame {
+        let Some(tx) = &self.tx else { return };
+        if self.queued.load(Ordering::Relaxed) >= RECORDING_QUEUE {
+            self.dropped += 1;
+            return;
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let frame = WriterMsg::Frame {
+            id: self.id,
             side,
             samples: *samples,
-        }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.dropped += 1,
-            Err(TrySendError::Disconnected(_)) => {
-                // The writer gave up (I/O error, logged there).
-                self.dropped += 1;
-                self.frames = None;
-            }
+        };
+        if tx.send(frame).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped += 1;
+            self.tx = None;
         }
     }
 
-    /// Closes the queue; the writer writes what is queued, closes the file
-    /// and answers on `reply`.
-    fn stop(mut self, reply: oneshot::Sender<Result<RecordingSummary, MediaError>>) {
-        self.frames = None;
-        let _ = self.finish.send(Finish {
-            dropped: self.dropped,
-            reply,
-        });
+    /// Asks the writer to write what is queued, close the file and answer
+    /// on `reply` (if any).
+    fn finish(&mut self, reply: Option<Reply>) {
+        if let Some(tx) = self.tx.take() {
+            let msg = WriterMsg::Finish {
+                id: self.id,
+                dropped: self.dropped,
+                reply,
+            };
+            if let Err(std::sync::mpsc::SendError(WriterMsg::Finish {
+                reply: Some(reply), ..
+            })) = tx.send(msg)
+            {
+                let _ = reply.send(Err(MediaError::Io(std::io::Error::other(
+                    "recording writer stopped",
+                ))));
+            }
+        } else if let Some(reply) = reply {
+            let _ = reply.send(Err(MediaError::Io(std::io::Error::other(
+                "recording writer stopped",
+            ))));
+        }
     }
 }
 
-/// The writer thread: frames until the worker closes the queue, then the
-/// file is finished.
-fn write_recording(
-    call_id: u64,
-    mut recorder: Recorder,
-    frames: Receiver<TapFrame>,
-    finish: Receiver<Finish>,
-) {
-    let mut failed = None;
-    while let Ok(f) = frames.recv() {
-        if failed.is_some() {
-            continue;
-        }
-        let written = match f.side {
-            Side::Caller => recorder.write_caller(&f.samples),
-            Side::Agent => recorder.write_agent(&f.samples),
-        };
-        if let Err(e) = written {
-            tracing::warn!(call = call_id, error = %e, "recording failed, later audio not written");
-            failed = Some(e);
-            // Stop taking frames: the worker counts the rest as dropped.
-            break;
-        }
+impl Drop for RecordingTap {
+    /// A call that ends, or starts another recording, finishes its file.
+    fn drop(&mut self) {
+        self.finish(None);
     }
-    drop(frames);
-    let finished = recorder.finish();
-    // `Err` here: the call ended without stop_recording; nobody waits.
-    if let Ok(Finish { dropped, reply }) = finish.recv() {
-        let result = match (failed, finished) {
-            (Some(e), _) | (None, Err(e)) => Err(MediaError::Recording(e)),
-            (None, Ok(frames)) => Ok(RecordingSummary {
-                frames,
-                frames_dropped: dropped,
-            }),
-        };
-        let _ = reply.send(result);
+}
+
+/// One recording on the writer thread.
+struct Open {
+    call_id: u64,
+    recorder: Recorder,
+    failed: Option<RecordingError>,
+}
+
+/// The writer thread: serves every recording until the process ends.
+fn write_recordings(rx: Receiver<WriterMsg>, queued: &AtomicUsize) {
+    let mut open: HashMap<u64, Open> = HashMap::new();
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            WriterMsg::Start {
+                id,
+                call_id,
+                recorder,
+            } => {
+                open.insert(
+                    id,
+                    Open {
+                        call_id,
+                        recorder: *recorder,
+                        failed: None,
+                    },
+                );
+            }
+            WriterMsg::Frame { id, side, samples } => {
+                queued.fetch_sub(1, Ordering::Relaxed);
+                let Some(rec) = open.get_mut(&id) else {
+                    continue;
+                };
+                if rec.failed.is_some() {
+                    continue;
+                }
+                let written = match side {
+                    Side::Caller => rec.recorder.write_caller(&samples),
+                    Side::Agent => rec.recorder.write_agent(&samples),
+                };
+                if let Err(e) = written {
+                    tracing::warn!(call = rec.call_id, error = %e, "recording failed, later audio not written");
+                    rec.failed = Some(e);
+                }
+            }
+            WriterMsg::Finish { id, dropped, reply } => {
+                let Some(rec) = open.remove(&id) else {
+                    continue;
+                };
+                let finished = rec.recorder.finish();
+                let result = match (rec.failed, finished) {
+                    (Some(e), _) | (None, Err(e)) => Err(MediaError::Recording(e)),
+                    (None, Ok(frames)) => Ok(RecordingSummary {
+                        frames,
+                        frames_dropped: dropped,
+                    }),
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                } else if let Err(e) = result {
+                    tracing::warn!(call = rec.call_id, error = %e, "recording not finished");
+                }
+            }
+        }
     }
 }
 
@@ -144,7 +255,7 @@ impl CallMedia {
         reply: oneshot::Sender<Result<RecordingSummary, MediaError>>,
     ) {
         match self.recording.take() {
-            Some(tap) => tap.stop(reply),
+            Some(mut tap) => tap.finish(Some(reply)),
             None => {
                 let _ = reply.send(Err(MediaError::NotRecording));
             }
