@@ -288,9 +288,39 @@ async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
     );
 }
 
-const CANCEL_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="cancel before answer">
-  <send retrans="500"><![CDATA[
+/// SIPp's ACK to a failure response of its INVITE (part of the INVITE
+/// transaction: same Via branch, RFC 3261 17.1.1.3).
+const SIPP_ACK_TO_A_FAILURE: &str = r#"  <send><![CDATA[
+ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>"#;
+
+/// SIPp's INVITE, retransmitted every 500 ms until answered. With
+/// `media`, an SDP offer whose m= line and attributes are `media` (each
+/// line ending in a newline); without, no body (a delayed offer).
+fn sipp_invite(media: Option<&str>) -> String {
+    let body = match media {
+        Some(m) => format!(
+            "Content-Type: application/sdp\n\
+Content-Length: [len]\n\
+\n\
+v=0\n\
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]\n\
+s=-\n\
+c=IN IP[media_ip_type] [media_ip]\n\
+t=0 0\n\
+{m}"
+        ),
+        None => "Content-Length: 0\n".to_string(),
+    };
+    format!(
+        r#"  <send retrans="500"><![CDATA[
 INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
@@ -299,17 +329,15 @@ Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: sip:sipp@[local_ip]:[local_port]
 Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
+{body}]]></send>"#
+    )
+}
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
+fn cancel_scenario() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="cancel before answer">
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180"/>
   <send><![CDATA[
@@ -324,25 +352,22 @@ Content-Length: 0
 ]]></send>
   <recv response="200" crlf="true"/>
   <recv response="487"/>
-  <send><![CDATA[
-ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
+{ack}
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(Some(
+            "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
+        )),
+        ack = SIPP_ACK_TO_A_FAILURE,
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_cancels_before_answer_and_gets_487() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::RingThenWaitCancel);
-    let sf = scenario("cancel.xml", CANCEL_SCENARIO);
+    let sf = scenario("cancel.xml", &cancel_scenario());
     let out = run_sipp(sipp_args(
         port,
         &["-sf", sf.to_str().unwrap(), "-m", "5", "-r", "5"],
@@ -359,28 +384,11 @@ async fn caller_cancels_before_answer_and_gets_487() {
 /// The caller ends the early dialog with BYE instead of CANCEL: RFC 3261
 /// 15.1.2 wants 200 to the BYE and then 487 to the INVITE; SIPp checks
 /// both and their order.
-const EARLY_BYE_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn early_bye_scenario() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bye on the early dialog">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180"/>
   <send><![CDATA[
@@ -403,26 +411,23 @@ Content-Length: 0
       <ereg regexp="1 INVITE" search_in="hdr" header="CSeq:" check_it="true" assign_to="invite_487"/>
     </action>
   </recv>
-  <send><![CDATA[
-ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
+{ack}
   <Reference variables="bye_ok,invite_487"/>
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(Some(
+            "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
+        )),
+        ack = SIPP_ACK_TO_A_FAILURE,
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bye_on_the_early_dialog_gets_200_then_487_to_the_invite() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::RingThenWaitCancel);
-    let sf = scenario("earlybye.xml", EARLY_BYE_SCENARIO);
+    let sf = scenario("earlybye.xml", &early_bye_scenario());
     let out = run_sipp(sipp_args(
         port,
         &["-sf", sf.to_str().unwrap(), "-m", "10", "-r", "10"],
@@ -436,50 +441,29 @@ async fn bye_on_the_early_dialog_gets_200_then_487_to_the_invite() {
     assert_eq!(ep.active_calls(), 0);
 }
 
-const REJECT_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn reject_scenario() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="busy">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="486"/>
-  <send><![CDATA[
-ACK sip:100@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
+{ack}
   <!-- A retransmitted 486 would show up here if the ACK was not absorbed. -->
   <pause milliseconds="1500"/>
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(Some("m=audio [media_port] RTP/AVP 0\n")),
+        ack = SIPP_ACK_TO_A_FAILURE,
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_call_gets_486_and_our_transaction_absorbs_the_ack() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let _seen = serve(incoming, Behaviour::Reject(486));
-    let sf = scenario("busy.xml", REJECT_SCENARIO);
+    let sf = scenario("busy.xml", &reject_scenario());
     let out = run_sipp(sipp_args(
         port,
         &["-sf", sf.to_str().unwrap(), "-m", "5", "-r", "5"],
@@ -494,26 +478,7 @@ fn in_dialog_scenario(middle: &str, end: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="in dialog">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:101 telephone-event/8000
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
@@ -530,7 +495,10 @@ Content-Length: 0
 {middle}
 {end}
 </scenario>
-"#
+"#,
+        invite = sipp_invite(Some(
+            "m=audio [media_port] RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\n"
+        )),
     )
 }
 
@@ -678,27 +646,11 @@ async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
     wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 3).await;
 }
 
-const NO_ACK_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn no_ack_scenario() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="never acks">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200"/>
@@ -715,7 +667,10 @@ SIP/2.0 200 OK
 Content-Length: 0
 ]]></send>
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(Some("m=audio [media_port] RTP/AVP 0\n")),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
@@ -727,7 +682,7 @@ async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
     };
     let (_ep, incoming, port) = start(timers).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("noack.xml", NO_ACK_SCENARIO);
+    let sf = scenario("noack.xml", &no_ack_scenario());
     let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
@@ -743,28 +698,11 @@ async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
     assert!(retrans >= 6, "only {retrans} retransmissions of the 200");
 }
 
-const G729_ONLY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn g729_only() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="no common codec">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 18
-a=rtpmap:18 G729/8000
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="488">
@@ -784,14 +722,19 @@ Content-Length: 0
 ]]></send>
   <Reference variables="w"/>
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(Some(
+            "m=audio [media_port] RTP/AVP 18\na=rtpmap:18 G729/8000\n"
+        )),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offer_without_a_common_codec_is_refused_with_488() {
     require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("g729.xml", G729_ONLY);
+    let sf = scenario("g729.xml", &g729_only());
     let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     assert_eq!(seen.offered.load(Ordering::SeqCst), 1);
@@ -801,19 +744,11 @@ async fn offer_without_a_common_codec_is_refused_with_488() {
 /// A delayed-offer INVITE (no SDP): our 200 OK carries the offer and
 /// SIPp's ACK answers it with G.729 only, which we never offered. We must
 /// end the call with BYE, which SIPp waits for and answers.
-const LATE_ANSWER_G729: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn late_answer_g729() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="unusable answer in the ACK">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rtd="true">
@@ -852,7 +787,10 @@ Content-Length: 0
 ]]></send>
   <Reference variables="offer"/>
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(None),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
@@ -874,7 +812,7 @@ async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
         }
         events
     });
-    let sf = scenario("late-answer-g729.xml", LATE_ANSWER_G729);
+    let sf = scenario("late-answer-g729.xml", &late_answer_g729());
     let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     let events = tokio::time::timeout(Duration::from_secs(10), app)
@@ -900,7 +838,7 @@ async fn unacknowledged_200_over_tcp_ends_the_call_with_bye_after_timer_l() {
     };
     let (ep, incoming, port) = start(timers).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("noack-tcp.xml", NO_ACK_SCENARIO);
+    let sf = scenario("noack-tcp.xml", &no_ack_scenario());
     let out = run_sipp(sipp_args(
         port,
         &["-sf", sf.to_str().unwrap(), "-t", "t1", "-m", "1"],
@@ -1001,27 +939,11 @@ async fn cancel_after_the_200_gets_200_and_leaves_the_call_up() {
 /// the INVITE must not come again. It would be resent 0.5 and 1.5 s after
 /// the first copy (T1 = 500 ms), within the pause; SIPp counts the copies
 /// as retransmissions of the 200 it received.
-const BYE_BEFORE_ACK: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn bye_before_ack() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bye before ack">
-  <send retrans="500"><![CDATA[
-INVITE sip:100@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:100@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-]]></send>
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
@@ -1043,14 +965,17 @@ Content-Length: 0
   <pause milliseconds="2000"/>
   <Reference variables="bye_ok"/>
 </scenario>
-"#;
+"#,
+        invite = sipp_invite(Some("m=audio [media_port] RTP/AVP 0\n")),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bye_before_the_ack_stops_the_200_retransmissions() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("bye-before-ack.xml", BYE_BEFORE_ACK);
+    let sf = scenario("bye-before-ack.xml", &bye_before_ack());
     let out = run_sipp(sipp_args(
         port,
         &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
