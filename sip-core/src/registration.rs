@@ -533,21 +533,9 @@ impl Registrar {
 
     /// An out-of-dialog OPTIONS to the registrar (its own Call-ID and tag).
     fn build_options(&mut self, dest: SocketAddr, transport: Transport) -> (Vec<u8>, String) {
-        let branch = util::new_branch();
-        let via_host = self.inner.local_hostport(dest, transport);
-        let aor = self.account.aor();
         let ruri = self.account.request_uri();
-        let mut b = MessageBuilder::request(Method::Options, &ruri);
-        b.header(
-            HeaderName::Via,
-            format_args!("SIP/2.0/{transport} {via_host};branch={branch};rport"),
-        );
-        b.header(HeaderName::MaxForwards, 70);
-        b.header(
-            HeaderName::From,
-            format_args!("<{aor}>;tag={}", util::new_tag()),
-        );
-        b.header(HeaderName::To, format_args!("<{ruri}>"));
+        let (mut b, branch) =
+            self.request_head(Method::Options, dest, transport, &util::new_tag(), &ruri);
         b.header(HeaderName::CallId, util::new_call_id(None));
         b.header(HeaderName::CSeq, "1 OPTIONS");
         if let Some(route) = self.proxy_route() {
@@ -555,6 +543,34 @@ impl Registrar {
         }
         b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
         (b.finish(), branch)
+    }
+
+    /// The start of a request to the registrar: request line (the
+    /// account's Request-URI), Via with a new branch and `rport`,
+    /// Max-Forwards, From (our AOR with `from_tag`) and To (`to`). Returns
+    /// the builder and the branch.
+    fn request_head(
+        &self,
+        method: Method<'_>,
+        dest: SocketAddr,
+        transport: Transport,
+        from_tag: &str,
+        to: &str,
+    ) -> (MessageBuilder, String) {
+        let branch = util::new_branch();
+        let via_host = self.inner.local_hostport(dest, transport);
+        let mut b = MessageBuilder::request(method, &self.account.request_uri());
+        b.header(
+            HeaderName::Via,
+            format_args!("SIP/2.0/{transport} {via_host};branch={branch};rport"),
+        );
+        b.header(HeaderName::MaxForwards, 70);
+        b.header(
+            HeaderName::From,
+            format_args!("<{}>;tag={from_tag}", self.account.aor()),
+        );
+        b.header(HeaderName::To, format_args!("<{to}>"));
+        (b, branch)
     }
 
     /// The preloaded Route to the outbound proxy (RFC 3261 8.1.2), if any.
@@ -632,21 +648,9 @@ impl Registrar {
         auth: Option<&(HeaderName, String)>,
     ) -> (Vec<u8>, String) {
         self.cseq += 1;
-        let branch = util::new_branch();
-        let via_host = self.inner.local_hostport(dest, transport);
         let aor = self.account.aor();
-        let ruri = self.account.request_uri();
-        let mut b = MessageBuilder::request(Method::Register, &ruri);
-        b.header(
-            HeaderName::Via,
-            format_args!("SIP/2.0/{transport} {via_host};branch={branch};rport"),
-        );
-        b.header(HeaderName::MaxForwards, 70);
-        b.header(
-            HeaderName::From,
-            format_args!("<{aor}>;tag={}", self.from_tag),
-        );
-        b.header(HeaderName::To, format_args!("<{aor}>"));
+        let (mut b, branch) =
+            self.request_head(Method::Register, dest, transport, &self.from_tag, &aor);
         b.header(HeaderName::CallId, &self.call_id);
         b.header(HeaderName::CSeq, format_args!("{} REGISTER", self.cseq));
         b.header(
