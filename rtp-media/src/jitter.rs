@@ -868,7 +868,17 @@ mod tests {
     /// Runs the buffer: pops every 20 ms (offset by 10 ms), pushing every
     /// packet that has arrived by then. Returns the outputs and the maximum
     /// buffered delay seen.
-    fn simulate(jb: &mut JitterBuffer, mut pkts: Vec<Pkt>, pops: u64) -> (Vec<Out>, u32) {
+    fn simulate(jb: &mut JitterBuffer, pkts: Vec<Pkt>, pops: u64) -> (Vec<Out>, u32) {
+        simulate_observed(jb, pkts, pops, |_| {})
+    }
+
+    /// [`simulate`], calling `after_pop` with the buffer after each pop.
+    fn simulate_observed(
+        jb: &mut JitterBuffer,
+        mut pkts: Vec<Pkt>,
+        pops: u64,
+        mut after_pop: impl FnMut(&JitterBuffer),
+    ) -> (Vec<Out>, u32) {
         pkts.sort_by_key(|p| p.arrival_us);
         let t0 = Instant::now();
         let mut next = 0;
@@ -894,6 +904,7 @@ mod tests {
                 Frame::ComfortNoise => Out::Cn,
                 Frame::Empty => Out::Empty,
             });
+            after_pop(jb);
         }
         (out, max_delay)
     }
@@ -1322,26 +1333,7 @@ mod tests {
             _ => 1_000,
         });
         let mut targets = Vec::new();
-        let t0 = Instant::now();
-        let mut pkts_sorted = pkts.clone();
-        pkts_sorted.sort_by_key(|p| p.arrival_us);
-        let mut next = 0;
-        for j in 0..820u64 {
-            let now = j * PT + PT / 2;
-            while next < pkts_sorted.len() && pkts_sorted[next].arrival_us <= now {
-                let p = pkts_sorted[next];
-                jb.push(
-                    p.seq,
-                    p.ts,
-                    p.ssrc,
-                    &payload(p.seq),
-                    t0 + Duration::from_micros(p.arrival_us),
-                );
-                next += 1;
-            }
-            jb.pop();
-            targets.push(jb.stats().target_ms);
-        }
+        simulate_observed(&mut jb, pkts, 820, |jb| targets.push(jb.stats().target_ms));
         assert_eq!(targets[190], 20);
         assert!(targets[380] >= 120, "{}", targets[380]);
         assert!(targets[380] <= 200);
