@@ -2,12 +2,12 @@
 
 mod common;
 
-use common::{engine, engine_with, peer, rtp};
+use common::{collect_rtp_for, engine, engine_with, peer, rtp, stats};
 
 use rtp_media::dtmf::TelephoneEvent;
 use rtp_media::engine::{
     Direction, EngineConfig, FrameKind, MediaEngine, MediaError, MediaEvent, MediaSession,
-    MediaStats, SessionParams,
+    SessionParams,
 };
 use rtp_media::g711::Codec;
 use rtp_media::rtcp::{self, RtcpPacket};
@@ -73,20 +73,6 @@ fn collect_rtp(sock: &UdpSocket, idle: Duration) -> Vec<(Instant, Vec<u8>)> {
     collect_rtp_for(sock, idle, Duration::from_secs(3))
 }
 
-fn collect_rtp_for(sock: &UdpSocket, idle: Duration, max: Duration) -> Vec<(Instant, Vec<u8>)> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 2048];
-    let start = Instant::now();
-    let mut last = Instant::now();
-    while last.elapsed() < idle && start.elapsed() < max {
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            last = Instant::now();
-            got.push((last, buf[..n].to_vec()));
-        }
-    }
-    got
-}
-
 /// How many of `got` match `want` as an in-order subsequence.
 fn in_order_matches(got: &[Vec<i16>], want: &[Vec<i16>]) -> usize {
     let mut pos = 0;
@@ -98,19 +84,6 @@ fn in_order_matches(got: &[Vec<i16>], want: &[Vec<i16>]) -> usize {
         }
     }
     n
-}
-
-async fn stats(s: &mut MediaSession) -> MediaStats {
-    s.request_stats().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(200), s.next_event()).await {
-            Ok(Some(MediaEvent::Stats(st))) => return st,
-            Ok(Some(_)) | Err(_) => {}
-            Ok(None) => break,
-        }
-    }
-    panic!("no stats event");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{engine, engine_with, peer, rtp};
+use common::{collect_rtp_for, engine, engine_with, peer, rtp, stats};
 
 use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
 use rtp_media::engine::{MediaError, MediaEvent, SessionParams};
@@ -111,17 +111,10 @@ fn tone(samples: usize, freq: f32, rate: u32) -> Vec<i16> {
 /// Receives RTP datagrams on `sock` until `idle` passes without one (or
 /// `max` in all).
 fn collect_rtp(sock: &UdpSocket, idle: Duration, max: Duration) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 2048];
-    let start = Instant::now();
-    let mut last = Instant::now();
-    while last.elapsed() < idle && start.elapsed() < max {
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            last = Instant::now();
-            got.push(buf[..n].to_vec());
-        }
-    }
-    got
+    collect_rtp_for(sock, idle, max)
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect()
 }
 
 /// Events of a session until `quiet` passes without one.
@@ -628,17 +621,6 @@ async fn frames_come_out_at_16_khz_and_16_khz_audio_goes_out_at_8_khz() {
     }
     let hz = zero_crossing_hz(&narrow[320..7600], 8000.0);
     assert!((hz - 600.0).abs() < 5.0, "{hz} Hz");
-}
-
-async fn stats(s: &mut rtp_media::engine::MediaSession) -> rtp_media::engine::MediaStats {
-    s.request_stats().unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(2), s.next_event()).await {
-            Ok(Some(MediaEvent::Stats(st))) => return st,
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => panic!("no stats event"),
-        }
-    }
 }
 
 #[tokio::test]

@@ -92,13 +92,19 @@ async fn next_call_id(incoming: &mut IncomingCalls) -> sip_core::call::IncomingC
         .expect("endpoint alive")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copies_of_an_invite_sent_back_to_back_make_one_call_and_one_dialog() {
+/// An endpoint on a free port of 127.0.0.1, and the caller's socket.
+async fn endpoint_and_caller() -> (Endpoint, IncomingCalls, UdpSocket, u16) {
     let port = free_port();
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig::listen(addr(port)))
+    let (ep, incoming) = Endpoint::bind(EndpointConfig::listen(addr(port)))
         .await
         .expect("bind");
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    (ep, incoming, peer, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_an_invite_sent_back_to_back_make_one_call_and_one_dialog() {
+    let (ep, mut incoming, peer, port) = endpoint_and_caller().await;
     let me = peer.local_addr().unwrap();
     let to = addr(port);
     let a = invite("call-a", "z9hG4bK-a", me, port);
@@ -165,11 +171,7 @@ async fn copies_of_an_invite_sent_back_to_back_make_one_call_and_one_dialog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_under_another_branch_is_a_merged_request_and_gets_482() {
-    let port = free_port();
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig::listen(addr(port)))
-        .await
-        .expect("bind");
-    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (ep, mut incoming, peer, port) = endpoint_and_caller().await;
     let me = peer.local_addr().unwrap();
     let to = addr(port);
 

@@ -1,10 +1,10 @@
 //! Helpers shared by the media engine's tests on 127.0.0.1.
 #![allow(dead_code)]
 
-use rtp_media::engine::{EngineConfig, MediaEngine};
+use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, MediaStats};
 use rtp_media::rtp::RtpHeader;
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An engine on its own port range (`pairs` RTP/RTCP pairs from `base`), so
 /// tests can run in parallel; `f` adjusts the configuration.
@@ -47,4 +47,34 @@ pub fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -
     let n = h.write_packet(payload, 0, &mut out).unwrap();
     out.truncate(n);
     out
+}
+
+/// Receives datagrams on `sock`, each with its arrival time, until `idle`
+/// passes without one (or `max` in all).
+pub fn collect_rtp_for(sock: &UdpSocket, idle: Duration, max: Duration) -> Vec<(Instant, Vec<u8>)> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    let start = Instant::now();
+    let mut last = Instant::now();
+    while last.elapsed() < idle && start.elapsed() < max {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            last = Instant::now();
+            got.push((last, buf[..n].to_vec()));
+        }
+    }
+    got
+}
+
+/// Asks the session for its statistics and waits (up to 2 s) for them.
+pub async fn stats(s: &mut MediaSession) -> MediaStats {
+    s.request_stats().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), s.next_event()).await {
+            Ok(Some(MediaEvent::Stats(st))) => return st,
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => break,
+        }
+    }
+    panic!("no stats event");
 }
