@@ -16,7 +16,7 @@ use crate::recording::{Recorder, RecordingError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use tokio::sync::oneshot;
 
 /// Frames that may wait for the writer, across all recordings (10 s of a
@@ -58,32 +58,29 @@ enum WriterMsg {
     },
 }
 
-/// The process's recording writer: its queue and how many frames wait.
-struct Writer {
-    tx: Mutex<Sender<WriterMsg>>,
-    queued: Arc<AtomicUsize>,
-}
-
-static WRITER: OnceLock<Result<Writer, String>> = OnceLock::new();
+/// The process's recording writer: the sending end of its queue, or why
+/// its thread could not start.
+static WRITER: OnceLock<Result<Sender<WriterMsg>, String>> = OnceLock::new();
+/// Frames waiting in the writer's queue, across all recordings.
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn writer() -> Result<&'static Writer, MediaError> {
+fn writer_stopped() -> MediaError {
+    MediaError::Io(std::io::Error::other("recording writer stopped"))
+}
+
+fn writer() -> Result<Sender<WriterMsg>, MediaError> {
     WRITER
         .get_or_init(|| {
             let (tx, rx) = channel();
-            let queued = Arc::new(AtomicUsize::new(0));
-            let q = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name("call-recorder".into())
-                .spawn(move || write_recordings(rx, &q))
-                .map(|_| Writer {
-                    tx: Mutex::new(tx),
-                    queued,
-                })
+                .spawn(move || write_recordings(rx))
+                .map(|_| tx)
                 .map_err(|e| e.to_string())
         })
-        .as_ref()
-        .map_err(|e| MediaError::Io(std::io::Error::other(e.clone())))
+        .clone()
+        .map_err(|e| MediaError::Io(std::io::Error::other(e)))
 }
 
 /// The worker's end of one recording.
@@ -91,7 +88,6 @@ fn writer() -> Result<&'static Writer, MediaError> {
 pub(crate) struct RecordingTap {
     id: u64,
     tx: Option<Sender<WriterMsg>>,
-    queued: Arc<AtomicUsize>,
     dropped: u64,
 }
 
@@ -109,19 +105,17 @@ impl RecordingTap {
     /// Registers `recorder` (created by the application, so file creation
     /// errors reach it directly) with the writer thread.
     pub(crate) fn start(call_id: u64, recorder: Recorder) -> Result<Self, MediaError> {
-        let w = writer()?;
-        let tx = w.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let tx = writer()?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         tx.send(WriterMsg::Start {
             id,
             call_id,
             recorder: Box::new(recorder),
         })
-        .map_err(|_| MediaError::Io(std::io::Error::other("recording writer stopped")))?;
+        .map_err(|_| writer_stopped())?;
         Ok(RecordingTap {
             id,
             tx: Some(tx),
-            queued: Arc::clone(&w.queued),
             dropped: 0,
         })
     }
@@ -129,18 +123,18 @@ impl RecordingTap {
     /// Hands one frame to the writer without blocking.
     fn push(&mut self, side: Side, samples: &[i16; FRAME_SAMPLES]) {
         let Some(tx) = &self.tx else { return };
-        if self.queued.load(Ordering::Relaxed) >= RECORDING_QUEUE {
+        if QUEUED.load(Ordering::Relaxed) >= RECORDING_QUEUE {
             self.dropped += 1;
             return;
         }
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        QUEUED.fetch_add(1, Ordering::Relaxed);
         let frame = WriterMsg::Frame {
             id: self.id,
             side,
             samples: *samples,
         };
         if tx.send(frame).is_err() {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+            QUEUED.fetch_sub(1, Ordering::Relaxed);
             self.dropped += 1;
             self.tx = None;
         }
@@ -149,24 +143,20 @@ impl RecordingTap {
     /// Asks the writer to write what is queued, close the file and answer
     /// on `reply` (if any).
     fn finish(&mut self, reply: Option<Reply>) {
-        if let Some(tx) = self.tx.take() {
-            let msg = WriterMsg::Finish {
+        let unsent = match self.tx.take() {
+            Some(tx) => match tx.send(WriterMsg::Finish {
                 id: self.id,
                 dropped: self.dropped,
                 reply,
-            };
-            if let Err(std::sync::mpsc::SendError(WriterMsg::Finish {
-                reply: Some(reply), ..
-            })) = tx.send(msg)
-            {
-                let _ = reply.send(Err(MediaError::Io(std::io::Error::other(
-                    "recording writer stopped",
-                ))));
-            }
-        } else if let Some(reply) = reply {
-            let _ = reply.send(Err(MediaError::Io(std::io::Error::other(
-                "recording writer stopped",
-            ))));
+            }) {
+                Ok(()) => None,
+                Err(std::sync::mpsc::SendError(WriterMsg::Finish { reply, .. })) => reply,
+                Err(_) => None,
+            },
+            None => reply,
+        };
+        if let Some(reply) = unsent {
+            let _ = reply.send(Err(writer_stopped()));
         }
     }
 }
@@ -186,7 +176,7 @@ struct Open {
 }
 
 /// The writer thread: serves every recording until the process ends.
-fn write_recordings(rx: Receiver<WriterMsg>, queued: &AtomicUsize) {
+fn write_recordings(rx: Receiver<WriterMsg>) {
     let mut open: HashMap<u64, Open> = HashMap::new();
     while let Ok(msg) = rx.recv() {
         match msg {
@@ -205,7 +195,7 @@ fn write_recordings(rx: Receiver<WriterMsg>, queued: &AtomicUsize) {
                 );
             }
             WriterMsg::Frame { id, side, samples } => {
-                queued.fetch_sub(1, Ordering::Relaxed);
+                QUEUED.fetch_sub(1, Ordering::Relaxed);
                 let Some(rec) = open.get_mut(&id) else {
                     continue;
                 };
