@@ -20,6 +20,8 @@
 use std::fmt::Write as _;
 
 use md5::{Digest as _, Md5};
+
+use crate::message::HeaderName;
 use ring::digest;
 
 /// Why a challenge cannot be used.
@@ -263,6 +265,21 @@ impl Challenge {
             .into_iter()
             .filter_map(|h| Challenge::parse(h).ok())
             .max_by_key(|c| c.algorithm.strength())
+    }
+}
+
+/// For a 401 or 407: the header its challenges come in and the header our
+/// answer goes in (`WWW-Authenticate`/`Authorization` from a registrar or
+/// UAS, `Proxy-Authenticate`/`Proxy-Authorization` from a proxy; RFC 3261
+/// 22.2, 22.3). `None` for any other status.
+pub(crate) fn challenge_headers(code: u16) -> Option<(HeaderName, HeaderName)> {
+    match code {
+        401 => Some((HeaderName::WwwAuthenticate, HeaderName::Authorization)),
+        407 => Some((
+            HeaderName::ProxyAuthenticate,
+            HeaderName::ProxyAuthorization,
+        )),
+        _ => None,
     }
 }
 

@@ -529,20 +529,11 @@ async fn invite_target(
                         }
                         continue;
                     }
-                    if matches!(r.code, 401 | 407) && !st.cancelled {
+                    let challenge = crate::auth::challenge_headers(r.code);
+                    if let (Some((header, out)), false) = (challenge, st.cancelled) {
                         if let Some(d) = st.digest.as_mut() {
-                            let header = if r.code == 401 {
-                                HeaderName::WwwAuthenticate
-                            } else {
-                                HeaderName::ProxyAuthenticate
-                            };
                             let challenges: Vec<&str> = r.headers.get_all(header).collect();
                             if let Some(value) = d.respond(&challenges, "INVITE", &opts.to, None) {
-                                let out = if r.code == 401 {
-                                    HeaderName::Authorization
-                                } else {
-                                    HeaderName::ProxyAuthorization
-                                };
                                 st.auth = Some((out, value));
                                 st.seq += 1;
                                 break; // resend with credentials

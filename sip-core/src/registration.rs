@@ -726,8 +726,8 @@ impl Registrar {
                     min_expires: None,
                 });
             };
-            match r.code {
-                200..=299 => {
+            match (r.code, crate::auth::challenge_headers(r.code)) {
+                (200..=299, _) => {
                     let granted = granted_expiry(&r, &self.our_contact_user(), expires);
                     return Ok(Outcome::Registered {
                         expires: granted,
@@ -735,16 +735,8 @@ impl Registrar {
                         transport,
                     });
                 }
-                401 | 407 => {
-                    challenged = Some(r.code);
-                    let (challenge_header, answer_header) = if r.code == 401 {
-                        (HeaderName::WwwAuthenticate, HeaderName::Authorization)
-                    } else {
-                        (
-                            HeaderName::ProxyAuthenticate,
-                            HeaderName::ProxyAuthorization,
-                        )
-                    };
+                (code, Some((challenge_header, answer_header))) => {
+                    challenged = Some(code);
                     let challenges: Vec<&str> = r.headers.get_all(challenge_header).collect();
                     self.last_challenge =
                         Challenge::best(challenges.iter().copied()).map(|c| (answer_header, c));
@@ -752,20 +744,20 @@ impl Registrar {
                         Some(value) => auth = Some((answer_header, value)),
                         None => {
                             return Ok(Outcome::Failed {
-                                code: Some(r.code),
+                                code: Some(code),
                                 reason: "credentials rejected".into(),
                                 min_expires: None,
                             })
                         }
                     }
                 }
-                503 => {
+                (503, None) => {
                     return Err(unavailable(
                         Some(503),
                         format!("{dest} answered 503 {}", r.reason),
                     ))
                 }
-                code => {
+                (code, None) => {
                     let min_expires = r
                         .headers
                         .get(HeaderName::MinExpires)
