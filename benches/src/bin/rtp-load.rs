@@ -4,7 +4,7 @@
 //! encode, paced send). Prints one line of JSON.
 //!
 //! ```text
-//! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app] [--jb-min-ms 40]
+//! rtp-load --calls 1000 --seconds 30 [--workers 2] [--echo bridge|app|raw] [--jb-min-ms 40]
 //!          [--burst] [--vad on|off] [--idle M]
 //! ```
 //!
@@ -20,7 +20,9 @@
 //! phones do; `--burst` sends every call's packet at the same instant.
 //! Echo runs inside the workers (`bridge`: [`MediaSession::join`] of a
 //! session with itself) or through the application API (`app`: a task per
-//! call reading frames and queueing them with `play_frame`). `--vad off`
+//! call reading frames and queueing them with `play_frame`), or not at all
+//! (`raw`: plain sockets that send each datagram back, the floor that the
+//! kernel and the generator set under any engine; see `raw_side`). `--vad off`
 //! turns voice activity detection off, to show its share of the cost;
 //! `--idle M` opens M more sessions that receive nothing (calls on hold),
 //! which cost the engine only what it spends looking at their sockets.
@@ -35,6 +37,8 @@
 //! starts at its 60 ms initial delay and trims a frame per second down to
 //! what loopback needs, and those trimmed frames are not overload.
 
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
 use nix::sys::socket::{
     recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessage, MsgFlags, MultiHeaders, SockaddrIn,
 };
@@ -45,6 +49,8 @@ use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Opts {
@@ -95,8 +101,8 @@ fn parse_args() -> Result<Opts, String> {
             _ => return Err(format!("unknown argument {a}")),
         }
     }
-    if o.echo != "bridge" && o.echo != "app" {
-        return Err("--echo is bridge or app".into());
+    if !["bridge", "app", "raw"].contains(&o.echo.as_str()) {
+        return Err("--echo is bridge, app or raw".into());
     }
     Ok(o)
 }
@@ -147,6 +153,9 @@ fn rss_mb() -> f64 {
 }
 
 fn engine_side(o: &Opts) -> Result<(), String> {
+    if o.echo == "raw" {
+        return raw_side(o);
+    }
     let engine = MediaEngine::new(EngineConfig {
         bind_ip: "127.0.0.1".parse().map_err(|e| format!("{e}"))?,
         port_range: 16384..=32767,
@@ -216,6 +225,63 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         }
     }
 
+    let run = run_generator(o, &ports)?;
+
+    let _ = stop_tx.send(true);
+    for t in echo_tasks {
+        if let Ok(s) = rt.block_on(t) {
+            sessions.push(s);
+        }
+    }
+    // Engine-side counters.
+    let (mut rx_pkts, mut tx_pkts, mut late, mut concealed, mut overflow) = (0, 0, 0, 0, 0);
+    for s in &sessions {
+        let _ = s.request_stats();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for s in &mut sessions {
+        let mut last = None;
+        while let Some(ev) = s.try_next_event() {
+            if let MediaEvent::Stats(st) = ev {
+                last = Some(st);
+            }
+        }
+        if let Some(st) = last {
+            rx_pkts += st.packets_received;
+            tx_pkts += st.packets_sent;
+            late += st.late;
+            concealed += st.concealed;
+            overflow += st.frames_overflowed;
+        }
+    }
+    // Call ticks that ran the whole path end in one sent packet; counting
+    // those (not wall time × calls) keeps the figure honest when a starved
+    // engine skips ticks.
+    print_summary(o, &run, tx_pkts);
+    eprintln!(
+        "echo {}: engine received {rx_pkts}, sent {tx_pkts}, jitter-buffer late {late}, concealed {concealed}, frames overflowed {overflow}; generator {}",
+        o.echo, run.result
+    );
+    drop(bridges);
+    drop(idle);
+    Ok(())
+}
+
+/// What the engine side learns from one generator run.
+struct GeneratorRun {
+    /// The generator's own JSON line.
+    result: String,
+    /// This process's CPU time while the generator sent, in 10 ms ticks.
+    cpu: f64,
+    /// The same as percent of one core.
+    cpu_pct: f64,
+    /// This process's resident memory at the end of the run, in MB.
+    rss: f64,
+}
+
+/// Starts the generator as a child process against `ports`, measures this
+/// process's CPU time while it sends, and returns its summary.
+fn run_generator(o: &Opts, ports: &[u16]) -> Result<GeneratorRun, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut args = vec![
         "--generator".to_owned(),
@@ -264,36 +330,19 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         }
     }
     let _ = child.wait();
+    Ok(GeneratorRun {
+        result,
+        cpu,
+        cpu_pct,
+        rss,
+    })
+}
 
-    let _ = stop_tx.send(true);
-    for t in echo_tasks {
-        if let Ok(s) = rt.block_on(t) {
-            sessions.push(s);
-        }
-    }
-    // Engine-side counters.
-    let (mut rx_pkts, mut tx_pkts, mut late, mut concealed, mut overflow) = (0, 0, 0, 0, 0);
-    for s in &sessions {
-        let _ = s.request_stats();
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    for s in &mut sessions {
-        let mut last = None;
-        while let Some(ev) = s.try_next_event() {
-            if let MediaEvent::Stats(st) = ev {
-                last = Some(st);
-            }
-        }
-        if let Some(st) = last {
-            rx_pkts += st.packets_received;
-            tx_pkts += st.packets_sent;
-            late += st.late;
-            concealed += st.concealed;
-            overflow += st.frames_overflowed;
-        }
-    }
+/// Prints the summary line; `call_ticks` is how many packets the echo side
+/// sent (each one a call tick that ran the whole path).
+fn print_summary(o: &Opts, run: &GeneratorRun, call_ticks: u64) {
     let field = |name: &str| -> f64 {
-        result
+        run.result
             .split(&format!("\"{name}\":"))
             .nth(1)
             .and_then(|r| r.split([',', '}']).next())
@@ -301,10 +350,7 @@ fn engine_side(o: &Opts) -> Result<(), String> {
             .unwrap_or(f64::NAN)
     };
     let span = o.seconds as f64;
-    // Call ticks that ran the whole path end in one sent packet; counting
-    // those (not wall time × calls) keeps the figure honest when a starved
-    // engine skips ticks.
-    let call_ticks = (tx_pkts as f64).max(1.0);
+    let call_ticks = (call_ticks as f64).max(1.0);
     let load1 = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
@@ -317,21 +363,119 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         field("returned_live") / span,
         field("loss_pct"),
         field("late_pct"),
-        cpu_pct,
-        rss,
-        rss * 1024.0 / o.calls.max(1) as f64,
-        cpu / 100.0 * 1e6 / call_ticks,
+        run.cpu_pct,
+        run.rss,
+        run.rss * 1024.0 / o.calls.max(1) as f64,
+        run.cpu / 100.0 * 1e6 / call_ticks,
         field("gen_cpu_pct"),
         field("gen_overruns"),
         load1
     );
-    eprintln!(
-        "echo {}: engine received {rx_pkts}, sent {tx_pkts}, jitter-buffer late {late}, concealed {concealed}, frames overflowed {overflow}; generator {result}",
-        o.echo
-    );
-    drop(bridges);
-    drop(idle);
+}
+
+/// `--echo raw`: the floor under any engine that gives each call its own
+/// socket pair. No media engine runs; `--workers` threads own an RTP/RTCP
+/// socket pair per call, bound as the engine binds them, and every 20 ms
+/// each thread asks epoll (through `mio`, edge-triggered) which sockets have
+/// data, reads each with `recvmmsg` (the generator's batch reader) and sends every datagram straight back
+/// with `send_to`: the engine's system calls, without jitter buffer, codec,
+/// VAD or pacing. What this costs at N calls (with the generator) is what
+/// the kernel and the traffic cost alone; the engine can only add to it.
+fn raw_side(o: &Opts) -> Result<(), String> {
+    let mut pairs: Vec<(UdpSocket, UdpSocket)> = Vec::with_capacity(o.calls);
+    let mut port: u16 = 16384;
+    while pairs.len() < o.calls && port < 32766 {
+        if let (Ok(rtp), Ok(rtcp)) = (
+            UdpSocket::bind(("127.0.0.1", port)),
+            UdpSocket::bind(("127.0.0.1", port + 1)),
+        ) {
+            rtp.set_nonblocking(true).map_err(|e| e.to_string())?;
+            pairs.push((rtp, rtcp));
+        }
+        port += 2;
+    }
+    if pairs.len() < o.calls {
+        return Err(format!("only {} free port pairs", pairs.len()));
+    }
+    let ports: Vec<u16> = pairs
+        .iter()
+        .map(|(rtp, _)| rtp.local_addr().map_or(0, |a| a.port()))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = o.workers.max(1);
+    let mut shares: Vec<Vec<(UdpSocket, UdpSocket)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, pair) in pairs.into_iter().enumerate() {
+        shares[i % workers].push(pair);
+    }
+    let threads: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || raw_echo_worker(&share, &stop))
+        })
+        .collect();
+    let run = run_generator(o, &ports)?;
+    stop.store(true, Ordering::Relaxed);
+    let mut echoed = 0;
+    for t in threads {
+        echoed += t.join().map_err(|_| "raw echo worker panicked")??;
+    }
+    print_summary(o, &run, echoed);
+    eprintln!("echo raw: sent back {echoed}; generator {}", run.result);
     Ok(())
+}
+
+/// One thread of `--echo raw`; returns how many datagrams it sent back.
+fn raw_echo_worker(share: &[(UdpSocket, UdpSocket)], stop: &AtomicBool) -> Result<u64, String> {
+    let mut poll = Poll::new().map_err(|e| e.to_string())?;
+    for (i, (rtp, _)) in share.iter().enumerate() {
+        poll.registry()
+            .register(
+                &mut SourceFd(&rtp.as_raw_fd()),
+                Token(i),
+                Interest::READABLE,
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    let mut events = Events::with_capacity(1024);
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(GEN_BATCH, None);
+    let mut bufs = Box::new([[0u8; 256]; GEN_BATCH]);
+    let mut meta = [(0usize, 0u16); GEN_BATCH];
+    let mut echoed = 0u64;
+    let start = Instant::now();
+    let mut tick = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        loop {
+            poll.poll(&mut events, Some(Duration::ZERO))
+                .map_err(|e| e.to_string())?;
+            for ev in &events {
+                let Some((rtp, _)) = share.get(ev.token().0) else {
+                    continue;
+                };
+                loop {
+                    let got = recv_batch(rtp, &mut headers, &mut bufs, &mut meta);
+                    for (buf, &(len, port)) in bufs.iter().zip(&meta).take(got) {
+                        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+                        if rtp.send_to(&buf[..len], to).is_ok() {
+                            echoed += 1;
+                        }
+                    }
+                    if got < GEN_BATCH {
+                        break;
+                    }
+                }
+            }
+            if events.iter().count() < events.capacity() {
+                break;
+            }
+        }
+        tick += 1;
+        let next = start + Duration::from_millis(20 * u64::from(tick));
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    Ok(echoed)
 }
 
 /// Frames at the start excluded from loss and lateness (3 s).
