@@ -27,9 +27,10 @@
 //! [`MediaSession::start_recording`] (WAV written by one writer thread for
 //! all recordings, never by the worker), [`MediaSession::take_frames_at`] and
 //! [`MediaSession::frame_player`] (the application's sample rate, converted
-//! on its side of the channels), and ptimes other than 20 ms (the wire
-//! carries packets of the negotiated size; the tick and the frames stay
-//! 20 ms).
+//! on its side of the channels), and ptimes other than 20 ms (we send
+//! packets of the negotiated size and take whatever size the far end
+//! really sends, following it when it changes; the tick and the frames
+//! stay 20 ms).
 //!
 //! # Example
 //!
@@ -166,7 +167,8 @@ pub struct EngineConfig {
     pub port_range: RangeInclusive<u16>,
     /// Worker threads; each owns many calls.
     pub workers: usize,
-    /// Jitter buffer settings for every call (its ptime is each call's).
+    /// Jitter buffer settings for every call (its ptime is the size of the
+    /// packets each call receives).
     /// The default keeps at least 40 ms: a worker reads each socket once
     /// per tick, so a packet landing just after its read waits a whole
     /// frame, and a 20 ms floor would trim and conceal around that phase.
@@ -270,9 +272,12 @@ pub struct SessionParams {
     /// Where to send RTCP; default is the RTP address with port + 1.
     pub remote_rtcp: Option<SocketAddr>,
     /// Packetization time in ms: 10 to 120 in steps of 10 (RFC 4566
-    /// `a=ptime`). Received packets of this size are played out, and
-    /// playback is sent, in packets of this size; frames to and from the
-    /// application stay 20 ms whatever it is.
+    /// `a=ptime`). Playback is sent in packets of this size. Received
+    /// packets are expected at this size, but the far end's real size is
+    /// what counts: when a few packets in a row (or all there is to play)
+    /// carry another whole number of 10 ms, the receive side switches to
+    /// it without a gap in the audio ([`MediaStats::rx_ptime_ms`]). Frames
+    /// to and from the application stay 20 ms whatever it is.
     pub ptime_ms: u32,
     /// Send and/or receive.
     pub direction: Direction,
@@ -630,7 +635,8 @@ impl MediaSession {
     }
 
     /// Applies renegotiated parameters (re-INVITE): new remote address,
-    /// hold / resume via the direction, codec change.
+    /// hold / resume via the direction, codec change, the ptime of the
+    /// packets we send (the received ones are followed as they come).
     pub fn update(&self, params: SessionParams) -> Result<(), MediaError> {
         params.validate()?;
         self.send(worker::Op::Update(Box::new(params)))
