@@ -906,3 +906,76 @@ async fn far_end_sending_30_ms_packets_on_a_20_ms_call_is_delivered_whole() {
 async fn far_end_switching_from_20_to_40_ms_mid_call_is_delivered_whole() {
     far_end_packets_other_than_negotiated(&[(20, 40), (40, 30)], 22520).await;
 }
+
+#[tokio::test]
+async fn clear_playback_cancels_queued_keys_and_lets_the_one_being_sent_end() {
+    let eng = engine(22540, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.telephone_event_pt = Some(101);
+    let mut s = eng.open_session(params).unwrap();
+
+    // A long first key, so that the clear surely lands while it is sent.
+    s.send_dtmf('1', Duration::from_millis(600)).unwrap();
+    for digit in ['2', '3', '4'] {
+        s.send_dtmf(digit, Duration::from_millis(100)).unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    let (n, _) = far.recv_from(&mut buf).expect("the first key starts");
+    let mut got = vec![buf[..n].to_vec()];
+    s.clear_playback().unwrap();
+    got.extend(collect_rtp(
+        &far,
+        Duration::from_millis(400),
+        Duration::from_secs(5),
+    ));
+
+    // On the wire: the first key only, whole, with its three end packets.
+    let pkts = parse_all(&got);
+    assert!(pkts.iter().all(|p| p.pt == 101), "{pkts:?}");
+    let events: Vec<TelephoneEvent> = pkts
+        .iter()
+        .map(|p| TelephoneEvent::parse(&p.payload).unwrap())
+        .collect();
+    assert!(events.iter().all(|e| e.event == 1), "{events:?}");
+    assert!(pkts.iter().all(|p| p.ts == pkts[0].ts));
+    let ends = events.iter().filter(|e| e.end).count();
+    assert_eq!(ends, 3, "{events:?}");
+    assert!(events[events.len() - 3..].iter().all(|e| e.end));
+    assert!(events.iter().all(|e| !e.end || e.duration == 4800));
+    assert_eq!(events.len(), 30 + 3);
+
+    // The application is told: the first key sent, the others cancelled.
+    let evs = events_until_quiet(&mut s, Duration::from_millis(200)).await;
+    let keys: Vec<(char, bool)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::DtmfSent { digit, .. } => Some((*digit, true)),
+            MediaEvent::DtmfCancelled { digit, duration } => {
+                assert_eq!(*duration, Duration::from_millis(100));
+                Some((*digit, false))
+            }
+            _ => None,
+        })
+        .collect();
+    // Cancelled at the clear, sent once its end packets are out.
+    assert_eq!(
+        keys,
+        vec![('2', false), ('3', false), ('4', false), ('1', true)]
+    );
+    let st = stats(&mut s).await;
+    assert_eq!((st.dtmf_sent, st.dtmf_send_cancelled), (1, 3));
+
+    // Keys queued after the clear are sent as usual.
+    s.send_dtmf('9', Duration::from_millis(60)).unwrap();
+    let later = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    assert!(later
+        .iter()
+        .all(|p| TelephoneEvent::parse(&p.payload).unwrap().event == 9));
+    assert_eq!(later.len(), 3 + 3);
+}

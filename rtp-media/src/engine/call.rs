@@ -109,6 +109,10 @@ pub struct MediaStats {
     pub dtmf_sent: u64,
     /// Key presses dropped because too many were queued.
     pub dtmf_send_dropped: u64,
+    /// Key presses cancelled by
+    /// [`MediaSession::clear_playback`](super::MediaSession::clear_playback)
+    /// before they started.
+    pub dtmf_send_cancelled: u64,
     /// Times the call's worker fell more than 200 ms behind its 20 ms
     /// schedule (a stalled or overloaded machine) and skipped ticks;
     /// worker-wide, shared by the calls of the worker.
@@ -392,6 +396,7 @@ impl CallMedia {
                         interrupted: true,
                     });
                 }
+                self.cancel_queued_dtmf();
             }
             Op::RequestStats => self.stats_requested = true,
             Op::Bridge(to) => self.bridge = to,
@@ -804,6 +809,7 @@ impl CallMedia {
             socket_errors: c.socket_errors,
             dtmf_sent: self.dtmf_send.sent(),
             dtmf_send_dropped: self.dtmf_send.dropped(),
+            dtmf_send_cancelled: self.dtmf_send.cancelled(),
             recording_dropped: self.recording_dropped(),
             rx_ptime_ms: self.rx.ptime_ms(),
             rx_ptime_changes: self.rx.changes(),

@@ -350,6 +350,16 @@ pub enum MediaEvent {
         /// RTP timestamp of the event (our sending clock).
         media_ts: u32,
     },
+    /// A key press queued by [`MediaSession::send_dtmf`] was dropped by
+    /// [`MediaSession::clear_playback`] before it started: nothing of it
+    /// was sent, and no [`MediaEvent::DtmfSent`] follows for it (the
+    /// counterpart of an `interrupted` [`MediaEvent::PlaybackFinished`]).
+    DtmfCancelled {
+        /// The key.
+        digit: char,
+        /// How long it would have been held.
+        duration: Duration,
+    },
     /// The caller started talking (voice activity detection).
     SpeechStarted {
         /// Position in the delivered-audio clock (8 kHz samples).
@@ -656,8 +666,13 @@ impl MediaSession {
         self.send(worker::Op::Frame(*samples))
     }
 
-    /// Drops all queued playback at once (barge-in); nothing more is sent
-    /// after the current tick. Pending plays finish as `interrupted`.
+    /// Drops all queued playback at once (barge-in); no more audio is sent
+    /// after the current tick. Pending plays finish as `interrupted`, and
+    /// keys queued by [`MediaSession::send_dtmf`] that have not started
+    /// are cancelled, each reported as [`MediaEvent::DtmfCancelled`]. A key
+    /// already being sent finishes first, with its end packets (or the
+    /// rest of its tone): the far end never sees a key pressed without
+    /// its release.
     pub fn clear_playback(&self) -> Result<(), MediaError> {
         self.send(worker::Op::ClearPlayback)
     }
@@ -673,8 +688,9 @@ impl MediaSession {
     /// separated by a 100 ms pause, and [`MediaEvent::DtmfSent`] reports
     /// each key once it is out. `length` is clamped to 40 ms..=8 s. Keys
     /// wait while there is nowhere to send them (on hold, remote address
-    /// not yet known); [`MediaSession::clear_playback`] does not cancel
-    /// them.
+    /// not yet known). [`MediaSession::clear_playback`] cancels the keys
+    /// that have not started ([`MediaEvent::DtmfCancelled`] for each) and
+    /// lets the one being sent finish with its end packets.
     pub fn send_dtmf(&self, digit: char, length: Duration) -> Result<(), MediaError> {
         if crate::dtmf::digit_to_event(digit).is_none() {
             return Err(MediaError::InvalidDigit(digit));
