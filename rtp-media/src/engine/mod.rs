@@ -134,9 +134,26 @@ pub enum MediaError {
     /// [`MediaSession::stop_recording`] without a recording running.
     #[error("the call is not being recorded")]
     NotRecording,
-    /// The recording file could not be created or written.
+    /// The recording file could not be created (a failure while recording
+    /// is [`MediaError::RecordingIncomplete`]).
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    /// The recording stopped but its file is not complete: writing failed
+    /// part way (later audio was not written), or the WAV header could not
+    /// be finished ([`RecordingError::Finalize`], e.g. the path is a pipe).
+    /// `summary` still says what reached the file and what was dropped.
+    #[error(
+        "recording incomplete ({} frames written, {} dropped): {source}",
+        .summary.frames,
+        .summary.frames_dropped
+    )]
+    RecordingIncomplete {
+        /// Frames (samples per channel) written before the failure, and
+        /// 20 ms frames dropped because the writer fell behind.
+        summary: RecordingSummary,
+        /// What failed.
+        source: RecordingError,
+    },
     /// A sample rate the converter does not take.
     #[error(transparent)]
     Resample(#[from] ResampleError),
@@ -703,8 +720,10 @@ impl MediaSession {
     /// the agent's as sent, or both as stereo (left caller, right agent).
     /// The worker hands frames to the one recording writer thread of the
     /// process through a bounded queue, so disk I/O never blocks the call;
-    /// frames that do not fit are dropped and counted. A recording already running is
-    /// finished first. Ends with [`MediaSession::stop_recording`], or with
+    /// frames that do not fit are dropped and counted
+    /// ([`MediaStats::recording_dropped`],
+    /// [`RecordingSummary::frames_dropped`]). A recording already running
+    /// is finished first. Ends with [`MediaSession::stop_recording`], or with
     /// the call (the file is then finished in the background).
     pub fn start_recording(
         &self,
@@ -717,6 +736,14 @@ impl MediaSession {
     }
 
     /// Stops the recording and waits until its file is complete.
+    ///
+    /// The writer first writes the frames queued before the stop (the
+    /// queue is bounded, so this is quick on a working disk); on a disk
+    /// that stalls this waits until the disk takes them. Bound the wait
+    /// with a timeout if need be: dropping the future gives up only the
+    /// answer, the recording is stopped and its file finished in the
+    /// background all the same. A file that could not be completed is
+    /// [`MediaError::RecordingIncomplete`], with the counts.
     pub async fn stop_recording(&self) -> Result<RecordingSummary, MediaError> {
         let (reply, done) = oneshot::channel();
         self.send(worker::Op::StopRecording(reply))?;
