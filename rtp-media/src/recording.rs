@@ -23,6 +23,8 @@ pub const RECORDING_RATE: u32 = 8000;
 const MAX_DATA_BYTES: u64 = u32::MAX as u64 - 44;
 /// Samples per side encoded at once; larger writes are split.
 const CHUNK: usize = 480;
+/// Bytes a [`Recorder`] buffers before writing to its file.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Errors while recording.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,12 @@ pub enum RecordingError {
     /// The recording reached the 4 GiB WAV limit; later audio is dropped.
     #[error("recording reached the WAV size limit")]
     TooLarge,
+    /// The audio is in the file, but the RIFF and data sizes in its header
+    /// are not: they are written last, by seeking back to the start, and
+    /// the file refused the seek (a pipe or a socket cannot seek). Readers
+    /// that trust the header see fewer samples than there are.
+    #[error("WAV header sizes not written: cannot seek back in the file (a pipe?): {0}")]
+    Finalize(io::Error),
     /// A channel count other than 1 or 2, or a zero rate.
     #[error("unsupported WAV format: {channels} channels at {rate} Hz")]
     Format {
@@ -155,11 +163,23 @@ impl<W: Write + Seek> WavWriter<W> {
     fn fix_sizes(&mut self) -> Result<(), RecordingError> {
         // Pad byte for an odd data size is impossible with 16-bit samples.
         let data = self.data_bytes.min(MAX_DATA_BYTES) as u32;
-        self.out.seek(SeekFrom::Start(4))?;
-        self.out.write_all(&(36 + data).to_le_bytes())?;
-        self.out.seek(SeekFrom::Start(40))?;
-        self.out.write_all(&data.to_le_bytes())?;
-        self.out.seek(SeekFrom::End(0))?;
+        // Everything written is out before seeking, so that a failed seek
+        // is told apart from a failed write.
+        self.out.flush()?;
+        self.patch(4, 36 + data)?;
+        self.patch(40, data)?;
+        self.out
+            .seek(SeekFrom::End(0))
+            .map_err(RecordingError::Finalize)?;
+        Ok(())
+    }
+
+    /// Overwrites the 32-bit little-endian field at byte `at`.
+    fn patch(&mut self, at: u64, value: u32) -> Result<(), RecordingError> {
+        self.out
+            .seek(SeekFrom::Start(at))
+            .map_err(RecordingError::Finalize)?;
+        self.out.write_all(&value.to_le_bytes())?;
         self.out.flush()?;
         Ok(())
     }
@@ -200,7 +220,17 @@ pub struct Recorder {
 impl Recorder {
     /// Creates (truncating) the WAV file at `path` and writes its header.
     pub fn create(path: impl AsRef<Path>, mode: RecordMode) -> Result<Self, RecordingError> {
-        let file = BufWriter::with_capacity(64 * 1024, File::create(path)?);
+        Self::create_buffered(path, mode, WRITE_BUFFER)
+    }
+
+    /// [`Recorder::create`] with a write buffer of `buffer` bytes (tests
+    /// that need each frame to reach the file at once).
+    pub(crate) fn create_buffered(
+        path: impl AsRef<Path>,
+        mode: RecordMode,
+        buffer: usize,
+    ) -> Result<Self, RecordingError> {
+        let file = BufWriter::with_capacity(buffer, File::create(path)?);
         Ok(Recorder {
             wav: Some(WavWriter::new(file, RECORDING_RATE, mode.channels())?),
             mode,

@@ -3,10 +3,13 @@
 
 mod common;
 
-use common::{collect_rtp_for, engine, engine_with, peer, rtp, stats};
+use common::{
+    collect_rtp_for, engine, engine_with, found_in_order, pcmu_payloads, peer, rtp, send_paced,
+    stats,
+};
 
 use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
-use rtp_media::engine::{MediaError, MediaEvent, SessionParams};
+use rtp_media::engine::{FrameKind, MediaError, MediaEvent, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::prompt::Prompt;
 use rtp_media::recording::RecordMode;
@@ -683,31 +686,8 @@ async fn call_at_ptime(ptime_ms: u32, base_port: u16) {
 
     // Receive: distinct noise, paced at the ptime.
     let audio = noise(8000, 3000.0, u64::from(ptime_ms));
-    let packets: Vec<Vec<u8>> = audio
-        .chunks(samples_per_packet)
-        .map(|c| {
-            let mut p = vec![0u8; c.len()];
-            Codec::Pcmu.encode(c, &mut p);
-            p
-        })
-        .collect();
-    let to = s.local_rtp_addr();
-    let sender = {
-        let packets = packets.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            for (i, p) in packets.iter().enumerate() {
-                let ts = 1000 + (i * samples_per_packet) as u32;
-                let pkt = rtp(0, 300 + i as u16, ts, 0x7e57, i == 0, p);
-                far.send_to(&pkt, to).unwrap();
-                let next = start + Duration::from_millis(u64::from(ptime_ms) * (i as u64 + 1));
-                if let Some(d) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(d);
-                }
-            }
-            far
-        })
-    };
+    let packets = pcmu_payloads(&audio, std::iter::repeat(samples_per_packet));
+    let sender = send_paced(far, s.local_rtp_addr(), 0x7e57, 300, 1000, packets.clone());
     let far = sender.join().unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     let mut delivered = Vec::new();
@@ -717,19 +697,7 @@ async fn call_at_ptime(ptime_ms: u32, base_port: u16) {
     }
     // Every packet's audio is in the delivered stream, in order (a busy
     // machine may conceal a packet that missed its tick).
-    let mut pos = 0;
-    let mut found = 0;
-    for p in &packets {
-        let mut want = vec![0i16; p.len()];
-        Codec::Pcmu.decode(p, &mut want);
-        if let Some(at) = delivered[pos..]
-            .windows(want.len())
-            .position(|w| w == &want[..])
-        {
-            pos += at + want.len();
-            found += 1;
-        }
-    }
+    let found = found_in_order(&delivered, &packets);
     assert!(
         found + 1 >= packets.len(),
         "{found} of {} packets delivered",
@@ -838,4 +806,176 @@ async fn reinvite_to_40_ms_ptime_changes_the_packets_sent() {
     assert!(after.iter().all(|p| p.payload.len() == 320));
     assert!(after[0].marker);
     assert_eq!(after[0].seq, before[9].seq.wrapping_add(1));
+}
+
+/// A call negotiated at 20 ms whose far end sends `runs` of (ptime in ms,
+/// packets) one after the other, paced in real time: every packet's audio
+/// comes out whole and in order as 20 ms frames, nothing in between is
+/// concealed but where the jitter buffer grows its delay once to its
+/// target in whole packets of the new size, the receive side reports the
+/// size it follows, and our own packets stay at the negotiated 20 ms.
+async fn far_end_packets_other_than_negotiated(runs: &[(u32, usize)], base_port: u16) {
+    // A deep buffer, as in `call_at_ptime`: a sender thread that a busy
+    // machine delays by a few packets is absorbed.
+    let eng = engine_with(base_port, 2, |c| {
+        c.jitter.min_delay = Duration::from_millis(160);
+        c.jitter.initial_delay = Duration::from_millis(160);
+        c.jitter.max_delay = Duration::from_millis(400);
+    });
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    let mut s = eng.open_session(params).unwrap();
+
+    let sizes: Vec<usize> = runs
+        .iter()
+        .flat_map(|&(ms, n)| std::iter::repeat_n(ms as usize * 8, n))
+        .collect();
+    let audio = noise(sizes.iter().sum(), 3000.0, u64::from(base_port));
+    let packets = pcmu_payloads(&audio, sizes);
+    let sender = send_paced(
+        far,
+        s.local_rtp_addr(),
+        0x51e5,
+        9000,
+        123_456,
+        packets.clone(),
+    );
+    // Frames until the stream is over: its audio, then ten frames of
+    // anything else.
+    let (mut delivered, mut kinds) = (Vec::new(), Vec::new());
+    let mut after_audio = 0;
+    while after_audio < 10 {
+        let f = tokio::time::timeout(Duration::from_secs(5), s.next_frame())
+            .await
+            .expect("a frame every 20 ms")
+            .unwrap();
+        delivered.extend_from_slice(&f.samples);
+        if f.kind == FrameKind::Audio {
+            after_audio = 0;
+        } else if kinds.contains(&FrameKind::Audio) {
+            after_audio += 1;
+        }
+        kinds.push(f.kind);
+    }
+    let far = sender.join().unwrap();
+
+    // Every packet whole and in order (a busy machine may conceal one
+    // that missed its tick).
+    let found = found_in_order(&delivered, &packets);
+    assert!(
+        found + 1 >= packets.len(),
+        "{found} of {} packets delivered: {kinds:?}",
+        packets.len()
+    );
+    let audio_kind = |k: &FrameKind| *k == FrameKind::Audio;
+    let first = kinds.iter().position(audio_kind).unwrap();
+    let last = kinds.iter().rposition(audio_kind).unwrap();
+    let other = kinds[first..=last]
+        .iter()
+        .filter(|k| !audio_kind(k))
+        .count();
+    assert!(other <= 4, "{other} frames concealed: {kinds:?}");
+    let st = stats(&mut s).await;
+    let last_ms = runs.last().unwrap().0;
+    assert_eq!(
+        (st.rx_ptime_ms, st.rx_ptime_changes),
+        (last_ms, 1),
+        "{st:?}"
+    );
+    assert_eq!(st.packets_received, packets.len() as u64);
+    assert_eq!(st.lost, 0);
+
+    // Our packets stay at the negotiated 20 ms.
+    s.play(tone(1600, 440.0, 8000)).unwrap();
+    let sent = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(sent.len(), 10);
+    assert!(sent.iter().all(|p| p.payload.len() == 160));
+}
+
+#[tokio::test]
+async fn far_end_sending_30_ms_packets_on_a_20_ms_call_is_delivered_whole() {
+    far_end_packets_other_than_negotiated(&[(30, 50)], 22500).await;
+}
+
+#[tokio::test]
+async fn far_end_switching_from_20_to_40_ms_mid_call_is_delivered_whole() {
+    far_end_packets_other_than_negotiated(&[(20, 40), (40, 30)], 22520).await;
+}
+
+#[tokio::test]
+async fn clear_playback_cancels_queued_keys_and_lets_the_one_being_sent_end() {
+    let eng = engine(22540, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.telephone_event_pt = Some(101);
+    let mut s = eng.open_session(params).unwrap();
+
+    // A long first key, so that the clear surely lands while it is sent.
+    s.send_dtmf('1', Duration::from_millis(600)).unwrap();
+    for digit in ['2', '3', '4'] {
+        s.send_dtmf(digit, Duration::from_millis(100)).unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    let (n, _) = far.recv_from(&mut buf).expect("the first key starts");
+    let mut got = vec![buf[..n].to_vec()];
+    s.clear_playback().unwrap();
+    got.extend(collect_rtp(
+        &far,
+        Duration::from_millis(400),
+        Duration::from_secs(5),
+    ));
+
+    // On the wire: the first key only, whole, with its three end packets.
+    let pkts = parse_all(&got);
+    assert!(pkts.iter().all(|p| p.pt == 101), "{pkts:?}");
+    let events: Vec<TelephoneEvent> = pkts
+        .iter()
+        .map(|p| TelephoneEvent::parse(&p.payload).unwrap())
+        .collect();
+    assert!(events.iter().all(|e| e.event == 1), "{events:?}");
+    assert!(pkts.iter().all(|p| p.ts == pkts[0].ts));
+    let ends = events.iter().filter(|e| e.end).count();
+    assert_eq!(ends, 3, "{events:?}");
+    assert!(events[events.len() - 3..].iter().all(|e| e.end));
+    assert!(events.iter().all(|e| !e.end || e.duration == 4800));
+    assert_eq!(events.len(), 30 + 3);
+
+    // The application is told: the first key sent, the others cancelled.
+    let evs = events_until_quiet(&mut s, Duration::from_millis(200)).await;
+    let keys: Vec<(char, bool)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::DtmfSent { digit, .. } => Some((*digit, true)),
+            MediaEvent::DtmfCancelled { digit, duration } => {
+                assert_eq!(*duration, Duration::from_millis(100));
+                Some((*digit, false))
+            }
+            _ => None,
+        })
+        .collect();
+    // Cancelled at the clear, sent once its end packets are out.
+    assert_eq!(
+        keys,
+        vec![('2', false), ('3', false), ('4', false), ('1', true)]
+    );
+    let st = stats(&mut s).await;
+    assert_eq!((st.dtmf_sent, st.dtmf_send_cancelled), (1, 3));
+
+    // Keys queued after the clear are sent as usual.
+    s.send_dtmf('9', Duration::from_millis(60)).unwrap();
+    let later = parse_all(&collect_rtp(
+        &far,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    ));
+    assert!(later
+        .iter()
+        .all(|p| TelephoneEvent::parse(&p.payload).unwrap().event == 9));
+    assert_eq!(later.len(), 3 + 3);
 }

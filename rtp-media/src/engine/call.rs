@@ -25,7 +25,7 @@ use crate::rtp::{RtpHeader, RtpPacket};
 use crate::vad::{Vad, VadEvent};
 use dtmf_send::{DtmfSend, DtmfSlot};
 pub(crate) use ptime::ptime_supported;
-use ptime::Repacketizer;
+use ptime::{Packetizer, Receive};
 pub(crate) use recording_tap::RecordingTap;
 use recording_tap::Side;
 use std::collections::VecDeque;
@@ -109,6 +109,10 @@ pub struct MediaStats {
     pub dtmf_sent: u64,
     /// Key presses dropped because too many were queued.
     pub dtmf_send_dropped: u64,
+    /// Key presses cancelled by
+    /// [`MediaSession::clear_playback`](super::MediaSession::clear_playback)
+    /// before they started.
+    pub dtmf_send_cancelled: u64,
     /// Times the call's worker fell more than 200 ms behind its 20 ms
     /// schedule (a stalled or overloaded machine) and skipped ticks;
     /// worker-wide, shared by the calls of the worker.
@@ -119,6 +123,13 @@ pub struct MediaStats {
     /// Frames the running recording dropped because its writer fell
     /// behind (a slow disk); zero when not recording.
     pub recording_dropped: u64,
+    /// Packetization of the audio received, ms: the negotiated ptime until
+    /// the far end is seen sending packets of another size, which the
+    /// receive side then follows (the send side keeps the negotiated one).
+    pub rx_ptime_ms: u32,
+    /// Times the receive side changed to another packet size because the
+    /// far end's packets did.
+    pub rx_ptime_changes: u32,
 }
 
 /// Sockets, ports and channels of one call. Field order matters: sockets
@@ -227,7 +238,10 @@ pub(crate) struct CallMedia {
     dtmf: DtmfEvents,
     dtmf_send: DtmfSend,
     recording: Option<RecordingTap>,
-    repacketizer: Option<Box<Repacketizer>>,
+    /// Receive packetization: follows the far end's packet size.
+    rx: Receive,
+    /// Send packetization at the negotiated ptime; `None` at 20 ms.
+    packetizer: Option<Box<Packetizer>>,
     detector: Option<DtmfDetector>,
     vad: Option<Vad>,
     rtcp_source: Option<SocketAddr>,
@@ -290,7 +304,8 @@ impl CallMedia {
             dtmf: DtmfEvents::new(Codec::CLOCK_RATE),
             dtmf_send: DtmfSend::default(),
             recording: None,
-            repacketizer: Repacketizer::for_ptime(ptime_ms),
+            rx: Receive::new(ptime_ms),
+            packetizer: Packetizer::for_ptime(ptime_ms),
             detector,
             vad: config.vad.map(Vad::new),
             rtcp_source: None,
@@ -381,6 +396,7 @@ impl CallMedia {
                         interrupted: true,
                     });
                 }
+                self.cancel_queued_dtmf();
             }
             Op::RequestStats => self.stats_requested = true,
             Op::Bridge(to) => self.bridge = to,
@@ -395,8 +411,8 @@ impl CallMedia {
             self.latch.resignal(params.remote_rtp);
             self.rtcp_source = None;
         }
-        if params.ptime_ms != self.ptime_ms() {
-            self.set_ptime(params.ptime_ms, self.cfg.jitter, self.cfg.concealer);
+        if params.ptime_ms != self.params.ptime_ms {
+            self.set_send_ptime(params.ptime_ms);
         }
         if params.inband_dtmf != self.params.inband_dtmf {
             self.detector = params
@@ -510,7 +526,7 @@ impl CallMedia {
                 });
             }
         } else {
-            self.jitter.push(seq, ts, ssrc, payload, read_at);
+            self.receive_audio(seq, ts, ssrc, payload, read_at);
             self.delivering = true;
         }
     }
@@ -747,7 +763,7 @@ impl CallMedia {
 
     /// A snapshot of the call's counters and quality.
     pub(crate) fn stats(&self) -> MediaStats {
-        let jb = self.jitter.stats();
+        let jb = self.rx.jitter_stats(&self.jitter);
         let c = &self.counters;
         let expected = u64::from(self.reception.expected());
         // Telephone events share the sequence space but bypass the jitter
@@ -793,7 +809,10 @@ impl CallMedia {
             socket_errors: c.socket_errors,
             dtmf_sent: self.dtmf_send.sent(),
             dtmf_send_dropped: self.dtmf_send.dropped(),
+            dtmf_send_cancelled: self.dtmf_send.cancelled(),
             recording_dropped: self.recording_dropped(),
+            rx_ptime_ms: self.rx.ptime_ms(),
+            rx_ptime_changes: self.rx.changes(),
             // Worker-wide: filled in by `timers`, which has the worker's
             // tick context.
             worker_overruns: 0,

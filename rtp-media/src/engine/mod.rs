@@ -27,9 +27,10 @@
 //! [`MediaSession::start_recording`] (WAV written by one writer thread for
 //! all recordings, never by the worker), [`MediaSession::take_frames_at`] and
 //! [`MediaSession::frame_player`] (the application's sample rate, converted
-//! on its side of the channels), and ptimes other than 20 ms (the wire
-//! carries packets of the negotiated size; the tick and the frames stay
-//! 20 ms).
+//! on its side of the channels), and ptimes other than 20 ms (we send
+//! packets of the negotiated size and take whatever size the far end
+//! really sends, following it when it changes; the tick and the frames
+//! stay 20 ms).
 //!
 //! # Example
 //!
@@ -133,9 +134,26 @@ pub enum MediaError {
     /// [`MediaSession::stop_recording`] without a recording running.
     #[error("the call is not being recorded")]
     NotRecording,
-    /// The recording file could not be created or written.
+    /// The recording file could not be created (a failure while recording
+    /// is [`MediaError::RecordingIncomplete`]).
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    /// The recording stopped but its file is not complete: writing failed
+    /// part way (later audio was not written), or the WAV header could not
+    /// be finished ([`RecordingError::Finalize`], e.g. the path is a pipe).
+    /// `summary` still says what reached the file and what was dropped.
+    #[error(
+        "recording incomplete ({} frames written, {} dropped): {source}",
+        .summary.frames,
+        .summary.frames_dropped
+    )]
+    RecordingIncomplete {
+        /// Frames (samples per channel) written before the failure, and
+        /// 20 ms frames dropped because the writer fell behind.
+        summary: RecordingSummary,
+        /// What failed.
+        source: RecordingError,
+    },
     /// A sample rate the converter does not take.
     #[error(transparent)]
     Resample(#[from] ResampleError),
@@ -166,7 +184,8 @@ pub struct EngineConfig {
     pub port_range: RangeInclusive<u16>,
     /// Worker threads; each owns many calls.
     pub workers: usize,
-    /// Jitter buffer settings for every call (its ptime is each call's).
+    /// Jitter buffer settings for every call (its ptime is the size of the
+    /// packets each call receives).
     /// The default keeps at least 40 ms: a worker reads each socket once
     /// per tick, so a packet landing just after its read waits a whole
     /// frame, and a 20 ms floor would trim and conceal around that phase.
@@ -270,9 +289,12 @@ pub struct SessionParams {
     /// Where to send RTCP; default is the RTP address with port + 1.
     pub remote_rtcp: Option<SocketAddr>,
     /// Packetization time in ms: 10 to 120 in steps of 10 (RFC 4566
-    /// `a=ptime`). Received packets of this size are played out, and
-    /// playback is sent, in packets of this size; frames to and from the
-    /// application stay 20 ms whatever it is.
+    /// `a=ptime`). Playback is sent in packets of this size. Received
+    /// packets are expected at this size, but the far end's real size is
+    /// what counts: when a few packets in a row (or all there is to play)
+    /// carry another whole number of 10 ms, the receive side switches to
+    /// it without a gap in the audio ([`MediaStats::rx_ptime_ms`]). Frames
+    /// to and from the application stay 20 ms whatever it is.
     pub ptime_ms: u32,
     /// Send and/or receive.
     pub direction: Direction,
@@ -344,6 +366,16 @@ pub enum MediaEvent {
         duration: Duration,
         /// RTP timestamp of the event (our sending clock).
         media_ts: u32,
+    },
+    /// A key press queued by [`MediaSession::send_dtmf`] was dropped by
+    /// [`MediaSession::clear_playback`] before it started: nothing of it
+    /// was sent, and no [`MediaEvent::DtmfSent`] follows for it (the
+    /// counterpart of an `interrupted` [`MediaEvent::PlaybackFinished`]).
+    DtmfCancelled {
+        /// The key.
+        digit: char,
+        /// How long it would have been held.
+        duration: Duration,
     },
     /// The caller started talking (voice activity detection).
     SpeechStarted {
@@ -630,7 +662,8 @@ impl MediaSession {
     }
 
     /// Applies renegotiated parameters (re-INVITE): new remote address,
-    /// hold / resume via the direction, codec change.
+    /// hold / resume via the direction, codec change, the ptime of the
+    /// packets we send (the received ones are followed as they come).
     pub fn update(&self, params: SessionParams) -> Result<(), MediaError> {
         params.validate()?;
         self.send(worker::Op::Update(Box::new(params)))
@@ -650,8 +683,13 @@ impl MediaSession {
         self.send(worker::Op::Frame(*samples))
     }
 
-    /// Drops all queued playback at once (barge-in); nothing more is sent
-    /// after the current tick. Pending plays finish as `interrupted`.
+    /// Drops all queued playback at once (barge-in); no more audio is sent
+    /// after the current tick. Pending plays finish as `interrupted`, and
+    /// keys queued by [`MediaSession::send_dtmf`] that have not started
+    /// are cancelled, each reported as [`MediaEvent::DtmfCancelled`]. A key
+    /// already being sent finishes first, with its end packets (or the
+    /// rest of its tone): the far end never sees a key pressed without
+    /// its release.
     pub fn clear_playback(&self) -> Result<(), MediaError> {
         self.send(worker::Op::ClearPlayback)
     }
@@ -667,8 +705,9 @@ impl MediaSession {
     /// separated by a 100 ms pause, and [`MediaEvent::DtmfSent`] reports
     /// each key once it is out. `length` is clamped to 40 ms..=8 s. Keys
     /// wait while there is nowhere to send them (on hold, remote address
-    /// not yet known); [`MediaSession::clear_playback`] does not cancel
-    /// them.
+    /// not yet known). [`MediaSession::clear_playback`] cancels the keys
+    /// that have not started ([`MediaEvent::DtmfCancelled`] for each) and
+    /// lets the one being sent finish with its end packets.
     pub fn send_dtmf(&self, digit: char, length: Duration) -> Result<(), MediaError> {
         if crate::dtmf::digit_to_event(digit).is_none() {
             return Err(MediaError::InvalidDigit(digit));
@@ -681,8 +720,10 @@ impl MediaSession {
     /// the agent's as sent, or both as stereo (left caller, right agent).
     /// The worker hands frames to the one recording writer thread of the
     /// process through a bounded queue, so disk I/O never blocks the call;
-    /// frames that do not fit are dropped and counted. A recording already running is
-    /// finished first. Ends with [`MediaSession::stop_recording`], or with
+    /// frames that do not fit are dropped and counted
+    /// ([`MediaStats::recording_dropped`],
+    /// [`RecordingSummary::frames_dropped`]). A recording already running
+    /// is finished first. Ends with [`MediaSession::stop_recording`], or with
     /// the call (the file is then finished in the background).
     pub fn start_recording(
         &self,
@@ -695,6 +736,14 @@ impl MediaSession {
     }
 
     /// Stops the recording and waits until its file is complete.
+    ///
+    /// The writer first writes the frames queued before the stop (the
+    /// queue is bounded, so this is quick on a working disk); on a disk
+    /// that stalls this waits until the disk takes them. Bound the wait
+    /// with a timeout if need be: dropping the future gives up only the
+    /// answer, the recording is stopped and its file finished in the
+    /// background all the same. A file that could not be completed is
+    /// [`MediaError::RecordingIncomplete`], with the counts.
     pub async fn stop_recording(&self) -> Result<RecordingSummary, MediaError> {
         let (reply, done) = oneshot::channel();
         self.send(worker::Op::StopRecording(reply))?;

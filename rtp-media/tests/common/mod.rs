@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, MediaStats};
+use rtp_media::g711::Codec;
 use rtp_media::rtp::RtpHeader;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// An engine on its own port range (`pairs` RTP/RTCP pairs from `base`), so
@@ -77,4 +78,77 @@ pub async fn stats(s: &mut MediaSession) -> MediaStats {
         }
     }
     panic!("no stats event");
+}
+
+/// Sends `payloads` (PCMU, payload type 0) from `sock` to `to` as one
+/// paced RTP stream on a thread: sequence numbers from `seq`, timestamps
+/// from `ts` advancing by each payload's length (one byte per sample), and
+/// each packet sent once the audio before it has had time to play, so
+/// packets of different sizes keep real time.
+pub fn send_paced(
+    sock: UdpSocket,
+    to: SocketAddr,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    payloads: Vec<Vec<u8>>,
+) -> std::thread::JoinHandle<UdpSocket> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut sent_samples = 0u64;
+        for (i, p) in payloads.iter().enumerate() {
+            let pkt = rtp(
+                0,
+                seq.wrapping_add(i as u16),
+                ts.wrapping_add(sent_samples as u32),
+                ssrc,
+                i == 0,
+                p,
+            );
+            sock.send_to(&pkt, to).unwrap();
+            sent_samples += p.len() as u64;
+            let next = start + Duration::from_micros(sent_samples * 125);
+            if let Some(d) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+        }
+        sock
+    })
+}
+
+/// Cuts 8 kHz `audio` into PCMU payloads of `sizes` samples each, in turn
+/// (the last one shorter if the audio runs out).
+pub fn pcmu_payloads(audio: &[i16], sizes: impl IntoIterator<Item = usize>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for n in sizes {
+        if at >= audio.len() {
+            break;
+        }
+        let chunk = &audio[at..(at + n).min(audio.len())];
+        let mut p = vec![0u8; chunk.len()];
+        Codec::Pcmu.encode(chunk, &mut p);
+        out.push(p);
+        at += n;
+    }
+    out
+}
+
+/// How many of `payloads` (PCMU) are found decoded in `delivered`, in
+/// order and each one whole (concealed frames in between are skipped).
+pub fn found_in_order(delivered: &[i16], payloads: &[Vec<u8>]) -> usize {
+    let mut pos = 0;
+    let mut found = 0;
+    for p in payloads {
+        let mut want = vec![0i16; p.len()];
+        Codec::Pcmu.decode(p, &mut want);
+        if let Some(at) = delivered[pos..]
+            .windows(want.len())
+            .position(|w| w == &want[..])
+        {
+            pos += at + want.len();
+            found += 1;
+        }
+    }
+    found
 }

@@ -8,6 +8,12 @@
 //! audio's SSRC and sequence numbers. Queued audio waits while a key (or a
 //! queue of keys) is sent, and resumes as a new talkspurt afterwards.
 //!
+//! Clearing the playback (barge-in) cancels the keys that have not started
+//! and reports each as [`MediaEvent::DtmfCancelled`]. The key being sent
+//! finishes as if nothing happened: an event cut short without its end
+//! packets would leave the far end holding the key down until its own
+//! timeout, and a tone cut short may not be detected at all.
+//!
 //! Without a telephone-event payload type the key is played as its dual
 //! tone over the audio payload type, followed by a pause of silence, so
 //! lines without RFC 4733 (analog gateways) still hear it.
@@ -80,6 +86,8 @@ pub(crate) struct DtmfSend {
     sent: u64,
     /// Keys dropped because the queue was full.
     dropped: u64,
+    /// Keys cancelled before they started.
+    cancelled: u64,
 }
 
 /// Whole ticks from the key-down tick until `after` has passed.
@@ -113,6 +121,10 @@ impl DtmfSend {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    pub(crate) fn cancelled(&self) -> u64 {
+        self.cancelled
     }
 
     /// Starts the next queued key at `tick` (RTP timestamp `timestamp`).
@@ -182,6 +194,18 @@ impl CallMedia {
     pub(crate) fn queue_dtmf(&mut self, digit: char, length: Duration) {
         if !self.dtmf_send.push(digit, length) {
             tracing::debug!(call = self.id, %digit, "outgoing DTMF queue full, key dropped");
+        }
+    }
+
+    /// Cancels the keys that have not started, reporting each; the key
+    /// being sent, if any, goes on to its end.
+    pub(crate) fn cancel_queued_dtmf(&mut self) {
+        while let Some(q) = self.dtmf_send.queue.pop_front() {
+            self.dtmf_send.cancelled += 1;
+            self.emit(MediaEvent::DtmfCancelled {
+                digit: q.digit,
+                duration: q.length,
+            });
         }
     }
 

@@ -1,29 +1,59 @@
 //! Packetization times other than 20 ms (RFC 4566 `a=ptime`: 10, 30, 40,
-//! 60 ms ...).
+//! 60 ms ...), on the wire in both directions.
 //!
-//! The worker's tick and the frames the application sees stay 20 ms. On
-//! the receive side the jitter buffer works in packets of the negotiated
-//! ptime (it places them by timestamp and counts loss by sequence number,
-//! one push per packet); their decoded samples pass through a small FIFO
-//! from which each tick takes 160. On the send side 20 ms of playback per
-//! tick goes into a packetizer that sends a packet whenever a whole ptime
-//! of audio is in it, with timestamps contiguous over the talkspurt; a
-//! 30 ms stream therefore goes out at 20/40 ms spacing that averages 30.
-//! A play counts as sent (its [`MediaEvent::PlaybackFinished`]) once its
-//! last sample is in the packetizer, up to one ptime before that packet
-//! leaves.
+//! The worker's tick and the frames the application sees stay 20 ms.
+//!
+//! The receive side works in packets of the size the far end really
+//! sends, which is not always what the SDP said: providers send 30 ms
+//! packets against `a=ptime:20`, or change the size mid-call after a
+//! re-INVITE or a media switch. It starts at the negotiated ptime and
+//! follows the packets: a G.711 payload's length is its duration (one
+//! byte per sample), checked against the timestamp steps. Packets of
+//! another size are held back (they would be misplaced by a jitter buffer
+//! cut for the old size) until [`CONFIRM_PACKETS`] in a row agree, or
+//! until the audio already buffered has all been played and nothing else
+//! is left to play; then a jitter buffer for the new size takes them and
+//! the old one plays out what it still holds first, so the application
+//! sees the same continuous 20 ms frames across the change. A packet of
+//! another size that stays alone goes into the jitter buffer as it is.
+//! Each change is counted ([`super::MediaStats::rx_ptime_changes`]).
+//!
+//! The jitter buffer places packets by timestamp and counts loss by
+//! sequence number, one push per packet; at 20 ms one jitter-buffer frame
+//! is one delivered frame, at other sizes the decoded samples pass through
+//! a small FIFO from which each tick takes 160.
+//!
+//! The send side stays on the negotiated ptime: 20 ms of playback per tick
+//! goes into a packetizer that sends a packet whenever a whole ptime of
+//! audio is in it, with timestamps contiguous over the talkspurt; a 30 ms
+//! stream therefore goes out at 20/40 ms spacing that averages 30. A play
+//! counts as sent (its [`MediaEvent::PlaybackFinished`]) once its last
+//! sample is in the packetizer, up to one ptime before that packet leaves.
 
 use super::dtmf_send::send_rtp;
 use super::{CallMedia, Side, TickCtx};
 use crate::engine::{FrameKind, MediaEvent, FRAME_SAMPLES};
 use crate::g711::Codec;
-use crate::jitter::{Concealer, ConcealerConfig, Frame, JitterBuffer, JitterConfig};
-use std::time::Duration;
+use crate::jitter::{Concealer, Frame, JitterBuffer, JitterConfig, JitterStats};
+use std::time::{Duration, Instant};
 
 /// Longest ptime accepted, in ms (960 G.711 bytes, within one MTU).
 pub(crate) const MAX_PTIME_MS: u32 = 120;
 /// Samples in the longest packet.
 const MAX_PACKET_SAMPLES: usize = (MAX_PTIME_MS * 8) as usize;
+/// Consecutive received packets of one new size that switch the receive
+/// side to it (fewer when nothing else is left to play).
+pub(crate) const CONFIRM_PACKETS: usize = 3;
+/// Most packets a timestamp step between two held packets may span (lost
+/// packets, or telephone events between them).
+const MAX_STEP_PACKETS: u32 = 8;
+/// Changes of the receive side's packet size allowed in a row; each
+/// builds a jitter buffer, so a far end that keeps changing is followed
+/// only every [`CHANGE_REFILL_PACKETS`] packets once they are used up (its
+/// other packets go into the jitter buffer as they are).
+const CHANGE_BURST: u32 = 4;
+/// Received audio packets that earn back one change.
+const CHANGE_REFILL_PACKETS: u32 = 50;
 
 /// `ptime_ms` is a multiple of 10 between 10 and [`MAX_PTIME_MS`].
 pub(crate) fn ptime_supported(ptime_ms: u32) -> bool {
@@ -33,6 +63,14 @@ pub(crate) fn ptime_supported(ptime_ms: u32) -> bool {
 /// Samples (= G.711 bytes) in one packet of `ptime_ms`.
 pub(crate) fn packet_samples(ptime_ms: u32) -> usize {
     (ptime_ms * Codec::CLOCK_RATE / 1000) as usize
+}
+
+/// The ptime of a G.711 payload of `len` bytes, if it is one the receive
+/// side can be built for.
+fn ptime_of(len: usize) -> Option<u32> {
+    let samples_per_ms = (Codec::CLOCK_RATE / 1000) as usize;
+    let ms = u32::try_from(len / samples_per_ms).ok()?;
+    (len % samples_per_ms == 0 && ptime_supported(ms)).then_some(ms)
 }
 
 /// Jitter buffer settings for packets of `ptime_ms`.
@@ -65,28 +103,197 @@ fn kind_of(frame: &Frame<'_>) -> FrameKind {
     }
 }
 
+/// Adds the counters of `s` to `into` (delay and target are left alone).
+fn add_counters(into: &mut JitterStats, s: &JitterStats) {
+    into.received += s.received;
+    into.late += s.late;
+    into.lost += s.lost;
+    into.concealed += s.concealed;
+    into.comfort_noise += s.comfort_noise;
+    into.duplicates += s.duplicates;
+    into.resyncs += s.resyncs;
+    into.dropped += s.dropped;
+    into.stretched += s.stretched;
+    into.oversize += s.oversize;
+    into.outliers += s.outliers;
+}
+
 /// Decoded samples of received packets waiting to be played out in 20 ms
 /// frames, with the kind of each stretch.
 #[derive(Debug)]
 pub(crate) struct RxFifo {
-    packet: usize,
     samples: [i16; MAX_PACKET_SAMPLES + FRAME_SAMPLES],
     len: usize,
-    /// (samples, kind) of the stretches in `samples`, oldest first; at
-    /// most two packets are ever buffered.
+    /// (samples, kind) of the stretches in `samples`, oldest first: what
+    /// is left of one packet and at most two more (packets are 10 ms or
+    /// longer, and a frame is cut as soon as 20 ms are in).
     parts: [(usize, FrameKind); 3],
     n_parts: usize,
 }
 
 impl RxFifo {
-    fn new(ptime_ms: u32) -> Self {
+    fn new() -> Self {
         RxFifo {
-            packet: packet_samples(ptime_ms),
             samples: [0; MAX_PACKET_SAMPLES + FRAME_SAMPLES],
             len: 0,
             parts: [(0, FrameKind::Silence); 3],
             n_parts: 0,
         }
+    }
+}
+
+/// One received packet held back while its size is being confirmed.
+#[derive(Debug)]
+struct Held {
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    read_at: Instant,
+    len: usize,
+    payload: [u8; MAX_PACKET_SAMPLES],
+}
+
+/// Received packets of a size other than the jitter buffer's, held back
+/// until enough agree. Allocated the first time such a packet arrives.
+#[derive(Debug)]
+struct Probe {
+    held: [Held; CONFIRM_PACKETS - 1],
+    n: usize,
+}
+
+impl Probe {
+    fn new() -> Self {
+        let empty = || Held {
+            seq: 0,
+            ts: 0,
+            ssrc: 0,
+            read_at: Instant::now(),
+            len: 0,
+            payload: [0; MAX_PACKET_SAMPLES],
+        };
+        Probe {
+            held: std::array::from_fn(|_| empty()),
+            n: 0,
+        }
+    }
+
+    /// The packet continues the held ones: same source and size, and its
+    /// timestamp a whole number of packets after the last one's.
+    fn continues(&self, ssrc: u32, seq: u16, ts: u32, len: usize) -> bool {
+        let Some(last) = self.n.checked_sub(1).and_then(|i| self.held.get(i)) else {
+            return true;
+        };
+        let seq_step = u32::from(seq.wrapping_sub(last.seq));
+        let ts_step = ts.wrapping_sub(last.ts);
+        let packets = ts_step / len.max(1) as u32;
+        last.ssrc == ssrc
+            && last.len == len
+            && (1..=MAX_STEP_PACKETS).contains(&seq_step)
+            && ts_step % len.max(1) as u32 == 0
+            && (1..=seq_step).contains(&packets)
+    }
+
+    fn hold(&mut self, seq: u16, ts: u32, ssrc: u32, payload: &[u8], read_at: Instant) {
+        let Some(h) = self.held.get_mut(self.n) else {
+            return;
+        };
+        let len = payload.len().min(MAX_PACKET_SAMPLES);
+        h.payload[..len].copy_from_slice(&payload[..len]);
+        h.len = len;
+        h.seq = seq;
+        h.ts = ts;
+        h.ssrc = ssrc;
+        h.read_at = read_at;
+        self.n += 1;
+    }
+}
+
+/// A jitter buffer replaced by one for another packet size, played out
+/// before it until empty.
+#[derive(Debug)]
+struct Draining {
+    jitter: JitterBuffer,
+    packet: usize,
+}
+
+/// The receive side's packetization: the packet size the jitter buffer is
+/// built for, and what following the far end's size needs.
+#[derive(Debug)]
+pub(crate) struct Receive {
+    /// Samples per packet of the call's jitter buffer.
+    packet: usize,
+    /// The FIFO that cuts 20 ms frames; `None` while every packet received
+    /// has been 20 ms.
+    fifo: Option<Box<RxFifo>>,
+    /// (SSRC, timestamp just after) the last packet the jitter buffer
+    /// took, to tell whether packets of a new size continue the stream.
+    last_end: Option<(u32, u32)>,
+    probe: Option<Box<Probe>>,
+    draining: Option<Box<Draining>>,
+    /// Counters of the jitter buffers replaced so far.
+    retired: JitterStats,
+    changes: u32,
+    /// Changes that may be made now, and audio packets received towards
+    /// the next one ([`CHANGE_BURST`]).
+    credit: u32,
+    since_credit: u32,
+}
+
+impl Receive {
+    /// Receiving packets of `ptime_ms` to start with.
+    pub(crate) fn new(ptime_ms: u32) -> Self {
+        let packet = packet_samples(ptime_ms);
+        Receive {
+            packet,
+            fifo: (packet != FRAME_SAMPLES).then(|| Box::new(RxFifo::new())),
+            last_end: None,
+            probe: None,
+            draining: None,
+            retired: JitterStats::default(),
+            changes: 0,
+            credit: CHANGE_BURST,
+            since_credit: 0,
+        }
+    }
+
+    /// Takes one change from the credit, if there is one.
+    fn take_change(&mut self) -> bool {
+        let earned = self.since_credit / CHANGE_REFILL_PACKETS;
+        self.since_credit -= earned * CHANGE_REFILL_PACKETS;
+        self.credit = self.credit.saturating_add(earned).min(CHANGE_BURST);
+        let ok = self.credit > 0;
+        self.credit = self.credit.saturating_sub(1);
+        ok
+    }
+
+    /// The packetization received, in ms.
+    pub(crate) fn ptime_ms(&self) -> u32 {
+        (self.packet * 1000 / Codec::CLOCK_RATE as usize) as u32
+    }
+
+    /// Times the receive side changed its packet size.
+    pub(crate) fn changes(&self) -> u32 {
+        self.changes
+    }
+
+    fn held(&self) -> usize {
+        self.probe.as_ref().map_or(0, |p| p.n)
+    }
+
+    /// Counters of every jitter buffer of the call, with the delay of
+    /// those still playing and the target of the current one.
+    pub(crate) fn jitter_stats(&self, current: &JitterBuffer) -> JitterStats {
+        let now = current.stats();
+        let mut total = self.retired;
+        add_counters(&mut total, &now);
+        total.delay_ms = now.delay_ms;
+        total.target_ms = now.target_ms;
+        if let Some(d) = &self.draining {
+            let old = d.jitter.stats();
+            add_counters(&mut total, &old);
+            total.delay_ms += old.delay_ms;
+        }
+        total
     }
 }
 
@@ -101,6 +308,12 @@ pub(crate) struct Packetizer {
 }
 
 impl Packetizer {
+    /// The send side's packetizer for a negotiated `ptime_ms`; `None` at
+    /// 20 ms, where each tick sends its frame as one packet.
+    pub(crate) fn for_ptime(ptime_ms: u32) -> Option<Box<Packetizer>> {
+        (ptime_ms != 20).then(|| Box::new(Packetizer::new(ptime_ms)))
+    }
+
     fn new(ptime_ms: u32) -> Self {
         Packetizer {
             packet: packet_samples(ptime_ms),
@@ -136,57 +349,213 @@ impl Packetizer {
     }
 }
 
-/// Per-call state for a ptime other than 20 ms.
-#[derive(Debug)]
-pub(crate) struct Repacketizer {
-    ptime_ms: u32,
-    rx: RxFifo,
-    tx: Packetizer,
-}
-
-impl Repacketizer {
-    /// `None` for 20 ms, which needs no repacketizing.
-    pub(crate) fn for_ptime(ptime_ms: u32) -> Option<Box<Repacketizer>> {
-        (ptime_ms != 20).then(|| {
-            Box::new(Repacketizer {
-                ptime_ms,
-                rx: RxFifo::new(ptime_ms),
-                tx: Packetizer::new(ptime_ms),
-            })
-        })
-    }
-}
-
 impl CallMedia {
-    /// Rebuilds the receive and send packetization for a new ptime
-    /// (re-INVITE): the jitter buffer starts over at the new packet size.
-    pub(crate) fn set_ptime(&mut self, ptime_ms: u32, base: JitterConfig, cc: ConcealerConfig) {
-        self.jitter = JitterBuffer::new(jitter_config(base, ptime_ms));
-        self.concealer = Concealer::new(packet_samples(ptime_ms), cc);
-        self.repacketizer = Repacketizer::for_ptime(ptime_ms);
+    /// Rebuilds the send packetization for a new negotiated ptime
+    /// (re-INVITE). The receive side follows the packets themselves.
+    pub(crate) fn set_send_ptime(&mut self, ptime_ms: u32) {
+        self.packetizer = Packetizer::for_ptime(ptime_ms);
     }
 
-    /// The next 20 ms frame of received audio: one jitter-buffer frame at
-    /// 20 ms ptime, else from the FIFO refilled one packet at a time. Also
-    /// returns the frame's sum of squared samples, for the VAD gate.
+    /// One received audio packet: into the jitter buffer, or held back
+    /// while a new packet size is being confirmed (see the module
+    /// documentation).
+    pub(crate) fn receive_audio(
+        &mut self,
+        seq: u16,
+        ts: u32,
+        ssrc: u32,
+        payload: &[u8],
+        read_at: Instant,
+    ) {
+        let len = payload.len();
+        self.rx.since_credit = self.rx.since_credit.saturating_add(1);
+        let other_size = len != self.rx.packet && ptime_of(len).is_some();
+        if !other_size {
+            if self.rx.held() > 0 {
+                // The other size did not last: its packets play as they are.
+                self.release_held();
+            }
+            self.push_audio(seq, ts, ssrc, payload, read_at);
+            return;
+        }
+        if self
+            .rx
+            .probe
+            .as_ref()
+            .is_some_and(|p| !p.continues(ssrc, seq, ts, len))
+        {
+            self.release_held();
+        }
+        if self.rx.held() + 1 >= CONFIRM_PACKETS {
+            self.switch_rx_ptime(Some((seq, ts, ssrc, payload, read_at)));
+        } else {
+            // Allocated once per call, by the first packet of another size.
+            let probe = self.rx.probe.get_or_insert_with(|| Box::new(Probe::new()));
+            probe.hold(seq, ts, ssrc, payload, read_at);
+        }
+    }
+
+    fn push_audio(&mut self, seq: u16, ts: u32, ssrc: u32, payload: &[u8], read_at: Instant) {
+        self.jitter.push(seq, ts, ssrc, payload, read_at);
+        self.rx.last_end = Some((ssrc, ts.wrapping_add(payload.len() as u32)));
+    }
+
+    /// Pushes the held packets into the jitter buffer as they are.
+    fn release_held(&mut self) {
+        let Some(probe) = self.rx.probe.take() else {
+            return;
+        };
+        for h in &probe.held[..probe.n] {
+            self.push_audio(h.seq, h.ts, h.ssrc, &h.payload[..h.len], h.read_at);
+        }
+        self.rx.probe = Some(probe);
+        if let Some(p) = self.rx.probe.as_mut() {
+            p.n = 0;
+        }
+    }
+
+    /// Switches the receive side to the size of the held packets (and of
+    /// `incoming`, the packet that confirmed it, if any): a new jitter
+    /// buffer takes them, the old one plays out what it still holds.
+    fn switch_rx_ptime(&mut self, incoming: Option<(u16, u32, u32, &[u8], Instant)>) {
+        if !self.rx.take_change() {
+            tracing::debug!(
+                call = self.id,
+                "far end keeps changing its packet size; packets taken as they are"
+            );
+            self.release_held();
+            if let Some((seq, ts, ssrc, payload, read_at)) = incoming {
+                self.push_audio(seq, ts, ssrc, payload, read_at);
+            }
+            return;
+        }
+        let Some(mut probe) = self.rx.probe.take() else {
+            return;
+        };
+        let first = probe.held[..probe.n]
+            .first()
+            .map(|h| (h.ssrc, h.ts, h.len))
+            .or(incoming.map(|(_, ts, ssrc, p, _)| (ssrc, ts, p.len())));
+        let Some((ssrc, ts, len)) = first else {
+            self.rx.probe = Some(probe);
+            return;
+        };
+        let Some(ptime_ms) = ptime_of(len) else {
+            self.rx.probe = Some(probe);
+            self.release_held();
+            return;
+        };
+        let old_ms = self.rx.ptime_ms();
+        let old_packet = self.rx.packet;
+        let old = std::mem::replace(
+            &mut self.jitter,
+            JitterBuffer::new(jitter_config(self.cfg.jitter, ptime_ms)),
+        );
+        if let Some(gone) = self.rx.draining.take() {
+            // A second change before the first one played out: what the
+            // oldest buffer still held is given up.
+            let mut s = gone.jitter.stats();
+            s.dropped +=
+                u64::from(s.delay_ms) * Codec::CLOCK_RATE as u64 / 1000 / gone.packet.max(1) as u64;
+            add_counters(&mut self.rx.retired, &s);
+        }
+        let before = old.stats();
+        // The new buffer picks up where the old one stops, without a
+        // fill-up delay of its own, when the old one still has audio to
+        // play or the new packets continue its last one; after a pause
+        // it fills up as at the start of a stream.
+        let continues = before.delay_ms > 0 || self.rx.last_end == Some((ssrc, ts));
+        if before.delay_ms > 0 {
+            self.rx.draining = Some(Box::new(Draining {
+                jitter: old,
+                packet: old_packet,
+            }));
+        } else {
+            add_counters(&mut self.rx.retired, &before);
+        }
+        self.rx.packet = len;
+        self.rx.fifo.get_or_insert_with(|| Box::new(RxFifo::new()));
+        self.concealer = Concealer::new(len.max(old_packet), self.cfg.concealer);
+        let skip = if continues { self.fill_up_frames() } else { 0 };
+        for (i, h) in probe.held[..probe.n].iter().enumerate() {
+            self.push_audio(h.seq, h.ts, h.ssrc, &h.payload[..h.len], h.read_at);
+            if i == 0 {
+                self.skip_fill_up(skip);
+            }
+        }
+        if let Some((seq, ts, ssrc, payload, read_at)) = incoming {
+            self.push_audio(seq, ts, ssrc, payload, read_at);
+            if probe.n == 0 {
+                self.skip_fill_up(skip);
+            }
+        }
+        probe.n = 0;
+        self.rx.probe = Some(probe);
+        self.rx.changes = self.rx.changes.saturating_add(1);
+        tracing::info!(
+            call = self.id,
+            from_ms = old_ms,
+            to_ms = ptime_ms,
+            "far end sends another packet size; receive side follows"
+        );
+    }
+
+    /// Frames a new jitter buffer fills up with before playing its first
+    /// packet: its initial target, less the frame played.
+    fn fill_up_frames(&self) -> u128 {
+        let ptime = self.jitter.config().ptime.as_nanos().max(1);
+        (self.jitter.target_delay().as_nanos() / ptime).saturating_sub(1)
+    }
+
+    /// Moves a jitter buffer that has just taken its first packet straight
+    /// to it, past the `frames` of its fill-up (the audio before it, or the
+    /// buffer it replaces, provides that delay).
+    fn skip_fill_up(&mut self, frames: u128) {
+        for _ in 0..frames {
+            // Before its first packet's frame the buffer only counts pops.
+            let _ = self.jitter.pop();
+        }
+    }
+
+    /// The next 20 ms frame of received audio: one jitter-buffer frame
+    /// while packets are 20 ms, else from the FIFO refilled one packet at
+    /// a time (from the buffer being replaced first, while it has audio).
+    /// Also returns the frame's sum of squared samples, for the VAD gate.
     pub(crate) fn pull_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> (FrameKind, u64) {
+        if self.rx.held() > 0 && self.rx.jitter_stats(&self.jitter).delay_ms == 0 {
+            // Nothing else to play: the held packets are the stream now.
+            self.switch_rx_ptime(None);
+        }
         let codec = self.params.codec;
-        let Some(rp) = self.repacketizer.as_mut() else {
+        let Some(fifo) = self.rx.fifo.as_mut() else {
             let frame = self.jitter.pop();
             let kind = kind_of(&frame);
             let (_, energy) = self.concealer.render_energy(frame, codec, out);
             return (kind, energy);
         };
-        let fifo = &mut rp.rx;
         while fifo.len < FRAME_SAMPLES {
-            let frame = self.jitter.pop();
+            let draining = match self.rx.draining.as_mut() {
+                Some(d) if d.jitter.stats().delay_ms > 0 => Some(d),
+                Some(_) => {
+                    if let Some(d) = self.rx.draining.take() {
+                        add_counters(&mut self.rx.retired, &d.jitter.stats());
+                    }
+                    None
+                }
+                None => None,
+            };
+            let (jitter, packet) = match draining {
+                Some(d) => (&mut d.jitter, d.packet),
+                None => (&mut self.jitter, self.rx.packet),
+            };
+            let frame = jitter.pop();
             let kind = kind_of(&frame);
-            let slot = &mut fifo.samples[fifo.len..fifo.len + fifo.packet];
+            let slot = &mut fifo.samples[fifo.len..fifo.len + packet];
             slot.fill(0);
             self.concealer.render(frame, codec, slot);
-            fifo.len += fifo.packet;
+            fifo.len += packet;
             if fifo.n_parts < fifo.parts.len() {
-                fifo.parts[fifo.n_parts] = (fifo.packet, kind);
+                fifo.parts[fifo.n_parts] = (packet, kind);
                 fifo.n_parts += 1;
             }
         }
@@ -216,15 +585,15 @@ impl CallMedia {
     /// with the RTP timestamp of the tick set. Returns false at 20 ms
     /// ptime, where the caller sends one packet per tick itself.
     pub(crate) fn send_packetized(&mut self, ctx: &mut TickCtx) -> bool {
-        if self.repacketizer.is_none() {
+        if self.packetizer.is_none() {
             return false;
         }
         let target = match self.latch.target() {
             Some(t) if self.params.direction.send => t,
             _ => {
                 // Hold or nowhere to send: what was collected is dropped.
-                if let Some(rp) = self.repacketizer.as_mut() {
-                    rp.tx.len = 0;
+                if let Some(p) = self.packetizer.as_mut() {
+                    p.len = 0;
                 }
                 self.talking = false;
                 return true;
@@ -238,8 +607,8 @@ impl CallMedia {
                 *dst = src;
             }
             self.record(Side::Agent, &pcm);
-            if let Some(rp) = self.repacketizer.as_mut() {
-                rp.tx.push(&pcm, self.current_ts);
+            if let Some(p) = self.packetizer.as_mut() {
+                p.push(&pcm, self.current_ts);
             }
             self.sent_total += n as u64;
             self.finish_sent_plays();
@@ -262,10 +631,10 @@ impl CallMedia {
         let mut pcm = [0i16; MAX_PACKET_SAMPLES];
         let mut payload = [0u8; MAX_PACKET_SAMPLES];
         loop {
-            let Some(rp) = self.repacketizer.as_mut() else {
+            let Some(packetizer) = self.packetizer.as_mut() else {
                 return;
             };
-            let Some((ts, n)) = rp.tx.take(flush, &mut pcm) else {
+            let Some((ts, n)) = packetizer.take(flush, &mut pcm) else {
                 return;
             };
             self.params.codec.encode(&pcm[..n], &mut payload[..n]);
@@ -286,10 +655,10 @@ impl CallMedia {
         flush: bool,
     ) -> bool {
         let ts = self.current_ts;
-        let Some(rp) = self.repacketizer.as_mut() else {
+        let Some(packetizer) = self.packetizer.as_mut() else {
             return false;
         };
-        rp.tx.push(pcm, ts);
+        packetizer.push(pcm, ts);
         self.send_packets(ctx, to, flush);
         true
     }
@@ -307,19 +676,275 @@ impl CallMedia {
             });
         }
     }
-
-    /// The ptime in effect, in ms.
-    pub(crate) fn ptime_ms(&self) -> u32 {
-        self.repacketizer.as_ref().map_or(20, |r| r.ptime_ms)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::call::CallIo;
+    use crate::engine::ports::{PortLease, PortPool};
+    use crate::engine::{EngineConfig, SessionParams};
+    use crate::rtp::RtpHeader;
+    use std::net::{SocketAddr, UdpSocket};
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::mpsc;
 
     fn frame(v: i16) -> [i16; FRAME_SAMPLES] {
         [v; FRAME_SAMPLES]
+    }
+
+    /// A call negotiated at `ptime_ms` with the engine's jitter buffer
+    /// floored at `min_delay` and started there (so that it never trims a frame of
+    /// these short streams, which is its own business), its far end at
+    /// the returned address. Its sockets are real but unused: packets and
+    /// ticks are driven by hand.
+    fn call(ptime_ms: u32, min_delay: Duration) -> (CallMedia, SocketAddr) {
+        let pool = Arc::new(Mutex::new(PortPool::new(&(40_000..=40_001))));
+        let far: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut params = SessionParams::new(Codec::Pcmu);
+        params.remote_rtp = Some(far);
+        params.ptime_ms = ptime_ms;
+        let mut config = EngineConfig {
+            vad: None,
+            ..EngineConfig::default()
+        };
+        config.jitter.min_delay = min_delay;
+        config.jitter.initial_delay = min_delay;
+        config.jitter.max_delay = config.jitter.max_delay.max(2 * min_delay);
+        let io = CallIo {
+            rtp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            rtcp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            lease: PortLease::take(&pool).unwrap(),
+            events: mpsc::channel(1024).0,
+            frames: mpsc::channel(1).0,
+        };
+        (CallMedia::new(1, &config, params, io), far)
+    }
+
+    /// Distinct noise, so that every packet's audio is found only where
+    /// it belongs.
+    fn noise(n: usize) -> Vec<i16> {
+        let mut x = 0x2545_f491_u32;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x % 6001) as i16 - 3000
+            })
+            .collect()
+    }
+
+    /// What a call delivered from a paced stream of packets.
+    struct Played {
+        /// The payloads sent, in order.
+        packets: Vec<Vec<u8>>,
+        /// Every delivered frame's samples, in order, and kinds.
+        delivered: Vec<i16>,
+        kinds: Vec<FrameKind>,
+        stats: crate::engine::MediaStats,
+        jitter: JitterStats,
+    }
+
+    /// Plays a stream of packets of `sizes_ms` through a call negotiated
+    /// at `ptime_ms`, on a clock of its own: each packet arrives when the
+    /// audio before it has played (read on the next tick), each tick pops
+    /// one frame, and ticks run on for a second after the last packet.
+    fn play(ptime_ms: u32, sizes_ms: &[u32]) -> Played {
+        play_with(ptime_ms, sizes_ms, EngineConfig::default().jitter.min_delay)
+    }
+
+    /// [`play`] with the jitter buffer floored at `min_delay`.
+    fn play_with(ptime_ms: u32, sizes_ms: &[u32], min_delay: Duration) -> Played {
+        let (mut call, far) = call(ptime_ms, min_delay);
+        let sizes: Vec<usize> = sizes_ms.iter().map(|&ms| packet_samples(ms)).collect();
+        let audio = noise(sizes.iter().sum());
+        let start = Instant::now();
+        let mut packets = Vec::new();
+        let (mut at, mut seq, mut ts) = (0usize, 40_000u16, 3_000_000u32);
+        for &n in &sizes {
+            let mut payload = vec![0u8; n];
+            Codec::Pcmu.encode(&audio[at..at + n], &mut payload);
+            let mut header = RtpHeader::new(0, seq, ts, 0x5157);
+            header.marker = at == 0;
+            let mut pkt = vec![0u8; 12 + n];
+            let len = header.write_packet(&payload, 0, &mut pkt).unwrap();
+            pkt.truncate(len);
+            let due = start + Duration::from_micros(at as u64 * 125);
+            packets.push((due, pkt, payload));
+            at += n;
+            seq = seq.wrapping_add(1);
+            ts = ts.wrapping_add(n as u32);
+        }
+        let ticks = audio.len() / FRAME_SAMPLES + 50;
+        let (mut delivered, mut kinds) = (Vec::new(), Vec::new());
+        let mut next = 0;
+        for tick in 0..ticks {
+            // Ticks run 5 ms after the packet grid, as a worker's would at
+            // some phase of its own.
+            let now = start + Duration::from_millis(20 * tick as u64 + 5);
+            while let Some((due, pkt, _)) = packets.get(next) {
+                if *due > now {
+                    break;
+                }
+                call.on_rtp(pkt, far, now, now);
+                next += 1;
+            }
+            if call.delivering {
+                let mut out = [0i16; FRAME_SAMPLES];
+                let (kind, _) = call.pull_frame(&mut out);
+                delivered.extend_from_slice(&out);
+                kinds.push(kind);
+            }
+        }
+        Played {
+            packets: packets.into_iter().map(|(_, _, p)| p).collect(),
+            delivered,
+            kinds,
+            stats: call.stats(),
+            jitter: call.rx.jitter_stats(&call.jitter),
+        }
+    }
+
+    impl Played {
+        /// Every packet's audio comes out whole and in order, none is
+        /// lost, late or thrown away, and no frame in between is anything
+        /// but audio except where the jitter buffer grew its delay to its
+        /// target in whole packets of the new size (a stretch: nothing is
+        /// lost, one packet's time is concealed); at most `stretches`, and
+        /// one more at the end of the stream, where the buffer runs dry.
+        fn assert_continuous(&self, stretches: u64) {
+            let found = found_in_order(&self.delivered, &self.packets);
+            let st = &self.stats;
+            let jb = &self.jitter;
+            assert_eq!(found, self.packets.len(), "{:?} {jb:?}", self.kinds);
+            assert_eq!((st.lost, st.late, jb.dropped), (0, 0, 0), "{st:?} {jb:?}");
+            assert!(jb.stretched <= stretches + 1, "{:?} {jb:?}", self.kinds);
+            let audio = |k: &FrameKind| *k == FrameKind::Audio;
+            let first = self.kinds.iter().position(audio).unwrap();
+            let last = self.kinds.iter().rposition(audio).unwrap();
+            let other = self.kinds[first..=last]
+                .iter()
+                .filter(|k| !audio(k))
+                .count();
+            // A concealed packet of up to 60 ms spans up to 4 frames.
+            assert!(other as u64 <= 4 * jb.stretched, "{:?} {jb:?}", self.kinds);
+        }
+    }
+
+    /// How many of `packets` (PCMU) are found decoded in `delivered`, in
+    /// order and each one whole.
+    fn found_in_order(delivered: &[i16], packets: &[Vec<u8>]) -> usize {
+        let mut pos = 0;
+        let mut found = 0;
+        for p in packets {
+            let mut want = vec![0i16; p.len()];
+            Codec::Pcmu.decode(p, &mut want);
+            if let Some(at) = delivered[pos..]
+                .windows(want.len())
+                .position(|w| w == &want[..])
+            {
+                pos += at + want.len();
+                found += 1;
+            }
+        }
+        found
+    }
+
+    fn run(ms: u32, n: usize) -> impl Iterator<Item = u32> {
+        std::iter::repeat_n(ms, n)
+    }
+
+    #[test]
+    fn a_far_end_sending_30_ms_on_a_20_ms_call_is_followed_from_the_first_packet() {
+        let p = play(20, &run(30, 60).collect::<Vec<_>>());
+        p.assert_continuous(0);
+        assert_eq!((p.stats.rx_ptime_ms, p.stats.rx_ptime_changes), (30, 1));
+    }
+
+    #[test]
+    fn a_change_of_packet_size_mid_stream_is_followed_without_a_gap() {
+        // The delay the jitter buffer targets is whole packets: its 40 ms
+        // floor is 60 ms in 30 ms packets, and 10 ms packets read on a
+        // 20 ms tick need one more; it grows to that once (a stretch).
+        for (from, to, stretches) in [
+            (20, 30, 1),
+            (20, 40, 0),
+            (20, 60, 1),
+            (20, 120, 1),
+            (20, 10, 1),
+            (30, 20, 0),
+        ] {
+            let sizes: Vec<u32> = run(from, 40).chain(run(to, 2400 / to as usize)).collect();
+            let p = play(from, &sizes);
+            p.assert_continuous(stretches);
+            assert_eq!(
+                (p.stats.rx_ptime_ms, p.stats.rx_ptime_changes),
+                (to, 1),
+                "{from} -> {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_a_deep_buffer_the_old_one_plays_out_before_the_new_one() {
+        // 160 ms buffered when the new size is confirmed, three packets
+        // after it started: both buffers hold audio for a while.
+        for (to, stretches) in [(30, 1), (40, 0), (10, 1)] {
+            let sizes: Vec<u32> = run(20, 40).chain(run(to, 2400 / to as usize)).collect();
+            let p = play_with(20, &sizes, Duration::from_millis(160));
+            p.assert_continuous(stretches);
+            assert_eq!(
+                (p.stats.rx_ptime_ms, p.stats.rx_ptime_changes),
+                (to, 1),
+                "20 -> {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn changes_back_and_forth_are_each_followed() {
+        let sizes: Vec<u32> = run(20, 30).chain(run(40, 20)).chain(run(20, 30)).collect();
+        let p = play(20, &sizes);
+        p.assert_continuous(0);
+        assert_eq!((p.stats.rx_ptime_ms, p.stats.rx_ptime_changes), (20, 2));
+    }
+
+    #[test]
+    fn a_single_packet_of_another_size_plays_whole_and_the_size_returns() {
+        // A 30 ms packet among 20 ms ones: when the buffer runs dry it is
+        // all there is to play, so the receive side takes its size and
+        // returns to 20 ms with the next packets.
+        let sizes: Vec<u32> = run(20, 30).chain([30]).chain(run(20, 30)).collect();
+        let p = play(20, &sizes);
+        p.assert_continuous(1);
+        assert_eq!(p.stats.rx_ptime_ms, 20);
+    }
+
+    #[test]
+    fn a_far_end_that_keeps_changing_is_followed_only_now_and_then() {
+        // Three packets of 20 ms, three of 40 ms, and so on, for 4.8 s.
+        let sizes: Vec<u32> = (0..20).flat_map(|_| run(20, 3).chain(run(40, 3))).collect();
+        let p = play(20, &sizes);
+        let changes = p.stats.rx_ptime_changes;
+        let packets = sizes.len() as u32;
+        assert!(
+            changes <= CHANGE_BURST + packets / CHANGE_REFILL_PACKETS,
+            "{changes} changes in {packets} packets"
+        );
+        assert!(changes > CHANGE_BURST, "followed now and then: {changes}");
+    }
+
+    #[test]
+    fn the_send_side_keeps_the_negotiated_ptime() {
+        let (mut call, _) = call(20, Duration::from_millis(40));
+        call.update({
+            let mut p = call.params.clone();
+            p.ptime_ms = 40;
+            p
+        });
+        assert!(call.packetizer.as_ref().is_some_and(|p| p.packet == 320));
+        assert_eq!(call.rx.ptime_ms(), 20, "the receive side follows packets");
     }
 
     #[test]
