@@ -457,9 +457,9 @@ async fn stereo_recording_has_the_caller_left_and_the_agent_right() {
     let (rate, channels, samples) = read_wav(&bytes);
     assert_eq!((rate, channels), (8000, 2));
     assert_eq!(summary.frames_dropped, 0);
-    assert_eq!(samples.len() as u64, summary.frames * 2);
+    assert_eq!(samples.len() as u64, summary.samples * 2);
     // A second of each side at least (plus silence around it).
-    assert!(summary.frames >= 8000, "{summary:?}");
+    assert!(summary.samples >= 8000, "{summary:?}");
     let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let (l1k, l440) = (
@@ -543,7 +543,7 @@ async fn recordings_of_many_calls_share_one_writer_thread_and_each_file_is_compl
         let _ = std::fs::remove_file(p);
         let (rate, channels, samples) = read_wav(&bytes);
         assert_eq!((rate, channels), (8000, 1));
-        assert_eq!(samples.len() as u64, summary.frames);
+        assert_eq!(samples.len() as u64, summary.samples);
         assert_eq!(summary.frames_dropped, 0);
         // The 200 ms played is all in the file.
         let loud = samples

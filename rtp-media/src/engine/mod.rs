@@ -143,8 +143,8 @@ pub enum MediaError {
     /// be finished ([`RecordingError::Finalize`], e.g. the path is a pipe).
     /// `summary` still says what reached the file and what was dropped.
     #[error(
-        "recording incomplete ({} frames written, {} dropped): {source}",
-        .summary.frames,
+        "recording incomplete ({} samples per channel written, {} frames dropped): {source}",
+        .summary.samples,
         .summary.frames_dropped
     )]
     RecordingIncomplete {
@@ -414,8 +414,9 @@ pub enum MediaEvent {
 /// What [`MediaSession::stop_recording`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordingSummary {
-    /// Samples per channel in the file (8 kHz).
-    pub frames: u64,
+    /// Samples per channel in the file, at 8 kHz (samples / 8000 is its
+    /// length in seconds).
+    pub samples: u64,
     /// 20 ms frames dropped because the writer fell behind the call.
     pub frames_dropped: u64,
 }

@@ -254,14 +254,14 @@ fn write_recordings(rx: Receiver<WriterMsg>, queued: &AtomicUsize) {
                     (Some(source), _) | (None, Err(source)) => {
                         Err(MediaError::RecordingIncomplete {
                             summary: RecordingSummary {
-                                frames: written,
+                                samples: written,
                                 frames_dropped: dropped,
                             },
                             source,
                         })
                     }
-                    (None, Ok(frames)) => Ok(RecordingSummary {
-                        frames,
+                    (None, Ok(samples)) => Ok(RecordingSummary {
+                        samples,
                         frames_dropped: dropped,
                     }),
                 };
@@ -463,9 +463,9 @@ mod tests {
 
         assert_eq!(summary.frames_dropped, dropped);
         let kept = pushed - dropped;
-        assert_eq!(summary.frames, kept * FRAME_SAMPLES as u64);
+        assert_eq!(summary.samples, kept * FRAME_SAMPLES as u64);
         // The header (sizes never filled in) and the frames kept, in order.
-        assert_eq!(bytes.len() as u64, 44 + 2 * summary.frames);
+        assert_eq!(bytes.len() as u64, 44 + 2 * summary.samples);
         assert_eq!(&bytes[..4], b"RIFF");
         let firsts: Vec<i16> = bytes[44..]
             .chunks(2 * FRAME_SAMPLES)
@@ -576,7 +576,7 @@ mod tests {
         let summary = incomplete_on_a_pipe(result);
         assert!(summary.frames_dropped >= later.recording_dropped);
         let bytes = data.join().unwrap();
-        assert_eq!(bytes.len() as u64, 44 + 2 * summary.frames);
+        assert_eq!(bytes.len() as u64, 44 + 2 * summary.samples);
 
         // The call is still there.
         let after = stats(&mut s).await;
