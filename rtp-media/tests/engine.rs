@@ -517,9 +517,8 @@ async fn rtcp_reports_and_round_trip_time() {
     assert!(rtt < 200.0, "rtt {rtt}");
 }
 
-#[tokio::test]
-async fn joined_calls_forward_audio() {
-    let eng = engine(21900, 4);
+/// Joins two calls of `eng` and checks that the agent hears the caller.
+fn joined_calls_forward_audio_on(eng: &MediaEngine, same_worker: bool) {
     let caller = peer();
     let agent = peer();
     let mut pa = SessionParams::new(Codec::Pcmu);
@@ -528,6 +527,14 @@ async fn joined_calls_forward_audio() {
     pb.remote_rtp = Some(agent.local_addr().unwrap());
     let a = eng.open_session(pa).unwrap();
     let b = eng.open_session(pb).unwrap();
+    // New sessions go to the least loaded worker: with two workers the two
+    // calls land on different ones, with one worker on the same.
+    let loads = eng.worker_loads();
+    assert_eq!(
+        loads.iter().filter(|&&l| l > 0).count() == 1,
+        same_worker,
+        "{loads:?}"
+    );
     let bridge = MediaSession::join(&a, &b).unwrap();
     let sent = payloads(50, 11);
     let th = stream(caller, a.local_rtp_addr(), sent.clone());
@@ -554,6 +561,18 @@ async fn joined_calls_forward_audio() {
         heard.len()
     );
     drop(bridge);
+}
+
+#[tokio::test]
+async fn joined_calls_on_two_workers_forward_audio() {
+    joined_calls_forward_audio_on(&engine(21900, 4), false);
+}
+
+#[tokio::test]
+async fn joined_calls_on_one_worker_forward_audio() {
+    // Frames pass inside the worker, without the command channel.
+    let eng = engine_with(22600, 4, |c| c.workers = 1);
+    joined_calls_forward_audio_on(&eng, true);
 }
 
 #[tokio::test]

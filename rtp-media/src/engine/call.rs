@@ -154,6 +154,10 @@ pub(crate) struct TickCtx {
     pub(crate) ticks_skipped: u64,
     batch: RecvBatch,
     out: Box<[u8]>,
+    /// Frames of bridged calls for a call of the same worker, handed over
+    /// once every call has run this tick (its capacity grows to the number
+    /// of such calls once, then stays).
+    pub(crate) forwarded: Vec<(u64, [i16; FRAME_SAMPLES])>,
 }
 
 impl TickCtx {
@@ -165,8 +169,21 @@ impl TickCtx {
             ticks_skipped: 0,
             batch: RecvBatch::new(),
             out: vec![0; 1500].into_boxed_slice(),
+            forwarded: Vec::new(),
         }
     }
+}
+
+/// Where a bridged call's frames go (see [`crate::engine::MediaSession::join`]).
+#[derive(Debug)]
+pub(crate) struct BridgeEnd {
+    /// The call receiving this call's frames.
+    pub(crate) peer: u64,
+    /// The worker of `peer`.
+    pub(crate) tx: mpsc::UnboundedSender<Command>,
+    /// `peer` runs on this call's worker: frames go through
+    /// [`TickCtx::forwarded`] instead of the channel.
+    pub(crate) same_worker: bool,
 }
 
 /// Which of a call's two sockets.
@@ -257,7 +274,7 @@ pub(crate) struct CallMedia {
     queued_total: u64,
     sent_total: u64,
     sent_since_report: bool,
-    bridge: Option<(u64, mpsc::UnboundedSender<Command>)>,
+    bridge: Option<BridgeEnd>,
     // Delivery.
     delivering: bool,
     frame_index: u64,
@@ -431,7 +448,7 @@ impl CallMedia {
     /// worker has read the call's sockets that had data ([`Self::receive`]).
     pub(crate) fn run_tick(&mut self, ctx: &mut TickCtx) {
         let now = ctx.now;
-        self.play_out();
+        self.play_out(ctx);
         self.send_frame(ctx);
         self.timers(ctx, now);
     }
@@ -574,7 +591,7 @@ impl CallMedia {
     }
 
     /// Pops, decodes and hands on one frame.
-    fn play_out(&mut self) {
+    fn play_out(&mut self, ctx: &mut TickCtx) {
         if !self.params.direction.recv || !self.delivering {
             return;
         }
@@ -616,12 +633,21 @@ impl CallMedia {
             samples,
         };
         self.frame_index += 1;
-        if let Some((peer, tx)) = &self.bridge {
-            let sent = tx.send(Command::Call {
-                id: *peer,
-                op: Op::Frame(samples),
-            });
-            if sent.is_err() {
+        if let Some(end) = &self.bridge {
+            if end.same_worker {
+                // The worker hands it over after this tick's calls have
+                // run, where the channel would have at the start of the
+                // next: same timing, no channel.
+                ctx.forwarded.push((end.peer, samples));
+                self.counters.frames_delivered += 1;
+            } else if end
+                .tx
+                .send(Command::Call {
+                    id: end.peer,
+                    op: Op::Frame(samples),
+                })
+                .is_err()
+            {
                 self.bridge = None;
                 self.counters.frames_overflowed += 1;
             } else {

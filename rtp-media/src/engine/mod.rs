@@ -815,9 +815,16 @@ impl MediaSession {
     /// calls' frames go to each other instead of to the application.
     /// Joining a session with itself echoes its audio back.
     pub fn join(a: &MediaSession, b: &MediaSession) -> Result<Bridge, MediaError> {
-        a.send(worker::Op::Bridge(Some((b.id, b.tx.clone()))))?;
+        let end = |to: &MediaSession, from: &MediaSession| {
+            worker::Op::Bridge(Some(call::BridgeEnd {
+                peer: to.id,
+                tx: to.tx.clone(),
+                same_worker: to.tx.same_channel(&from.tx),
+            }))
+        };
+        a.send(end(b, a))?;
         if a.id != b.id {
-            b.send(worker::Op::Bridge(Some((a.id, a.tx.clone()))))?;
+            b.send(end(a, b))?;
         }
         Ok(Bridge {
             ends: [(a.id, a.tx.clone()), (b.id, b.tx.clone())],

@@ -10,7 +10,7 @@
 //! per packet plus one that finds it empty. Then the worker walks its calls
 //! in order: play out, send, timers.
 
-use super::call::{CallMedia, MediaPort, RecordingTap, TickCtx};
+use super::call::{BridgeEnd, CallMedia, MediaPort, RecordingTap, TickCtx};
 use super::{
     Load, MediaError, PlaybackId, RecordingSummary, SessionParams, FRAME_DURATION, FRAME_SAMPLES,
 };
@@ -36,7 +36,7 @@ pub(crate) enum Op {
     Frame([i16; FRAME_SAMPLES]),
     ClearPlayback,
     RequestStats,
-    Bridge(Option<(u64, mpsc::UnboundedSender<Command>)>),
+    Bridge(Option<BridgeEnd>),
     Dtmf { digit: char, length: Duration },
     StartRecording(Box<RecordingTap>),
     StopRecording(oneshot::Sender<Result<RecordingSummary, MediaError>>),
@@ -147,6 +147,7 @@ impl Worker {
             for call in &mut self.calls {
                 call.run_tick(&mut self.ctx);
             }
+            self.hand_over_bridged_frames();
             tick += 1;
             let deadline = start + Duration::from_nanos(tick * FRAME_NS);
             let now = Instant::now();
@@ -157,6 +158,22 @@ impl Worker {
                 let behind = ((now - start).as_nanos() / u128::from(FRAME_NS)) as u64;
                 self.ctx.ticks_skipped += behind.saturating_sub(tick);
                 tick = behind;
+            }
+        }
+    }
+
+    /// Gives each frame a bridged call left for a call of this worker to
+    /// that call's playback.
+    fn hand_over_bridged_frames(&mut self) {
+        let Worker {
+            ctx,
+            calls,
+            index_of,
+            ..
+        } = self;
+        for (peer, samples) in ctx.forwarded.drain(..) {
+            if let Some(call) = index_of.get(&peer).and_then(|&i| calls.get_mut(i)) {
+                call.apply(Op::Frame(samples));
             }
         }
     }
