@@ -72,6 +72,7 @@ impl Codec {
 
     /// Decodes a G.711 payload into `out`; returns the number of samples
     /// written, which is the shorter of the two lengths.
+    #[inline]
     pub fn decode(self, payload: &[u8], out: &mut [i16]) -> usize {
         match self {
             Codec::Pcmu => decode_ulaw(payload, out),
@@ -82,6 +83,7 @@ impl Codec {
     /// [`Codec::decode`], also returning the sum of the squared samples
     /// written (the frame energy the VAD gate needs), computed in the same
     /// pass over the samples.
+    #[inline]
     pub fn decode_energy(self, payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         match self {
             Codec::Pcmu => decode_ulaw_energy(payload, out),
@@ -278,74 +280,84 @@ pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
 /// On x86_64 CPUs with AVX2 this expands 16 codes per step arithmetically
 /// (bit-exact with the table, see the private `x86` module); elsewhere it is one table load
 /// per sample.
+#[inline]
 pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, _) = x86::decode_ulaw::<false>(payload, out);
+    let (done, _) = x86::decode_ulaw::<false>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = ulaw_to_linear(c);
+    if done < n {
+        decode_rest::<false>(&ULAW_DECODE, &payload[done..n], &mut out[done..n]);
     }
     n
 }
 
 /// [`decode_ulaw`], also returning the sum of the squared samples written
 /// ([`crate::vad::sum_of_squares`] of them), computed in the same pass.
+#[inline]
 pub fn decode_ulaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, sum) = x86::decode_ulaw::<true>(payload, out);
+    let (done, sum) = x86::decode_ulaw::<true>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let (done, sum) = (0, 0);
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = ulaw_to_linear(c);
+    if done < n {
+        return (
+            n,
+            sum + decode_rest::<true>(&ULAW_DECODE, &payload[done..n], &mut out[done..n]),
+        );
     }
-    let tail = if done < n {
-        crate::vad::sum_of_squares(&out[done..])
-    } else {
-        0
-    };
-    (n, sum + tail)
+    (n, sum)
 }
 
 /// Decodes A-law bytes to linear samples; returns how many were written
 /// (`min(payload.len(), out.len())`).
 ///
 /// Vectorised on x86_64 with AVX2 like [`decode_ulaw`].
+#[inline]
 pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, _) = x86::decode_alaw::<false>(payload, out);
+    let (done, _) = x86::decode_alaw::<false>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = alaw_to_linear(c);
+    if done < n {
+        decode_rest::<false>(&ALAW_DECODE, &payload[done..n], &mut out[done..n]);
     }
     n
 }
 
 /// [`decode_alaw`], also returning the sum of the squared samples written,
 /// computed in the same pass.
+#[inline]
 pub fn decode_alaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, sum) = x86::decode_alaw::<true>(payload, out);
+    let (done, sum) = x86::decode_alaw::<true>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let (done, sum) = (0, 0);
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = alaw_to_linear(c);
+    if done < n {
+        return (
+            n,
+            sum + decode_rest::<true>(&ALAW_DECODE, &payload[done..n], &mut out[done..n]),
+        );
     }
-    let tail = if done < n {
-        crate::vad::sum_of_squares(&out[done..])
+    (n, sum)
+}
+
+/// The portable decoder, and the vector decoder's tail: one table load per
+/// sample. Returns the sum of squares of `out` with `ENERGY`, else 0.
+#[inline(never)]
+fn decode_rest<const ENERGY: bool>(table: &[i16; 256], payload: &[u8], out: &mut [i16]) -> u64 {
+    for (o, &c) in out.iter_mut().zip(payload) {
+        *o = table[usize::from(c)];
+    }
+    if ENERGY {
+        crate::vad::sum_of_squares(out)
     } else {
         0
-    };
-    (n, sum + tail)
+    }
 }
 
 /// AVX2 G.711 expansion, 16 samples per step.
@@ -414,6 +426,7 @@ mod x86 {
     }
 
     impl Energy {
+        #[inline]
         #[target_feature(enable = "avx2")]
         fn new() -> Self {
             Energy {
@@ -424,6 +437,7 @@ mod x86 {
 
         /// Adds the squares of 16 values of magnitude at most 2^14; at
         /// most [`GROUP`] times between two [`Energy::widen`]s.
+        #[inline]
         #[target_feature(enable = "avx2")]
         fn add(&mut self, v: __m256i) {
             // Eight sums of two squares, each at most 2^29.
@@ -431,6 +445,7 @@ mod x86 {
         }
 
         /// Moves the 32-bit sums (unsigned, below 2^32) into the 64-bit ones.
+        #[inline]
         #[target_feature(enable = "avx2")]
         fn widen(&mut self) {
             let low = _mm256_and_si256(self.narrow, _mm256_set1_epi64x(0xFFFF_FFFF));
@@ -440,6 +455,7 @@ mod x86 {
         }
 
         /// The total.
+        #[inline]
         #[target_feature(enable = "avx2")]
         fn sum(mut self) -> u64 {
             self.widen();
