@@ -478,23 +478,43 @@ mod x86 {
         energy: &mut Energy,
         mut block: impl FnMut(__m256i, &mut [i16; 16], &mut Energy),
     ) -> usize {
+        const G: usize = 16 * GROUP;
         let n = payload.len().min(out.len()) / 16 * 16;
-        let groups = payload[..n]
-            .chunks(16 * GROUP)
-            .zip(out[..n].chunks_mut(16 * GROUP));
-        for (codes, samples) in groups {
-            for (c, s) in codes.chunks_exact(16).zip(samples.chunks_exact_mut(16)) {
-                let (Ok(c), Ok(s)) = (<&[u8; 16]>::try_from(c), s.try_into()) else {
-                    continue;
-                };
-                // SAFETY: `c` is 16 readable bytes; unaligned load.
-                let c =
-                    _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) });
-                block(c, s, energy);
+        let mut codes = payload[..n].chunks_exact(G);
+        let mut samples = out[..n].chunks_exact_mut(G);
+        // Whole groups: a fixed count of blocks, unrolled.
+        for (c, s) in (&mut codes).zip(&mut samples) {
+            let (Ok(c), Ok(s)) = (<&[u8; G]>::try_from(c), <&mut [i16; G]>::try_from(s)) else {
+                continue;
+            };
+            for (c, s) in c.chunks_exact(16).zip(s.chunks_exact_mut(16)) {
+                step(c, s, energy, &mut block);
             }
             energy.widen();
         }
+        // Fewer than GROUP blocks left (widened by `Energy::sum`).
+        let rest = codes.remainder().chunks_exact(16);
+        for (c, s) in rest.zip(samples.into_remainder().chunks_exact_mut(16)) {
+            step(c, s, energy, &mut block);
+        }
         n
+    }
+
+    /// [`for_blocks`] for one block.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn step(
+        c: &[u8],
+        s: &mut [i16],
+        energy: &mut Energy,
+        block: &mut impl FnMut(__m256i, &mut [i16; 16], &mut Energy),
+    ) {
+        let (Ok(c), Ok(s)) = (<&[u8; 16]>::try_from(c), s.try_into()) else {
+            return;
+        };
+        // SAFETY: `c` is 16 readable bytes; unaligned load.
+        let c = unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) };
+        block(_mm256_cvtepu8_epi16(c), s, energy);
     }
 
     /// Safety: the CPU must support AVX2.
