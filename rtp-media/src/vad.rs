@@ -541,7 +541,10 @@ impl Vad {
     /// known (computed while decoding it, as
     /// [`crate::jitter::Concealer::render_energy`] does), so the gate does
     /// not read the frame again. A wrong sum only misleads the gate.
-    #[inline]
+    // Always inlined: a frame the gate keeps shut is the gate's few float
+    // operations and the copy of the frame, less than the call (earshot is
+    // out of line).
+    #[inline(always)]
     pub fn process_energy(
         &mut self,
         frame: &[i16],
