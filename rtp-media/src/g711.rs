@@ -72,6 +72,7 @@ impl Codec {
 
     /// Decodes a G.711 payload into `out`; returns the number of samples
     /// written, which is the shorter of the two lengths.
+    #[inline]
     pub fn decode(self, payload: &[u8], out: &mut [i16]) -> usize {
         match self {
             Codec::Pcmu => decode_ulaw(payload, out),
@@ -82,6 +83,7 @@ impl Codec {
     /// [`Codec::decode`], also returning the sum of the squared samples
     /// written (the frame energy the VAD gate needs), computed in the same
     /// pass over the samples.
+    #[inline]
     pub fn decode_energy(self, payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         match self {
             Codec::Pcmu => decode_ulaw_energy(payload, out),
@@ -278,90 +280,125 @@ pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
 /// On x86_64 CPUs with AVX2 this expands 16 codes per step arithmetically
 /// (bit-exact with the table, see the private `x86` module); elsewhere it is one table load
 /// per sample.
+#[inline]
 pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, _) = x86::decode_ulaw::<false>(payload, out);
+    let (done, _) = x86::decode_ulaw::<false>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = ulaw_to_linear(c);
+    if done < n {
+        decode_rest::<false>(&ULAW_DECODE, &payload[done..n], &mut out[done..n]);
     }
     n
 }
 
 /// [`decode_ulaw`], also returning the sum of the squared samples written
 /// ([`crate::vad::sum_of_squares`] of them), computed in the same pass.
+#[inline]
 pub fn decode_ulaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, sum) = x86::decode_ulaw::<true>(payload, out);
+    let (done, sum) = x86::decode_ulaw::<true>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let (done, sum) = (0, 0);
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = ulaw_to_linear(c);
+    if done < n {
+        return (
+            n,
+            sum + decode_rest::<true>(&ULAW_DECODE, &payload[done..n], &mut out[done..n]),
+        );
     }
-    (n, sum + crate::vad::sum_of_squares(&out[done..]))
+    (n, sum)
 }
 
 /// Decodes A-law bytes to linear samples; returns how many were written
 /// (`min(payload.len(), out.len())`).
 ///
 /// Vectorised on x86_64 with AVX2 like [`decode_ulaw`].
+#[inline]
 pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, _) = x86::decode_alaw::<false>(payload, out);
+    let (done, _) = x86::decode_alaw::<false>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = alaw_to_linear(c);
+    if done < n {
+        decode_rest::<false>(&ALAW_DECODE, &payload[done..n], &mut out[done..n]);
     }
     n
 }
 
 /// [`decode_alaw`], also returning the sum of the squared samples written,
 /// computed in the same pass.
+#[inline]
 pub fn decode_alaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
     let n = payload.len().min(out.len());
-    let (payload, out) = (&payload[..n], &mut out[..n]);
     #[cfg(target_arch = "x86_64")]
-    let (done, sum) = x86::decode_alaw::<true>(payload, out);
+    let (done, sum) = x86::decode_alaw::<true>(&payload[..n], &mut out[..n]);
     #[cfg(not(target_arch = "x86_64"))]
     let (done, sum) = (0, 0);
-    for (o, &c) in out[done..].iter_mut().zip(&payload[done..]) {
-        *o = alaw_to_linear(c);
+    if done < n {
+        return (
+            n,
+            sum + decode_rest::<true>(&ALAW_DECODE, &payload[done..n], &mut out[done..n]),
+        );
     }
-    (n, sum + crate::vad::sum_of_squares(&out[done..]))
+    (n, sum)
+}
+
+/// The portable decoder, and the vector decoder's tail: one table load per
+/// sample. Returns the sum of squares of `out` with `ENERGY`, else 0.
+#[inline(never)]
+fn decode_rest<const ENERGY: bool>(table: &[i16; 256], payload: &[u8], out: &mut [i16]) -> u64 {
+    for (o, &c) in out.iter_mut().zip(payload) {
+        *o = table[usize::from(c)];
+    }
+    if ENERGY {
+        crate::vad::sum_of_squares(out)
+    } else {
+        0
+    }
 }
 
 /// AVX2 G.711 expansion, 16 samples per step.
 ///
 /// A table lookup is a scalar load per sample (about a third of a
 /// nanosecond; 55 ns for a 20 ms frame), which made decoding the largest
-/// stage of the receive path after the VAD energy. The expansion itself is
-/// `((mantissa << 3) + bias) << exponent` (µ-law) or the A-law equivalent,
-/// and the only part SIMD lacks is a per-lane shift of 16-bit values; it is
-/// a multiply by `1 << exponent`, looked up from an 8-entry byte table with
-/// `pshufb`. The result is exact for all 256 codes (tested against the
-/// reference tables).
+/// stage of the receive path after the VAD energy.
+///
+/// µ-law: with `u = !code`, the magnitude is `(biased << e) − 132` where
+/// `biased = 8·mantissa + 132` and `e` is the 3-bit exponent. Half of
+/// `biased << e` is `(biased / 2) · 2^e`, a product of two bytes looked up
+/// with `pshufb` (`2^e` from the code's top nibble, `biased / 2` from its
+/// low nibble), which `pmaddubsw` multiplies into 16-bit lanes; the bias
+/// and the sign are an add and a `psignw`. The frame energy is summed from
+/// those half magnitudes (`pmaddwd`) in 32-bit lanes, widened to 64 bits
+/// every [`GROUP`] blocks. A-law: the same expansion written out, with the
+/// power of two of the exponent a multiply by a `pshufb`-looked-up byte.
+/// Both are exact for all 256 codes (tested against the reference tables).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
     use std::arch::x86_64::{
-        __m128i, __m256i, _mm256_add_epi16, _mm256_add_epi64, _mm256_and_si256,
+        __m128i, __m256i, _mm256_add_epi16, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256,
         _mm256_andnot_si256, _mm256_cmpeq_epi16, _mm256_cvtepu8_epi16, _mm256_madd_epi16,
-        _mm256_mullo_epi16, _mm256_or_si256, _mm256_set1_epi16, _mm256_setr_epi8,
-        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_sign_epi16, _mm256_slli_epi16,
-        _mm256_srli_epi16, _mm256_storeu_si256, _mm256_sub_epi16, _mm256_unpackhi_epi32,
-        _mm256_unpacklo_epi32, _mm256_xor_si256, _mm_loadu_si128,
+        _mm256_maddubs_epi16, _mm256_mullo_epi16, _mm256_or_si256, _mm256_set1_epi16,
+        _mm256_set1_epi64x, _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8,
+        _mm256_sign_epi16, _mm256_slli_epi16, _mm256_srai_epi16, _mm256_srli_epi16,
+        _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi16, _mm256_xor_si256,
+        _mm_loadu_si128,
     };
 
+    /// Blocks of 16 samples whose energy is summed in 32-bit lanes before
+    /// it is widened: each lane takes two squares of at most 2^14 (a
+    /// 16062² < 2^28 µ-law half magnitude, or an A-law sample / 8) per
+    /// block, so eight blocks stay below 2^32.
+    const GROUP: usize = 8;
+
     /// Decodes the largest multiple of 16 samples it can with AVX2, if the
-    /// CPU has it; returns how many samples it wrote (0 without AVX2).
+    /// CPU has it; returns how many samples it wrote (0 without AVX2) and,
+    /// with `ENERGY`, the sum of their squares.
+    #[inline]
     pub(super) fn decode_ulaw<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         if payload.len() < 16 || !std::arch::is_x86_feature_detected!("avx2") {
             return (0, 0);
@@ -371,6 +408,7 @@ mod x86 {
     }
 
     /// A-law counterpart of [`decode_ulaw`].
+    #[inline]
     pub(super) fn decode_alaw<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
         if payload.len() < 16 || !std::arch::is_x86_feature_detected!("avx2") {
             return (0, 0);
@@ -379,102 +417,157 @@ mod x86 {
         unsafe { alaw_avx2::<ENERGY>(payload, out) }
     }
 
-    /// Running sum of squares of decoded 16-sample blocks, in four 64-bit
-    /// lanes.
+    /// Running sum of squares: at most [`GROUP`] blocks in eight 32-bit
+    /// lanes, the rest in four 64-bit lanes.
     #[derive(Clone, Copy)]
-    struct Energy(__m256i);
+    struct Energy {
+        narrow: __m256i,
+        wide: __m256i,
+    }
 
     impl Energy {
-        /// Safety: the CPU must support AVX2.
+        #[inline]
         #[target_feature(enable = "avx2")]
-        unsafe fn new() -> Self {
-            Energy(_mm256_setzero_si256())
+        fn new() -> Self {
+            Energy {
+                narrow: _mm256_setzero_si256(),
+                wide: _mm256_setzero_si256(),
+            }
         }
 
-        /// Adds the squares of 16 samples.
-        ///
-        /// Safety: the CPU must support AVX2.
+        /// Adds the squares of 16 values of magnitude at most 2^14; at
+        /// most [`GROUP`] times between two [`Energy::widen`]s.
+        #[inline]
         #[target_feature(enable = "avx2")]
-        unsafe fn add(&mut self, s: __m256i) {
-            // Eight sums of two squares; each is at most 2 * 32768^2 = 2^31,
-            // exact read as unsigned, so widen with zeros.
-            let pairs = _mm256_madd_epi16(s, s);
-            let zero = _mm256_setzero_si256();
-            self.0 = _mm256_add_epi64(self.0, _mm256_unpacklo_epi32(pairs, zero));
-            self.0 = _mm256_add_epi64(self.0, _mm256_unpackhi_epi32(pairs, zero));
+        fn add(&mut self, v: __m256i) {
+            // Eight sums of two squares, each at most 2^29.
+            self.narrow = _mm256_add_epi32(self.narrow, _mm256_madd_epi16(v, v));
+        }
+
+        /// Moves the 32-bit sums (unsigned, below 2^32) into the 64-bit ones.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn widen(&mut self) {
+            let low = _mm256_and_si256(self.narrow, _mm256_set1_epi64x(0xFFFF_FFFF));
+            let high = _mm256_srli_epi64(self.narrow, 32);
+            self.wide = _mm256_add_epi64(self.wide, _mm256_add_epi64(low, high));
+            self.narrow = _mm256_setzero_si256();
         }
 
         /// The total.
-        ///
-        /// Safety: the CPU must support AVX2.
+        #[inline]
         #[target_feature(enable = "avx2")]
-        unsafe fn sum(self) -> u64 {
+        fn sum(mut self) -> u64 {
+            self.widen();
             let mut lanes = [0u64; 4];
             // SAFETY: `lanes` is 32 writable bytes; unaligned store.
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), self.0) };
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), self.wide) };
             lanes.iter().sum()
         }
     }
 
-    /// 16 codes zero-extended to 16-bit lanes, for each whole block of 16
-    /// codes of `payload` that fits in `out`, and where its samples go.
-    fn blocks<'a>(
-        payload: &'a [u8],
-        out: &'a mut [i16],
-    ) -> impl Iterator<Item = (&'a [u8; 16], &'a mut [i16; 16])> {
-        payload
-            .chunks_exact(16)
-            .zip(out.chunks_exact_mut(16))
-            .filter_map(|(c, o)| Some((c.try_into().ok()?, o.try_into().ok()?)))
+    /// Runs `block` on each whole block of 16 codes of `payload` that fits
+    /// in `out` (16 codes zero-extended to 16-bit lanes, and where their
+    /// samples go), widening `energy` every [`GROUP`] blocks; returns how
+    /// many samples were written.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn for_blocks(
+        payload: &[u8],
+        out: &mut [i16],
+        energy: &mut Energy,
+        mut block: impl FnMut(__m256i, &mut [i16; 16], &mut Energy),
+    ) -> usize {
+        const G: usize = 16 * GROUP;
+        let n = payload.len().min(out.len()) / 16 * 16;
+        let mut codes = payload[..n].chunks_exact(G);
+        let mut samples = out[..n].chunks_exact_mut(G);
+        // Whole groups: a fixed count of blocks, unrolled.
+        for (c, s) in (&mut codes).zip(&mut samples) {
+            let (Ok(c), Ok(s)) = (<&[u8; G]>::try_from(c), <&mut [i16; G]>::try_from(s)) else {
+                continue;
+            };
+            for (c, s) in c.chunks_exact(16).zip(s.chunks_exact_mut(16)) {
+                step(c, s, energy, &mut block);
+            }
+            energy.widen();
+        }
+        // Fewer than GROUP blocks left (widened by `Energy::sum`).
+        let rest = codes.remainder().chunks_exact(16);
+        for (c, s) in rest.zip(samples.into_remainder().chunks_exact_mut(16)) {
+            step(c, s, energy, &mut block);
+        }
+        n
     }
 
-    /// `1 << index` for a 3-bit index in the low byte of each 16-bit lane
-    /// (the high byte of the index is 0x80, which makes `pshufb` write 0).
-    ///
-    /// Safety: the CPU must support AVX2.
+    /// [`for_blocks`] for one block.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn powers(table: __m256i, index: __m256i) -> __m256i {
-        _mm256_shuffle_epi8(table, _mm256_or_si256(index, _mm256_set1_epi16(-0x8000)))
+    fn step(
+        c: &[u8],
+        s: &mut [i16],
+        energy: &mut Energy,
+        block: &mut impl FnMut(__m256i, &mut [i16; 16], &mut Energy),
+    ) {
+        let (Ok(c), Ok(s)) = (<&[u8; 16]>::try_from(c), s.try_into()) else {
+            return;
+        };
+        // SAFETY: `c` is 16 readable bytes; unaligned load.
+        let c = unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) };
+        block(_mm256_cvtepu8_epi16(c), s, energy);
     }
 
     /// Safety: the CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     unsafe fn ulaw_avx2<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
-        let mut done = 0;
         let mut energy = Energy::new();
+        // 2^e for the code's top nibble (sign and inverted exponent), as
+        // unsigned bytes: 128 for exponent 7 (nibbles 0 and 8) down to 1.
         #[rustfmt::skip]
         let pow2 = _mm256_setr_epi8(
-            1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
-            1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
+            -128, 64, 32, 16, 8, 4, 2, 1, -128, 64, 32, 16, 8, 4, 2, 1,
+            -128, 64, 32, 16, 8, 4, 2, 1, -128, 64, 32, 16, 8, 4, 2, 1,
         );
-        for (codes, samples) in blocks(payload, out) {
-            // SAFETY: `codes` is 16 readable bytes; unaligned load.
-            let c = _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(codes.as_ptr().cast()) });
-            let u = _mm256_xor_si256(c, _mm256_set1_epi16(0xFF));
-            let exponent = _mm256_and_si256(_mm256_srli_epi16(u, 4), _mm256_set1_epi16(7));
-            let mantissa = _mm256_and_si256(u, _mm256_set1_epi16(0x0F));
-            let biased = _mm256_add_epi16(_mm256_slli_epi16(mantissa, 3), _mm256_set1_epi16(0x84));
-            // At most 252 << 7 = 32256: no overflow.
-            let shifted = _mm256_mullo_epi16(biased, powers(pow2, exponent));
-            let magnitude = _mm256_sub_epi16(shifted, _mm256_set1_epi16(0x84));
-            // Negative where the sign bit (0x80 of u) is set, positive
-            // elsewhere: `psignw` negates the magnitude there.
-            let sign = _mm256_or_si256(_mm256_slli_epi16(u, 8), _mm256_set1_epi16(1));
-            let s = _mm256_sign_epi16(magnitude, sign);
+        // −biased / 2 = −(126 − 4·m) for the code's low nibble m (the
+        // inverted mantissa), as signed bytes.
+        #[rustfmt::skip]
+        let half_biased = _mm256_setr_epi8(
+            -126, -122, -118, -114, -110, -106, -102, -98,
+            -94, -90, -86, -82, -78, -74, -70, -66,
+            -126, -122, -118, -114, -110, -106, -102, -98,
+            -94, -90, -86, -82, -78, -74, -70, -66,
+        );
+        let done = for_blocks(payload, out, &mut energy, |c, samples, energy| {
+            // The high byte of each lane is 0, so the lookups put
+            // pow2[0] = 128 and half_biased[0] = −126 there: `pmaddubsw`
+            // adds their product, −16128, to −2^e · biased / 2 =
+            // −(magnitude / 2 + 66).
+            let exponent = _mm256_srli_epi16(c, 4);
+            let mantissa = _mm256_and_si256(c, _mm256_set1_epi16(0x0F));
+            let product = _mm256_maddubs_epi16(
+                _mm256_shuffle_epi8(pow2, exponent),
+                _mm256_shuffle_epi8(half_biased, mantissa),
+            );
+            // −magnitude / 2, in −16062..=0.
+            let half = _mm256_add_epi16(product, _mm256_set1_epi16(16128 + 66));
+            // Positive where the code's sign bit is set: there c + 0x7F80
+            // is negative (and it is never 0), so `psignw` negates.
+            let sign = _mm256_add_epi16(c, _mm256_set1_epi16(0x7F80));
+            let s = _mm256_sign_epi16(half, sign);
+            let s = _mm256_add_epi16(s, s);
             // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
-            unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast(), s) };
+            unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast::<__m256i>(), s) };
             if ENERGY {
-                energy.add(s);
+                energy.add(half);
             }
-            done += 16;
-        }
-        (done, energy.sum())
+        });
+        // The energy was summed over half magnitudes.
+        (done, if ENERGY { energy.sum() * 4 } else { 0 })
     }
 
     /// Safety: the CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     unsafe fn alaw_avx2<const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
-        let mut done = 0;
         let mut energy = Energy::new();
         // 1 << (exponent - 1), and 1 for exponent 0.
         #[rustfmt::skip]
@@ -483,10 +576,7 @@ mod x86 {
             1, 1, 2, 4, 8, 16, 32, 64, 0, 0, 0, 0, 0, 0, 0, 0,
         );
         let zero = _mm256_setzero_si256();
-        for (codes, samples) in blocks(payload, out) {
-            // SAFETY: `codes` is 16 readable bytes; unaligned load.
-            let c =
-                _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(codes.as_ptr().cast::<__m128i>()) });
+        let done = for_blocks(payload, out, &mut energy, |c, samples, energy| {
             let a = _mm256_xor_si256(c, _mm256_set1_epi16(0x55));
             let exponent = _mm256_and_si256(_mm256_srli_epi16(a, 4), _mm256_set1_epi16(7));
             let mantissa = _mm256_and_si256(a, _mm256_set1_epi16(0x0F));
@@ -498,19 +588,23 @@ mod x86 {
                 _mm256_add_epi16(_mm256_slli_epi16(mantissa, 4), _mm256_set1_epi16(8)),
                 lead,
             );
+            // `1 << index` from the byte table; the index's high byte is
+            // 0x80, which makes `pshufb` write 0 there.
+            let power =
+                _mm256_shuffle_epi8(pow2, _mm256_or_si256(exponent, _mm256_set1_epi16(-0x8000)));
             // At most 504 << 6 = 32256: no overflow.
-            let magnitude = _mm256_mullo_epi16(biased, powers(pow2, exponent));
+            let magnitude = _mm256_mullo_epi16(biased, power);
             // A-law's sign bit set means positive: negate where it is clear.
             let negative = _mm256_cmpeq_epi16(_mm256_and_si256(a, _mm256_set1_epi16(0x80)), zero);
             let s = _mm256_sub_epi16(_mm256_xor_si256(magnitude, negative), negative);
             // SAFETY: `samples` is 16 writable i16 (32 bytes); unaligned store.
             unsafe { _mm256_storeu_si256(samples.as_mut_ptr().cast::<__m256i>(), s) };
             if ENERGY {
-                energy.add(s);
+                // Every A-law sample is a multiple of 8.
+                energy.add(_mm256_srai_epi16(s, 3));
             }
-            done += 16;
-        }
-        (done, energy.sum())
+        });
+        (done, if ENERGY { energy.sum() * 64 } else { 0 })
     }
 }
 
@@ -671,6 +765,68 @@ mod tests {
                 want,
                 "{codec:?} loud"
             );
+        }
+    }
+
+    /// The AVX2 kernels on their own (when the CPU has AVX2): every code
+    /// in every lane of a block against the table, and the energy of the
+    /// loudest frames, which fill the 32-bit partial sums the most.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_match_the_tables_and_sum_energy_exactly() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        type Kernel = fn(&[u8], &mut [i16]) -> (usize, u64);
+        type Law = (Kernel, Kernel, fn(u8) -> i16, &'static str);
+        let kernels: [Law; 2] = [
+            (
+                x86::decode_ulaw::<false>,
+                x86::decode_ulaw::<true>,
+                ulaw_to_linear,
+                "ulaw",
+            ),
+            (
+                x86::decode_alaw::<false>,
+                x86::decode_alaw::<true>,
+                alaw_to_linear,
+                "alaw",
+            ),
+        ];
+        let square_sum =
+            |s: &[i16]| -> u64 { s.iter().map(|&v| (i64::from(v).pow(2)) as u64).sum() };
+        for (plain, with_energy, table, law) in kernels {
+            // Code `c + lane` in `lane`: all 256 codes in all 16 lanes.
+            let codes: Vec<u8> = (0..256 * 16)
+                .map(|i| ((i / 16 + i % 16) % 256) as u8)
+                .collect();
+            let mut out = vec![0i16; codes.len()];
+            assert_eq!(plain(&codes, &mut out).0, codes.len(), "{law}");
+            for (i, (&c, &s)) in codes.iter().zip(&out).enumerate() {
+                assert_eq!(s, table(c), "{law} code {c:#04x} in lane {}", i % 16);
+            }
+            out.fill(0);
+            let (n, sum) = with_energy(&codes, &mut out);
+            assert_eq!(n, codes.len());
+            assert!(
+                codes.iter().zip(&out).all(|(&c, &s)| s == table(c)),
+                "{law}"
+            );
+            assert_eq!(sum, square_sum(&out), "{law}");
+            // Full scale, both signs, for one to many 8-block groups.
+            let loudest = (0..=255u8)
+                .max_by_key(|&c| table(c).unsigned_abs())
+                .unwrap();
+            let loud: Vec<u8> = [loudest, loudest ^ 0x80].repeat(512);
+            for len in [16, 112, 128, 144, 160, 256, 1024] {
+                let (n, sum) = with_energy(&loud[..len], &mut out);
+                assert_eq!(n, len);
+                assert_eq!(sum, square_sum(&out[..len]), "{law} full scale, len {len}");
+                assert_eq!(
+                    sum,
+                    len as u64 * u64::from(table(loudest).unsigned_abs()).pow(2)
+                );
+            }
         }
     }
 

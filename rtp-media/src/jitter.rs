@@ -20,6 +20,7 @@
 //! frame with a fade and falls back to comfort noise.
 
 use crate::g711::Codec;
+use crate::vad::sum_of_squares;
 use std::time::{Duration, Instant};
 
 /// Settings of a [`JitterBuffer`].
@@ -118,6 +119,15 @@ struct Slot {
     len: usize,
 }
 
+impl Slot {
+    /// The slot holds a packet for `frame`, waiting or played: another
+    /// one for it is a duplicate.
+    #[inline]
+    fn holds(&self, frame: i64) -> bool {
+        self.frame == frame && matches!(self.state, SlotState::Filled | SlotState::Played)
+    }
+}
+
 /// Exact division of a `u32` by a divisor fixed at construction, by one
 /// multiplication with a precomputed reciprocal (Lemire, Kaser & Kurz,
 /// "Faster remainder by direct computation", 2019): a hardware divide
@@ -191,8 +201,9 @@ const TRIM_AFTER_WINDOWS: u32 = 8;
 struct SpreadEstimator {
     cur_min: i64,
     cur_max: i64,
-    prev_min: i64,
-    prev_max: i64,
+    /// Lowest and highest of the current and the previous window.
+    lo: i64,
+    hi: i64,
     count: u32,
 }
 
@@ -201,30 +212,29 @@ impl SpreadEstimator {
         SpreadEstimator {
             cur_min: i64::MAX,
             cur_max: i64::MIN,
-            prev_min: i64::MAX,
-            prev_max: i64::MIN,
+            lo: i64::MAX,
+            hi: i64::MIN,
             count: 0,
         }
     }
 
-    fn add(&mut self, transit_ns: i64) {
+    /// Adds a packet's transit time; returns the spread in nanoseconds.
+    #[inline]
+    fn add(&mut self, transit_ns: i64) -> i64 {
         self.cur_min = self.cur_min.min(transit_ns);
         self.cur_max = self.cur_max.max(transit_ns);
+        self.lo = self.lo.min(transit_ns);
+        self.hi = self.hi.max(transit_ns);
         self.count += 1;
         if self.count >= WINDOW {
-            self.prev_min = self.cur_min;
-            self.prev_max = self.cur_max;
+            // The current window becomes the previous one.
+            self.lo = self.cur_min;
+            self.hi = self.cur_max;
             self.cur_min = i64::MAX;
             self.cur_max = i64::MIN;
             self.count = 0;
         }
-    }
-
-    /// Spread in nanoseconds, or `None` before the first packet.
-    fn spread_ns(&self) -> Option<i64> {
-        let lo = self.cur_min.min(self.prev_min);
-        let hi = self.cur_max.max(self.prev_max);
-        (hi >= lo).then(|| hi.saturating_sub(lo))
+        self.hi.saturating_sub(self.lo)
     }
 }
 
@@ -357,11 +367,13 @@ impl JitterBuffer {
 
     /// The slot of `frame`: distinct for any `capacity` consecutive frames
     /// (the two's complement mask is the Euclidean remainder).
+    #[inline]
     fn slot_index(&self, frame: i64) -> usize {
         (frame as u64 & self.slot_mask) as usize
     }
 
     /// Frames buffered from the play head up to the newest received.
+    #[inline]
     fn depth(&self) -> i64 {
         (self.newest - self.play_index + 1).max(0)
     }
@@ -417,6 +429,7 @@ impl JitterBuffer {
     }
 
     /// Tracks the sequence number of a distinct (non-duplicate) packet.
+    #[inline]
     fn track_seq(&mut self, seq: u16) {
         if self.seq_max < self.seq_first {
             self.seq_first = i64::from(seq);
@@ -442,18 +455,60 @@ impl JitterBuffer {
     }
 
     /// Frame offset of `ts` from the play head (negative = already due).
+    #[inline]
     fn offset_from_head(&self, ts: u32) -> i64 {
-        let head_ts = self
-            .ref_ts
-            .wrapping_add((self.play_index as u32).wrapping_mul(self.spf));
-        let delta = i64::from(ts.wrapping_sub(head_ts) as i32);
+        let delta = i64::from(ts.wrapping_sub(self.head_ts()) as i32);
         self.spf_div.div_euclid(delta)
+    }
+
+    /// RTP timestamp of the frame at the play head.
+    #[inline]
+    fn head_ts(&self) -> u32 {
+        self.ref_ts
+            .wrapping_add((self.play_index as u32).wrapping_mul(self.spf))
     }
 
     /// Offers one received packet. The payload is copied into a preallocated
     /// slot; packets that are duplicate, late, oversize or an unconfirmed
     /// jump are dropped and counted.
+    #[inline]
     pub fn push(&mut self, seq: u16, timestamp: u32, ssrc: u32, payload: &[u8], arrival: Instant) {
+        // The usual packet: of the current stream, for a frame not played
+        // yet that fits in the ring, not a duplicate, with no jump pending.
+        // It takes the general path's steps for such a packet, with fewer
+        // checks.
+        if payload.len() <= self.cfg.max_payload
+            && self.ssrc == Some(ssrc)
+            && self.pending_jump.is_none()
+        {
+            // A frame at or after the play head: no Euclidean rounding.
+            let delta = timestamp.wrapping_sub(self.head_ts()) as i32;
+            let offset = u32::try_from(delta).map_or(-1, |d| i64::from(self.spf_div.div(d)));
+            if (0..self.capacity).contains(&offset) {
+                let frame = self.play_index + offset;
+                let idx = self.slot_index(frame);
+                if !self.slots[idx].holds(frame) {
+                    self.track_seq(seq);
+                    self.measure(frame, arrival);
+                    self.late_run = 0;
+                    self.store(idx, frame, payload);
+                    return;
+                }
+            }
+        }
+        self.push_general(seq, timestamp, ssrc, payload, arrival);
+    }
+
+    /// [`JitterBuffer::push`] for any packet.
+    #[inline(never)]
+    fn push_general(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        ssrc: u32,
+        payload: &[u8],
+        arrival: Instant,
+    ) {
         if payload.len() > self.cfg.max_payload {
             self.stats.oversize += 1;
             return;
@@ -491,8 +546,7 @@ impl JitterBuffer {
         }
         let frame = self.play_index + offset;
         let idx = self.slot_index(frame);
-        let slot = self.slots[idx];
-        if slot.frame == frame && matches!(slot.state, SlotState::Filled | SlotState::Played) {
+        if self.slots[idx].holds(frame) {
             self.stats.duplicates += 1;
             return;
         }
@@ -509,6 +563,12 @@ impl JitterBuffer {
         self.late_run = 0;
         let frame = self.play_index + offset;
         let idx = self.slot_index(frame);
+        self.store(idx, frame, payload);
+    }
+
+    /// Copies an accepted packet's payload into slot `idx` as `frame`.
+    #[inline]
+    fn store(&mut self, idx: usize, frame: i64, payload: &[u8]) {
         let base = idx * self.cfg.max_payload;
         self.storage[base..base + payload.len()].copy_from_slice(payload);
         self.slots[idx] = Slot {
@@ -523,6 +583,7 @@ impl JitterBuffer {
     /// Feeds the delay-spread estimator and updates the target delay. Late
     /// packets are measured too: they are exactly the evidence that the
     /// target is too small.
+    #[inline]
     fn measure(&mut self, frame: i64, arrival: Instant) {
         // Transit time relative to the stream's own timeline; only its
         // spread matters, so the epoch is arbitrary.
@@ -534,16 +595,13 @@ impl JitterBuffer {
             .saturating_mul(1_000_000_000)
             .saturating_add(i64::from(since.subsec_nanos()));
         let transit_ns = since_ns.saturating_sub(frame.saturating_mul(self.ptime_ns));
-        self.spread.add(transit_ns);
-        let spread = self.spread.spread_ns();
-        if spread != self.spread_seen {
+        let spread = self.spread.add(transit_ns);
+        if self.spread_seen != Some(spread) {
             // The target only changes with the spread: whole frames of
             // spread, rounded up, plus the frame being played.
-            self.spread_seen = spread;
-            if let Some(spread) = spread {
-                let frames = spread / self.ptime_ns + i64::from(spread % self.ptime_ns != 0);
-                self.target_frames = (frames + 1).clamp(self.min_frames, self.max_frames);
-            }
+            self.spread_seen = Some(spread);
+            let frames = spread / self.ptime_ns + i64::from(spread % self.ptime_ns != 0);
+            self.target_frames = (frames + 1).clamp(self.min_frames, self.max_frames);
         }
     }
 
@@ -575,10 +633,20 @@ impl JitterBuffer {
     /// Adapts depth once per window: trims a frame when the buffer never
     /// came close to running dry and still holds more than the target;
     /// returns true when a frame should be inserted instead.
+    #[inline]
     fn adapt(&mut self, depth: i64) -> bool {
         self.win_min_depth = self.win_min_depth.min(depth);
         self.win_max_depth = self.win_max_depth.max(depth);
         self.win_pops += 1;
+        if depth > self.max_frames + 1 || self.win_pops >= WINDOW {
+            return self.adapt_now(depth);
+        }
+        false
+    }
+
+    /// [`JitterBuffer::adapt`] past the hard bound or at a window's end.
+    #[inline(never)]
+    fn adapt_now(&mut self, depth: i64) -> bool {
         if depth > self.max_frames + 1 {
             // Hard bound: never hold more than max delay.
             self.skip_frames(depth - self.max_frames);
@@ -610,37 +678,53 @@ impl JitterBuffer {
     }
 
     /// Returns what to play for the next ptime. Call exactly once per ptime.
+    // Always inlined: the usual frame is a few loads and stores, less than
+    // the call (the rest is out of line).
+    #[inline(always)]
     pub fn pop(&mut self) -> Frame<'_> {
-        if self.ssrc.is_none() {
-            return Frame::Empty;
-        }
-        if self.play_index < self.start_frame {
-            self.play_index += 1;
-            if self.ever_played {
-                self.stats.comfort_noise += 1;
-                return Frame::ComfortNoise;
-            }
-            return Frame::Empty;
+        if self.ssrc.is_none() || self.play_index < self.start_frame {
+            return self.pop_before_start();
         }
         let depth = self.depth();
         let stretch = self.adapt(depth);
         let idx = self.slot_index(self.play_index);
         let slot = self.slots[idx];
         let present = slot.frame == self.play_index && slot.state == SlotState::Filled;
-        if stretch && present {
-            // Insert a frame ahead of real audio to grow the delay.
-            self.stats.stretched += 1;
-            self.stretched_in_stream = true;
-            self.surplus_windows = 0;
-            return self.missing();
-        }
-        if present {
+        if present && !stretch {
             self.slots[idx].state = SlotState::Played;
             self.play_index += 1;
             self.missing_run = 0;
             self.ever_played = true;
             let base = idx * self.cfg.max_payload;
             return Frame::Audio(&self.storage[base..base + slot.len]);
+        }
+        self.pop_missing(present)
+    }
+
+    /// [`JitterBuffer::pop`] with no stream yet, or still filling.
+    #[inline(never)]
+    fn pop_before_start(&mut self) -> Frame<'static> {
+        if self.ssrc.is_none() {
+            return Frame::Empty;
+        }
+        self.play_index += 1;
+        if self.ever_played {
+            self.stats.comfort_noise += 1;
+            return Frame::ComfortNoise;
+        }
+        Frame::Empty
+    }
+
+    /// [`JitterBuffer::pop`] when the frame due is missing, or `present`
+    /// but held back to stretch the delay.
+    #[inline(never)]
+    fn pop_missing(&mut self, present: bool) -> Frame<'static> {
+        if present {
+            // Insert a frame ahead of real audio to grow the delay.
+            self.stats.stretched += 1;
+            self.stretched_in_stream = true;
+            self.surplus_windows = 0;
+            return self.missing();
         }
         if self.newest < self.play_index && self.missing_run == 0 {
             // Ran dry right after audio: hold the play head for one frame so
@@ -782,6 +866,7 @@ impl Concealer {
     /// [`Concealer::render`], also returning the sum of the squared samples
     /// written ([`crate::vad::sum_of_squares`], the VAD gate's input):
     /// computed during the decode for audio, so the frame is read once.
+    #[inline]
     pub fn render_energy(
         &mut self,
         frame: Frame<'_>,
@@ -798,40 +883,45 @@ impl Concealer {
         codec: Codec,
         out: &mut [i16],
     ) -> (usize, u64) {
-        let n = match frame {
-            Frame::Audio(payload) => {
-                let (n, sum) = if ENERGY {
-                    codec.decode_energy(payload, out)
-                } else {
-                    (codec.decode(payload, out), 0)
-                };
-                let m = n.min(self.last_codes.len());
-                self.last_codes[..m].copy_from_slice(&payload[..m]);
-                self.last_len = m;
-                self.pending = Some(codec);
-                self.misses = 0;
-                return (n, sum);
-            }
+        let Frame::Audio(payload) = frame else {
+            return self.render_missing::<ENERGY>(frame, out);
+        };
+        let (n, sum) = if ENERGY {
+            codec.decode_energy(payload, out)
+        } else {
+            (codec.decode(payload, out), 0)
+        };
+        let m = n.min(self.last_codes.len());
+        self.last_codes[..m].copy_from_slice(&payload[..m]);
+        self.last_len = m;
+        self.pending = Some(codec);
+        self.misses = 0;
+        (n, sum)
+    }
+
+    /// [`Concealer::render_inner`] for every frame but audio (which it
+    /// renders itself; here it would be silence, as `Empty` is).
+    #[inline(never)]
+    fn render_missing<const ENERGY: bool>(
+        &mut self,
+        frame: Frame<'_>,
+        out: &mut [i16],
+    ) -> (usize, u64) {
+        match frame {
             Frame::Concealed => {
                 self.conceal(out);
-                out.len()
+                (out.len(), if ENERGY { sum_of_squares(out) } else { 0 })
             }
             Frame::ComfortNoise => {
                 self.misses = self.misses.saturating_add(1);
                 self.comfort_noise(out);
-                out.len()
+                (out.len(), if ENERGY { sum_of_squares(out) } else { 0 })
             }
-            Frame::Empty => {
+            Frame::Audio(_) | Frame::Empty => {
                 out.fill(0);
-                return (out.len(), 0);
+                (out.len(), 0)
             }
-        };
-        let sum = if ENERGY {
-            crate::vad::sum_of_squares(&out[..n])
-        } else {
-            0
-        };
-        (n, sum)
+        }
     }
 }
 

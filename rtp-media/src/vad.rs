@@ -362,10 +362,31 @@ impl EnergyGate {
         let next = if power < floor {
             self.fall(floor, power)
         } else {
-            (floor * self.rise).min(power)
+            lesser(floor * self.rise, power)
         };
-        self.floor = Some(next.max(self.min_floor));
+        self.floor = Some(greater(next, self.min_floor));
         open
+    }
+}
+
+/// `a.min(b)` for a `b` that is not NaN, as one comparison (`minsd`)
+/// rather than `f64::min`'s NaN handling.
+#[inline]
+fn lesser(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `a.max(b)` for a `b` that is not NaN, as one comparison (`maxsd`).
+#[inline]
+fn greater(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
@@ -520,6 +541,10 @@ impl Vad {
     /// known (computed while decoding it, as
     /// [`crate::jitter::Concealer::render_energy`] does), so the gate does
     /// not read the frame again. A wrong sum only misleads the gate.
+    // Always inlined: a frame the gate keeps shut is the gate's few float
+    // operations and the copy of the frame, less than the call (earshot is
+    // out of line).
+    #[inline(always)]
     pub fn process_energy(
         &mut self,
         frame: &[i16],
@@ -538,30 +563,12 @@ impl Vad {
 
         // Upsampling is for earshot only, so a frame the gate keeps shut
         // (most of a call) costs the gate and a copy of the frame.
-        let mut voiced = false;
-        if open {
-            self.stats.gated += 1;
-            if !self.gate_was_open {
-                self.gate_start = media_ts;
-                if self.closed_samples >= EARSHOT_RESET_AFTER_S * LINE_RATE {
-                    // A new utterance: start earshot from a clean state,
-                    // primed with the frame before the gate opened.
-                    self.detector.reset();
-                    self.staged = 0;
-                    let prev = &self.prev[..self.prev_len];
-                    let up_len = upsample_2x(prev, self.prev_before, &mut self.up);
-                    self.feed_earshot(up_len);
-                }
-            }
-            let up_len = upsample_2x(frame, self.last_sample, &mut self.up);
-            if let Some(score) = self.feed_earshot(up_len) {
-                self.last_score = score;
-            }
-            voiced = self.last_score >= self.threshold;
-            self.closed_samples = 0;
+        let voiced = if open {
+            self.gated(frame, media_ts)
         } else {
             self.closed_samples = self.closed_samples.saturating_add(len);
-        }
+            false
+        };
         self.gate_was_open = open;
         self.prev_before = self.last_sample;
         self.prev[..frame.len()].copy_from_slice(frame);
@@ -569,8 +576,37 @@ impl Vad {
         self.last_sample = frame[frame.len() - 1];
         if voiced {
             self.stats.voiced += 1;
+        } else if let State::Silent { voiced: run, .. } = &mut self.state {
+            // Silence goes on.
+            *run = 0;
+            return None;
         }
         self.advance(voiced, open, media_ts, len)
+    }
+
+    /// The earshot stage for a frame the gate let through: whether it is
+    /// voiced.
+    #[inline(never)]
+    fn gated(&mut self, frame: &[i16], media_ts: u32) -> bool {
+        self.stats.gated += 1;
+        if !self.gate_was_open {
+            self.gate_start = media_ts;
+            if self.closed_samples >= EARSHOT_RESET_AFTER_S * LINE_RATE {
+                // A new utterance: start earshot from a clean state,
+                // primed with the frame before the gate opened.
+                self.detector.reset();
+                self.staged = 0;
+                let prev = &self.prev[..self.prev_len];
+                let up_len = upsample_2x(prev, self.prev_before, &mut self.up);
+                self.feed_earshot(up_len);
+            }
+        }
+        let up_len = upsample_2x(frame, self.last_sample, &mut self.up);
+        if let Some(score) = self.feed_earshot(up_len) {
+            self.last_score = score;
+        }
+        self.closed_samples = 0;
+        self.last_score >= self.threshold
     }
 
     fn advance(&mut self, voiced: bool, open: bool, ts: u32, len: u32) -> Option<VadEvent> {
