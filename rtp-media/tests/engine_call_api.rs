@@ -9,7 +9,9 @@ use common::{
 };
 
 use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
-use rtp_media::engine::{FrameKind, MediaError, MediaEvent, SessionParams};
+use rtp_media::engine::{
+    FrameKind, MediaEngine, MediaError, MediaEvent, MediaSession, SessionParams,
+};
 use rtp_media::g711::Codec;
 use rtp_media::prompt::Prompt;
 use rtp_media::recording::RecordMode;
@@ -665,14 +667,12 @@ async fn stats_carry_a_mos_estimate_that_falls_with_loss_and_worker_overruns() {
     assert!(c.worker_ticks_skipped >= c.worker_overruns);
 }
 
-/// A call negotiated at `ptime_ms`: receives a second of `ptime_ms`
-/// packets and delivers it as 20 ms frames, and sends its playback (and
-/// RFC 4733 keys) in `ptime_ms` packets.
-async fn call_at_ptime(ptime_ms: u32, base_port: u16) {
-    let samples_per_packet = (ptime_ms * 8) as usize;
-    // What is checked here is packetisation, not timing: a deep jitter
-    // buffer absorbs a sender thread that a busy machine delays by a few
-    // packets (at 10 ms a short stall already makes several packets late).
+/// An engine with a deep jitter buffer (160–400 ms) and a call on it,
+/// negotiated at `ptime_ms`, to the returned far-end socket. For tests of
+/// packetisation, not timing: the deep buffer absorbs a sender thread that
+/// a busy machine delays by a few packets (at 10 ms a short stall already
+/// makes several packets late).
+fn deep_buffer_call(base_port: u16, ptime_ms: u32) -> (MediaEngine, UdpSocket, MediaSession) {
     let eng = engine_with(base_port, 2, |c| {
         c.jitter.min_delay = Duration::from_millis(160);
         c.jitter.initial_delay = Duration::from_millis(160);
@@ -682,7 +682,16 @@ async fn call_at_ptime(ptime_ms: u32, base_port: u16) {
     let mut params = SessionParams::new(Codec::Pcmu);
     params.remote_rtp = Some(far.local_addr().unwrap());
     params.ptime_ms = ptime_ms;
-    let mut s = eng.open_session(params).unwrap();
+    let s = eng.open_session(params).unwrap();
+    (eng, far, s)
+}
+
+/// A call negotiated at `ptime_ms`: receives a second of `ptime_ms`
+/// packets and delivers it as 20 ms frames, and sends its playback (and
+/// RFC 4733 keys) in `ptime_ms` packets.
+async fn call_at_ptime(ptime_ms: u32, base_port: u16) {
+    let samples_per_packet = (ptime_ms * 8) as usize;
+    let (_eng, far, mut s) = deep_buffer_call(base_port, ptime_ms);
 
     // Receive: distinct noise, paced at the ptime.
     let audio = noise(8000, 3000.0, u64::from(ptime_ms));
@@ -815,17 +824,7 @@ async fn reinvite_to_40_ms_ptime_changes_the_packets_sent() {
 /// target in whole packets of the new size, the receive side reports the
 /// size it follows, and our own packets stay at the negotiated 20 ms.
 async fn far_end_packets_other_than_negotiated(runs: &[(u32, usize)], base_port: u16) {
-    // A deep buffer, as in `call_at_ptime`: a sender thread that a busy
-    // machine delays by a few packets is absorbed.
-    let eng = engine_with(base_port, 2, |c| {
-        c.jitter.min_delay = Duration::from_millis(160);
-        c.jitter.initial_delay = Duration::from_millis(160);
-        c.jitter.max_delay = Duration::from_millis(400);
-    });
-    let far = peer();
-    let mut params = SessionParams::new(Codec::Pcmu);
-    params.remote_rtp = Some(far.local_addr().unwrap());
-    let mut s = eng.open_session(params).unwrap();
+    let (_eng, far, mut s) = deep_buffer_call(base_port, 20);
 
     let sizes: Vec<usize> = runs
         .iter()
