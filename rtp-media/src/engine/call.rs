@@ -707,16 +707,7 @@ impl CallMedia {
         self.talking = true;
         self.sent_since_report = true;
         self.sent_total += n as u64;
-        while let Some(&(id, end)) = self.marks.front() {
-            if end > self.sent_total {
-                break;
-            }
-            self.marks.pop_front();
-            self.emit(MediaEvent::PlaybackFinished {
-                id,
-                interrupted: false,
-            });
-        }
+        self.finish_sent_plays();
     }
 
     fn timers(&mut self, ctx: &mut TickCtx, now: Instant) {

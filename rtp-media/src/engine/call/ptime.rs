@@ -664,7 +664,7 @@ impl CallMedia {
     }
 
     /// Reports the plays whose last sample has been taken for sending.
-    fn finish_sent_plays(&mut self) {
+    pub(super) fn finish_sent_plays(&mut self) {
         while let Some(&(id, end)) = self.marks.front() {
             if end > self.sent_total {
                 break;
