@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::uri::{split_host_port, Host, Uri, UriError};
-use super::{is_lws, is_token, is_token_char, trim_lws, Method};
+use super::{is_lws, is_token, is_token_char, token_byte, trim_lws, Method};
 
 /// Why a header value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,13 +71,11 @@ static PARAM_VALUE_CHARS: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
+        t[i] = token_byte(b)
             || matches!(
                 b,
-                // token
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
                 // host and param-unreserved
-                | b':' | b'[' | b']' | b'/' | b'&' | b'$' | b'@' | b'?' | b'='
+                b':' | b'[' | b']' | b'/' | b'&' | b'$' | b'@' | b'?' | b'='
             );
         i += 1;
     }

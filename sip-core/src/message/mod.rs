@@ -592,18 +592,23 @@ pub(crate) fn is_token_char(b: u8) -> bool {
     TOKEN_CHARS[b as usize]
 }
 
+/// RFC 3261 `token` characters, the definition the tables are built from
+/// (at compile time).
+pub(crate) const fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
 /// RFC 3261 `token` characters as a table: one load per byte in the
 /// parser's hottest loops.
 static TOKEN_CHARS: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
+        t[i] = token_byte(i as u8);
         i += 1;
     }
     t
