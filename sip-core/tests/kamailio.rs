@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report};
+use common::{
+    addr, free_port, one_call, require, run_sipp, scenario, sipp_report, start_sipp_server,
+};
 use sip_core::auth::Credentials;
 use sip_core::call::CallEvent;
 use sip_core::endpoint::{Endpoint, EndpointConfig};
@@ -234,10 +236,7 @@ async fn outbound_call_through_kamailio_answers_its_407() {
     let k = start_kamailio("MD5", bob_port);
     // Bob: SIPp's answering phone behind Kamailio; it sends BYE after 1 s.
     let bob_scenario = scenario("bob.xml", BOB_UAS);
-    let mut args = one_call(&bob_scenario, bob_port, "20s");
-    args.push("-timeout_error".into());
-    let bob = tokio::spawn(run_sipp(args));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bob = start_sipp_server(&bob_scenario, bob_port, 1, "20s").await;
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
         .expect("bind");

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    addr, free_port, one_call, require, run_sipp, scenario, sipp_register_ok, sipp_report,
-    sipp_response,
+    addr, free_port, require, scenario, sipp_register_ok, sipp_report, sipp_response,
+    start_sipp_server,
 };
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::registration::{Account, KeepAlive, Registration, RegistrationState};
@@ -81,13 +81,8 @@ async fn options_keepalives_reach_the_registrar_and_any_response_proves_the_path
     require("sipp");
     let registrar_port = free_port();
     let sf = scenario("options-registrar.xml", &options_registrar());
-    let mut args = one_call(&sf, registrar_port, "30s");
     // The registration and three OPTIONS.
-    let m = args.iter().position(|a| a == "-m").expect("-m") + 1;
-    args[m] = "4".into();
-    args.push("-timeout_error".into());
-    let sipp = tokio::spawn(run_sipp(args));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp_server(&sf, registrar_port, 4, "30s").await;
 
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
@@ -179,10 +174,7 @@ async fn crlf_keepalives_leave_from_the_registering_socket_while_registered() {
     require("sipp");
     let registrar_port = free_port();
     let sf = scenario("crlf-registrar.xml", &plain_registrar());
-    let mut args = one_call(&sf, registrar_port, "30s");
-    args.push("-timeout_error".into());
-    let sipp = tokio::spawn(run_sipp(args));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp_server(&sf, registrar_port, 1, "30s").await;
     let (relay_addr, seen) = relay(addr(registrar_port)).await;
 
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
@@ -273,13 +265,8 @@ async fn unanswered_options_keepalive_makes_us_register_again() {
     require("sipp");
     let registrar_port = free_port();
     let sf = scenario("deaf-registrar.xml", &deaf_to_options());
-    let mut args = one_call(&sf, registrar_port, "30s");
-    args.push("-timeout_error".into());
     // The registration and one ignored OPTIONS.
-    let m = args.iter().position(|a| a == "-m").expect("-m") + 1;
-    args[m] = "2".into();
-    let sipp = tokio::spawn(run_sipp(args));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp_server(&sf, registrar_port, 2, "30s").await;
 
     let cfg = EndpointConfig {
         // Give up on an OPTIONS after 1 s of silence, not Timer F's 32 s.

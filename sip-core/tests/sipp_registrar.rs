@@ -7,7 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, free_port, one_call, require, run_sipp, scenario, sipp_report, sipp_response};
+use common::{
+    addr, free_port, one_call, require, run_sipp, scenario, sipp_report, sipp_response,
+    start_sipp_server,
+};
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::registration::{Account, RegistrationState};
 
@@ -73,10 +76,7 @@ async fn registers_with_digest_honours_granted_expiry_refreshes_and_unregisters(
     let registrar_port = free_port();
     let xml = registrar_scenario(4, "secret");
     let sf = scenario("registrar.xml", &xml);
-    let mut args = one_call(&sf, registrar_port, "30s");
-    args.push("-timeout_error".into());
-    let sipp = tokio::spawn(run_sipp(args));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp_server(&sf, registrar_port, 1, "30s").await;
 
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await

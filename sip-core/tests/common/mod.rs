@@ -47,6 +47,16 @@ pub async fn run_sipp(args: Vec<String>) -> Output {
 /// one call, bounded by `timeout`, no keyboard. Callers append the remote
 /// target, `-timeout_error` and whatever else the test needs.
 pub fn one_call(scenario: &std::path::Path, local_port: u16, timeout: &str) -> Vec<String> {
+    sipp_calls(scenario, local_port, 1, timeout)
+}
+
+/// [`one_call`] for `calls` calls.
+pub fn sipp_calls(
+    scenario: &std::path::Path,
+    local_port: u16,
+    calls: u32,
+    timeout: &str,
+) -> Vec<String> {
     [
         "-sf",
         &scenario.to_string_lossy(),
@@ -55,7 +65,7 @@ pub fn one_call(scenario: &std::path::Path, local_port: u16, timeout: &str) -> V
         "-p",
         &local_port.to_string(),
         "-m",
-        "1",
+        &calls.to_string(),
         "-timeout",
         timeout,
         "-nostdin",
@@ -63,6 +73,23 @@ pub fn one_call(scenario: &std::path::Path, local_port: u16, timeout: &str) -> V
     .iter()
     .map(|a| a.to_string())
     .collect()
+}
+
+/// Starts SIPp in the background as the test's server (a registrar, a
+/// far-end phone): `scenario` on 127.0.0.1:`local_port` for `calls` calls,
+/// failing when `timeout` passes (`-timeout_error`). Gives it 300 ms to
+/// open its socket before the test's endpoint talks to it.
+pub async fn start_sipp_server(
+    scenario: &std::path::Path,
+    local_port: u16,
+    calls: u32,
+    timeout: &str,
+) -> tokio::task::JoinHandle<Output> {
+    let mut args = sipp_calls(scenario, local_port, calls, timeout);
+    args.push("-timeout_error".into());
+    let sipp = tokio::spawn(run_sipp(args));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sipp
 }
 
 /// Writes a SIPp scenario into a temp file and returns its path.
