@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,18 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
         }
     });
     seen
+}
+
+/// Runs SIPp's scenario `xml` (saved as `name`) against our endpoint on
+/// `port` with `extra` arguments (calls, rate, transport), requires it to
+/// succeed, and returns its output for tests that read SIPp's screen.
+async fn run_scenario(port: u16, name: &str, xml: &str, extra: &[&str]) -> Output {
+    let sf = scenario(name, xml);
+    let mut args = vec!["-sf", sf.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run_sipp(sipp_args(port, &args)).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    out
 }
 
 fn sipp_args(port: u16, extra: &[&str]) -> Vec<String> {
@@ -367,13 +380,13 @@ async fn caller_cancels_before_answer_and_gets_487() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::RingThenWaitCancel);
-    let sf = scenario("cancel.xml", &cancel_scenario());
-    let out = run_sipp(sipp_args(
+    run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-m", "5", "-r", "5"],
-    ))
+        "cancel.xml",
+        &cancel_scenario(),
+        &["-m", "5", "-r", "5"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("cancels seen", || {
         seen.cancelled.load(Ordering::SeqCst) == 5
     })
@@ -427,13 +440,13 @@ async fn bye_on_the_early_dialog_gets_200_then_487_to_the_invite() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::RingThenWaitCancel);
-    let sf = scenario("earlybye.xml", &early_bye_scenario());
-    let out = run_sipp(sipp_args(
+    run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-m", "10", "-r", "10"],
-    ))
+        "earlybye.xml",
+        &early_bye_scenario(),
+        &["-m", "10", "-r", "10"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("early dialogs ended", || {
         seen.cancelled.load(Ordering::SeqCst) == 10
     })
@@ -463,13 +476,13 @@ async fn rejected_call_gets_486_and_our_transaction_absorbs_the_ack() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let _seen = serve(incoming, Behaviour::Reject(486));
-    let sf = scenario("busy.xml", &reject_scenario());
-    let out = run_sipp(sipp_args(
+    run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-m", "5", "-r", "5"],
-    ))
+        "busy.xml",
+        &reject_scenario(),
+        &["-m", "5", "-r", "5"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     // An unexpected (retransmitted) 486 during the pause would fail the call.
     assert_eq!(ep.active_calls(), 0);
 }
@@ -540,9 +553,13 @@ async fn dtmf_by_info_arrives_as_events() {
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
     let middle = [info(2, "1"), info(3, "#"), info(4, "9")].join("\n");
-    let sf = scenario("info.xml", &in_dialog_scenario(&middle, BYE_FROM_SIPP));
-    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
+    run_scenario(
+        port,
+        "info.xml",
+        &in_dialog_scenario(&middle, BYE_FROM_SIPP),
+        &["-m", "1"],
+    )
+    .await;
     wait_until("hangup", || seen.remote_bye.load(Ordering::SeqCst) == 1).await;
     assert_eq!(*seen.dtmf.lock().unwrap(), "1#9");
 }
@@ -585,12 +602,13 @@ async fn reinvite_for_hold_is_answered_and_reported() {
     require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario(
+    run_scenario(
+        port,
         "hold.xml",
         &in_dialog_scenario(HOLD_REINVITE, BYE_FROM_SIPP),
-    );
-    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
+        &["-m", "1"],
+    )
+    .await;
     wait_until("hangup", || seen.remote_bye.load(Ordering::SeqCst) == 1).await;
     let m = seen.modified.lock().unwrap();
     assert_eq!(m.len(), 1);
@@ -621,13 +639,13 @@ async fn hanging_up_at_once_sends_the_bye_after_the_200_and_its_ack() {
     require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::HangupAtOnce);
-    let sf = scenario("byeatonce.xml", &in_dialog_scenario("", BYE_FROM_US));
-    let out = run_sipp(sipp_args(
+    run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-m", "20", "-r", "20"],
-    ))
+        "byeatonce.xml",
+        &in_dialog_scenario("", BYE_FROM_US),
+        &["-m", "20", "-r", "20"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 20).await;
 }
 
@@ -636,13 +654,13 @@ async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
     require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::AnswerThenHangup);
-    let sf = scenario("ourbye.xml", &in_dialog_scenario("", BYE_FROM_US));
-    let out = run_sipp(sipp_args(
+    run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
-    ))
+        "ourbye.xml",
+        &in_dialog_scenario("", BYE_FROM_US),
+        &["-m", "3", "-r", "3"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 3).await;
 }
 
@@ -682,9 +700,7 @@ async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
     };
     let (_ep, incoming, port) = start(timers).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("noack.xml", &no_ack_scenario());
-    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
+    let out = run_scenario(port, "noack.xml", &no_ack_scenario(), &["-m", "1"]).await;
     wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
     // SIPp's screen: "200 <----------  1  <retransmissions> ...".
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -734,9 +750,7 @@ async fn offer_without_a_common_codec_is_refused_with_488() {
     require("sipp");
     let (_ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("g729.xml", &g729_only());
-    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
+    run_scenario(port, "g729.xml", &g729_only(), &["-m", "1"]).await;
     assert_eq!(seen.offered.load(Ordering::SeqCst), 1);
     assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
 }
@@ -812,9 +826,13 @@ async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
         }
         events
     });
-    let sf = scenario("late-answer-g729.xml", &late_answer_g729());
-    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
+    run_scenario(
+        port,
+        "late-answer-g729.xml",
+        &late_answer_g729(),
+        &["-m", "1"],
+    )
+    .await;
     let events = tokio::time::timeout(Duration::from_secs(10), app)
         .await
         .expect("the call ends")
@@ -838,13 +856,13 @@ async fn unacknowledged_200_over_tcp_ends_the_call_with_bye_after_timer_l() {
     };
     let (ep, incoming, port) = start(timers).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("noack-tcp.xml", &no_ack_scenario());
-    let out = run_sipp(sipp_args(
+    run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-t", "t1", "-m", "1"],
-    ))
+        "noack-tcp.xml",
+        &no_ack_scenario(),
+        &["-t", "t1", "-m", "1"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
     wait_until("dialog removed", || ep.dialog_count() == 0).await;
 }
@@ -884,12 +902,13 @@ async fn ack_with_the_invite_branch_for_another_dialog_does_not_stop_timer_l() {
     };
     let (ep, incoming, port) = start(timers).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario(
+    run_scenario(
+        port,
         "ack-other-dialog.xml",
         &without_ack_scenario(ACK_FOR_ANOTHER_DIALOG, BYE_FROM_US),
-    );
-    let out = run_sipp(sipp_args(port, &["-sf", sf.to_str().unwrap(), "-m", "1"])).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
+        &["-m", "1"],
+    )
+    .await;
     wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
     assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
     wait_until("dialog removed", || ep.dialog_count() == 0).await;
@@ -919,16 +938,13 @@ async fn cancel_after_the_200_gets_200_and_leaves_the_call_up() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario(
+    run_scenario(
+        port,
         "cancel-after-200.xml",
         &in_dialog_scenario(CANCEL_AFTER_ANSWER, BYE_FROM_SIPP),
-    );
-    let out = run_sipp(sipp_args(
-        port,
-        &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
-    ))
+        &["-m", "3", "-r", "3"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("hangups", || seen.remote_bye.load(Ordering::SeqCst) == 3).await;
     assert_eq!(seen.confirmed.load(Ordering::SeqCst), 3);
     assert_eq!(seen.cancelled.load(Ordering::SeqCst), 0);
@@ -975,13 +991,13 @@ async fn bye_before_the_ack_stops_the_200_retransmissions() {
     require("sipp");
     let (ep, incoming, port) = start(Timers::default()).await;
     let seen = serve(incoming, Behaviour::Answer);
-    let sf = scenario("bye-before-ack.xml", &bye_before_ack());
-    let out = run_sipp(sipp_args(
+    let out = run_scenario(
         port,
-        &["-sf", sf.to_str().unwrap(), "-m", "3", "-r", "3"],
-    ))
+        "bye-before-ack.xml",
+        &bye_before_ack(),
+        &["-m", "3", "-r", "3"],
+    )
     .await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
     // SIPp's screen: "200 <----------  3  <retransmissions> ..." for the
     // 200 to the INVITE (the first 200 line).
     let stdout = String::from_utf8_lossy(&out.stdout);
