@@ -40,16 +40,7 @@ fn options_registrar() -> String {
   </recv>
   {options_reply}
   <label id="register"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=60
-Content-Length: 0
-]]></send>
+  {register_ok}
   <recv request="REGISTER">
     <action>
       <ereg regexp="Expires: *0" search_in="msg" check_it="true" assign_to="unreg"/>
@@ -61,6 +52,7 @@ Content-Length: 0
 </scenario>
 "#,
         options_reply = reply(405, "Method Not Allowed", "end"),
+        register_ok = sipp_register_ok(Some(60)),
         register_reply = reply(200, "OK", "end"),
     )
 }
