@@ -104,6 +104,41 @@ pub struct JitterStats {
     pub outliers: u64,
 }
 
+impl JitterStats {
+    /// Adds the counters of `other` to these (for a call whose packets
+    /// went through more than one buffer); the delay and target, which
+    /// are states and not counts, are left alone. Every counter is named
+    /// here, so a new one cannot be forgotten.
+    pub(crate) fn add_counters(&mut self, other: &JitterStats) {
+        let JitterStats {
+            delay_ms: _,
+            target_ms: _,
+            received,
+            late,
+            lost,
+            concealed,
+            comfort_noise,
+            duplicates,
+            resyncs,
+            dropped,
+            stretched,
+            oversize,
+            outliers,
+        } = *other;
+        self.received += received;
+        self.late += late;
+        self.lost += lost;
+        self.concealed += concealed;
+        self.comfort_noise += comfort_noise;
+        self.duplicates += duplicates;
+        self.resyncs += resyncs;
+        self.dropped += dropped;
+        self.stretched += stretched;
+        self.oversize += oversize;
+        self.outliers += outliers;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
     Empty,

@@ -103,21 +103,6 @@ fn kind_of(frame: &Frame<'_>) -> FrameKind {
     }
 }
 
-/// Adds the counters of `s` to `into` (delay and target are left alone).
-fn add_counters(into: &mut JitterStats, s: &JitterStats) {
-    into.received += s.received;
-    into.late += s.late;
-    into.lost += s.lost;
-    into.concealed += s.concealed;
-    into.comfort_noise += s.comfort_noise;
-    into.duplicates += s.duplicates;
-    into.resyncs += s.resyncs;
-    into.dropped += s.dropped;
-    into.stretched += s.stretched;
-    into.oversize += s.oversize;
-    into.outliers += s.outliers;
-}
-
 /// Decoded samples of received packets waiting to be played out in 20 ms
 /// frames, with the kind of each stretch.
 #[derive(Debug)]
@@ -285,12 +270,12 @@ impl Receive {
     pub(crate) fn jitter_stats(&self, current: &JitterBuffer) -> JitterStats {
         let now = current.stats();
         let mut total = self.retired;
-        add_counters(&mut total, &now);
+        total.add_counters(&now);
         total.delay_ms = now.delay_ms;
         total.target_ms = now.target_ms;
         if let Some(d) = &self.draining {
             let old = d.jitter.stats();
-            add_counters(&mut total, &old);
+            total.add_counters(&old);
             total.delay_ms += old.delay_ms;
         }
         total
@@ -402,16 +387,14 @@ impl CallMedia {
 
     /// Pushes the held packets into the jitter buffer as they are.
     fn release_held(&mut self) {
-        let Some(probe) = self.rx.probe.take() else {
+        let Some(mut probe) = self.rx.probe.take() else {
             return;
         };
         for h in &probe.held[..probe.n] {
             self.push_audio(h.seq, h.ts, h.ssrc, &h.payload[..h.len], h.read_at);
         }
+        probe.n = 0;
         self.rx.probe = Some(probe);
-        if let Some(p) = self.rx.probe.as_mut() {
-            p.n = 0;
-        }
     }
 
     /// Switches the receive side to the size of the held packets (and of
@@ -457,7 +440,7 @@ impl CallMedia {
             let mut s = gone.jitter.stats();
             s.dropped +=
                 u64::from(s.delay_ms) * Codec::CLOCK_RATE as u64 / 1000 / gone.packet.max(1) as u64;
-            add_counters(&mut self.rx.retired, &s);
+            self.rx.retired.add_counters(&s);
         }
         let before = old.stats();
         // The new buffer picks up where the old one stops, without a
@@ -471,7 +454,7 @@ impl CallMedia {
                 packet: old_packet,
             }));
         } else {
-            add_counters(&mut self.rx.retired, &before);
+            self.rx.retired.add_counters(&before);
         }
         self.rx.packet = len;
         self.rx.fifo.get_or_insert_with(|| Box::new(RxFifo::new()));
@@ -538,7 +521,7 @@ impl CallMedia {
                 Some(d) if d.jitter.stats().delay_ms > 0 => Some(d),
                 Some(_) => {
                     if let Some(d) = self.rx.draining.take() {
-                        add_counters(&mut self.rx.retired, &d.jitter.stats());
+                        self.rx.retired.add_counters(&d.jitter.stats());
                     }
                     None
                 }
