@@ -282,33 +282,14 @@ pub fn encode_alaw(samples: &[i16], out: &mut [u8]) -> usize {
 /// per sample.
 #[inline]
 pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
-    let n = payload.len().min(out.len());
-    #[cfg(target_arch = "x86_64")]
-    let (done, _) = x86::decode_ulaw::<false>(&payload[..n], &mut out[..n]);
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    if done < n {
-        decode_rest::<false>(&ULAW_DECODE, &payload[done..n], &mut out[done..n]);
-    }
-    n
+    decode::<false, false>(payload, out).0
 }
 
 /// [`decode_ulaw`], also returning the sum of the squared samples written
 /// ([`crate::vad::sum_of_squares`] of them), computed in the same pass.
 #[inline]
 pub fn decode_ulaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
-    let n = payload.len().min(out.len());
-    #[cfg(target_arch = "x86_64")]
-    let (done, sum) = x86::decode_ulaw::<true>(&payload[..n], &mut out[..n]);
-    #[cfg(not(target_arch = "x86_64"))]
-    let (done, sum) = (0, 0);
-    if done < n {
-        return (
-            n,
-            sum + decode_rest::<true>(&ULAW_DECODE, &payload[done..n], &mut out[done..n]),
-        );
-    }
-    (n, sum)
+    decode::<false, true>(payload, out)
 }
 
 /// Decodes A-law bytes to linear samples; returns how many were written
@@ -317,30 +298,36 @@ pub fn decode_ulaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
 /// Vectorised on x86_64 with AVX2 like [`decode_ulaw`].
 #[inline]
 pub fn decode_alaw(payload: &[u8], out: &mut [i16]) -> usize {
-    let n = payload.len().min(out.len());
-    #[cfg(target_arch = "x86_64")]
-    let (done, _) = x86::decode_alaw::<false>(&payload[..n], &mut out[..n]);
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    if done < n {
-        decode_rest::<false>(&ALAW_DECODE, &payload[done..n], &mut out[done..n]);
-    }
-    n
+    decode::<true, false>(payload, out).0
 }
 
 /// [`decode_alaw`], also returning the sum of the squared samples written,
 /// computed in the same pass.
 #[inline]
 pub fn decode_alaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
+    decode::<true, true>(payload, out)
+}
+
+/// The four decoders above: A-law or µ-law, with or without the energy.
+/// The AVX2 kernel takes what it can (nothing without AVX2 or off x86_64),
+/// the table the rest. Returns the samples written and, with `ENERGY`,
+/// the sum of their squares (else 0).
+#[inline(always)]
+fn decode<const ALAW: bool, const ENERGY: bool>(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
     let n = payload.len().min(out.len());
     #[cfg(target_arch = "x86_64")]
-    let (done, sum) = x86::decode_alaw::<true>(&payload[..n], &mut out[..n]);
+    let (done, sum) = if ALAW {
+        x86::decode_alaw::<ENERGY>(&payload[..n], &mut out[..n])
+    } else {
+        x86::decode_ulaw::<ENERGY>(&payload[..n], &mut out[..n])
+    };
     #[cfg(not(target_arch = "x86_64"))]
     let (done, sum) = (0, 0);
     if done < n {
+        let table = if ALAW { &ALAW_DECODE } else { &ULAW_DECODE };
         return (
             n,
-            sum + decode_rest::<true>(&ALAW_DECODE, &payload[done..n], &mut out[done..n]),
+            sum + decode_rest::<ENERGY>(table, &payload[done..n], &mut out[done..n]),
         );
     }
     (n, sum)
