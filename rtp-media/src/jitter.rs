@@ -945,18 +945,17 @@ impl Concealer {
         match frame {
             Frame::Concealed => {
                 self.conceal(out);
-                (out.len(), if ENERGY { sum_of_squares(out) } else { 0 })
             }
             Frame::ComfortNoise => {
                 self.misses = self.misses.saturating_add(1);
                 self.comfort_noise(out);
-                (out.len(), if ENERGY { sum_of_squares(out) } else { 0 })
             }
             Frame::Audio(_) | Frame::Empty => {
                 out.fill(0);
-                (out.len(), 0)
+                return (out.len(), 0);
             }
         }
+        (out.len(), if ENERGY { sum_of_squares(out) } else { 0 })
     }
 }
 
