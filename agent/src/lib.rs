@@ -1,0 +1,13 @@
+//! The softswitch an application depends on: lines (SIP trunk accounts,
+//! trusted peers, DAHDI channels) produce calls; policy refuses the ones
+//! that must not reach media; routing picks a profile; the profile's
+//! [`Agent`](crate) answers; every call leaves a call record.
+//!
+//! Modules, each depending only on the ones listed before it:
+//!
+//! - [`config`]: the error every setting is validated with, naming the
+//!   setting that is wrong.
+
+#![warn(missing_docs)]
+
+pub mod config;
