@@ -7,7 +7,11 @@
 //!
 //! - [`config`]: the error every setting is validated with, naming the
 //!   setting that is wrong.
+//! - [`record`]: call records and the store that keeps them (SQLite by
+//!   default), recording file names, and the persistent side of outbound
+//!   campaigns.
 
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod record;
