@@ -10,6 +10,8 @@
 //! Records live behind the [`CallStore`] trait so that several machines
 //! serving one number can share a database; the embedded default is
 //! [`SqliteStore`] (SQLite with write-ahead logging and schema migrations).
+//! The same database keeps outbound campaigns ([`CampaignStore`]), so a
+//! campaign survives a restart of the process.
 //!
 //! The lifecycle of a record:
 //!
@@ -64,11 +66,16 @@
 //! # }
 //! ```
 
+mod campaign;
 mod recording;
 mod settings;
 mod sqlite;
 mod store;
 
+pub use campaign::{
+    Attempt, AttemptId, CallingHours, Campaign, CampaignId, CampaignNumber, CampaignSettings,
+    CampaignState, CampaignStore, DueNumber, NumberId, NumberState,
+};
 pub use recording::recording_path;
 pub use settings::StoreSettings;
 pub use sqlite::SqliteStore;
@@ -261,6 +268,23 @@ pub enum Outcome {
     /// The process stopped while the call was up, and the record was
     /// closed at the next start.
     Interrupted,
+}
+
+impl Outcome {
+    /// Whether a campaign should call the number again: busy, no answer,
+    /// or a call cut off by the process stopping.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Busy | Outcome::NoAnswer | Outcome::Interrupted
+        )
+    }
+
+    /// Whether somebody answered: a campaign that reached the number does
+    /// not call it again.
+    pub fn was_answered(&self) -> bool {
+        matches!(self, Outcome::Completed | Outcome::AgentFailed { .. })
+    }
 }
 
 /// Who or what ended a call.
@@ -459,5 +483,19 @@ mod tests {
             ..t
         };
         assert_eq!(unmeasured.response_latency(), None);
+    }
+
+    #[test]
+    fn only_busy_unanswered_and_interrupted_calls_are_retried() {
+        assert!(Outcome::Busy.is_retryable());
+        assert!(Outcome::NoAnswer.is_retryable());
+        assert!(Outcome::Interrupted.is_retryable());
+        assert!(!Outcome::Completed.is_retryable());
+        assert!(!Outcome::Cancelled.is_retryable());
+        assert!(!Outcome::Failed {
+            status: Some(404),
+            reason: String::new()
+        }
+        .is_retryable());
     }
 }

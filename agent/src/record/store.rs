@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use super::{CallEnd, CallRecord, CallUpdate};
+use super::{CallEnd, CallRecord, CallUpdate, CampaignId, NumberId};
+use crate::record::AttemptId;
 
-/// An error from a store of call records.
+/// An error from a store of call records or campaigns.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or prepared.
@@ -43,6 +44,22 @@ pub enum StoreError {
     /// A record with this call id is already stored.
     #[error("a call record with the call id {0:?} already exists")]
     DuplicateCall(String),
+    /// No campaign has this id.
+    #[error("no campaign has the id {0}")]
+    UnknownCampaign(CampaignId),
+    /// No campaign number has this id.
+    #[error("no campaign number has the id {0}")]
+    UnknownNumber(NumberId),
+    /// No attempt has this id.
+    #[error("no campaign attempt has the id {0}")]
+    UnknownAttempt(AttemptId),
+    /// The number is not waiting to be called (already being called,
+    /// finished, or its retry delay has not passed).
+    #[error("campaign number {0} is not due to be called")]
+    NotDue(NumberId),
+    /// The attempt was already finished.
+    #[error("campaign attempt {0} has already finished")]
+    AttemptFinished(AttemptId),
     /// A value cannot be stored (a time outside 1677–2262, a duration over
     /// 292 years, a path that is not UTF-8).
     #[error("cannot store {what}: {problem}")]

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::record::{CallDirection, HandoffKind, HangupCause, Outcome, Speaker, StoreError};
+use crate::record::{
+    CallDirection, CampaignState, HandoffKind, HangupCause, NumberState, Outcome, Speaker,
+    StoreError,
+};
 
 /// A database failure, in words.
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
@@ -140,6 +143,19 @@ words!(Speaker, "speaker", {
 words!(HandoffKind, "handoff kind", {
     Transfer => "transfer",
     Fallback => "fallback",
+});
+
+words!(CampaignState, "campaign state", {
+    Active => "active",
+    Paused => "paused",
+    Stopped => "stopped",
+});
+
+words!(NumberState, "number state", {
+    Pending => "pending",
+    InProgress => "in_progress",
+    Answered => "answered",
+    Failed => "failed",
 });
 
 /// An outcome as (word, status, reason).

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::record::StoreError;
 
 /// The migrations, in order: (version, SQL).
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, CALL_RECORDS)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, CALL_RECORDS), (2, CAMPAIGNS)];
 
 /// The newest schema version this program knows.
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -84,6 +84,55 @@ CREATE TABLE call_errors (
     message   TEXT NOT NULL
 );
 CREATE INDEX call_errors_by_call ON call_errors (call_id, id);
+";
+
+/// Version 2: outbound campaigns, their numbers and attempts.
+const CAMPAIGNS: &str = "
+CREATE TABLE campaigns (
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL,
+    line             TEXT NOT NULL,
+    profile          TEXT NOT NULL,
+    max_concurrent   INTEGER NOT NULL,
+    calls_per_second REAL NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    retry_delay_ns   INTEGER NOT NULL,
+    hours_from       TEXT,
+    hours_until      TEXT,
+    hours_time_zone  TEXT,
+    state            TEXT NOT NULL,
+    created_ns       INTEGER NOT NULL
+);
+
+CREATE TABLE campaign_numbers (
+    id                  INTEGER PRIMARY KEY,
+    campaign_id         INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    number              TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ns     INTEGER,
+    last_outcome        TEXT,
+    last_outcome_status INTEGER,
+    last_outcome_reason TEXT,
+    UNIQUE (campaign_id, number)
+);
+CREATE INDEX campaign_numbers_due
+    ON campaign_numbers (campaign_id, next_attempt_ns) WHERE state = 'pending';
+
+CREATE TABLE campaign_attempts (
+    id             INTEGER PRIMARY KEY,
+    number_id      INTEGER NOT NULL REFERENCES campaign_numbers (id) ON DELETE CASCADE,
+    instance       TEXT NOT NULL,
+    attempt        INTEGER NOT NULL,
+    call_id        TEXT NOT NULL,
+    started_ns     INTEGER NOT NULL,
+    ended_ns       INTEGER,
+    outcome        TEXT,
+    outcome_status INTEGER,
+    outcome_reason TEXT
+);
+CREATE INDEX campaign_attempts_by_number ON campaign_attempts (number_id, id);
+CREATE INDEX campaign_attempts_open ON campaign_attempts (instance) WHERE ended_ns IS NULL;
 ";
 
 /// The schema version of the database (0 for a new one).

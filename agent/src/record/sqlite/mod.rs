@@ -1,4 +1,5 @@
-//! The embedded store: one SQLite file holding call records.
+//! The embedded store: one SQLite file holding call records and
+//! campaigns.
 //!
 //! The database runs in write-ahead-log mode (readers never wait for the
 //! writer, and a process killed mid-call loses no committed update) with
@@ -9,6 +10,7 @@
 //! same file: each waits up to the busy timeout for another's write.
 
 mod calls;
+mod campaigns;
 mod codec;
 mod migrations;
 
@@ -19,16 +21,16 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
-use super::{CallStore, StoreError, StoreSettings};
+use super::{CallStore, CampaignStore, StoreError, StoreSettings};
 use codec::db;
 
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Call records in one SQLite file.
+/// Call records and campaigns in one SQLite file.
 ///
-/// Implements [`CallStore`]; share it as an `Arc<SqliteStore>` (or
-/// `Arc<dyn CallStore>`).
+/// Implements [`CallStore`] and [`CampaignStore`]; share it as an
+/// `Arc<SqliteStore>` (or `Arc<dyn CallStore>`).
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -38,8 +40,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it if missing) the database in `settings`, brings
-    /// its schema up to date, and closes as interrupted the calls this
-    /// instance left open when it last stopped
+    /// its schema up to date, and closes as interrupted the calls and
+    /// campaign attempts this instance left open when it last stopped
     /// (see [`CallStore::close_interrupted`]).
     pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
         Self::open_path(&settings.database, &settings.instance)
@@ -50,11 +52,13 @@ impl SqliteStore {
     pub fn open_path(path: &Path, instance: &str) -> Result<Self, StoreError> {
         let store = Self::open_at_version(path, instance, migrations::LATEST)?;
         let calls = store.close_interrupted()?;
-        if calls > 0 {
+        let attempts = store.finish_interrupted_attempts(Timestamp::now())?;
+        if calls > 0 || attempts > 0 {
             tracing::warn!(
                 calls,
+                attempts,
                 instance,
-                "closed as interrupted the calls left open when the process last stopped"
+                "closed as interrupted the calls and campaign attempts left open when the process last stopped"
             );
         }
         Ok(store)

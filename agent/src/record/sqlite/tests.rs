@@ -640,6 +640,45 @@ fn threads_and_connections_write_calls_at_once_without_losing_any() {
 }
 
 #[test]
+fn opening_a_version_1_database_migrates_it_and_keeps_its_records() {
+    let dir = TempDir::new("migrate");
+    let old = SqliteStore::open_at_version(&dir.db(), "test", 1).unwrap();
+    assert_eq!(old.schema_version().unwrap(), 1);
+    let record = full_record("from-v1");
+    old.open(&record).unwrap();
+    let has_campaigns = |s: &SqliteStore| -> bool {
+        s.lock()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'campaigns'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 1
+    };
+    assert!(!has_campaigns(&old));
+    drop(old);
+
+    let store = open_store(&dir);
+    assert_eq!(store.schema_version().unwrap(), migrations::LATEST);
+    assert!(has_campaigns(&store));
+    assert_eq!(store.get("from-v1").unwrap(), Some(record));
+    let versions: Vec<i64> = store
+        .lock()
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [1, 2]);
+    drop(store);
+    // Opening again applies nothing twice.
+    let store = open_store(&dir);
+    assert_eq!(store.schema_version().unwrap(), migrations::LATEST);
+}
+
+#[test]
 fn a_database_from_a_newer_program_is_refused() {
     let dir = TempDir::new("newer");
     let store = open_store(&dir);
@@ -680,4 +719,285 @@ fn a_database_in_a_missing_directory_is_an_open_error_naming_the_file() {
         }
         other => panic!("expected an open error, got {other:?}"),
     }
+}
+
+// ---- campaigns ----
+
+fn campaign_settings() -> CampaignSettings {
+    CampaignSettings {
+        name: "december-reminders".into(),
+        line: "trunk-main".into(),
+        profile: "reminder".into(),
+        max_concurrent: 4,
+        calls_per_second: 0.5,
+        max_attempts: 3,
+        retry_delay: Duration::from_secs(600),
+        calling_hours: Some(CallingHours {
+            from: "09:00".parse().unwrap(),
+            until: "20:00".parse().unwrap(),
+            time_zone: "Europe/Paris".into(),
+        }),
+    }
+}
+
+fn numbers(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn due_numbers(store: &SqliteStore, c: CampaignId, at: Timestamp) -> Vec<String> {
+    store
+        .due(c, at, 100)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.number)
+        .collect()
+}
+
+#[test]
+fn a_campaign_round_trips_and_offers_its_new_numbers_as_due() {
+    let dir = TempDir::new("campaign");
+    let store = open_store(&dir);
+    let now = ts("2026-12-04T10:00:00Z");
+    let settings = campaign_settings();
+    let c = store
+        .create_campaign(
+            &settings,
+            &numbers(&["+33100000001", "+33100000002", "+33100000001"]),
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        store.campaign(c).unwrap(),
+        Some(Campaign {
+            id: c,
+            settings: settings.clone(),
+            state: CampaignState::Active,
+            created: now,
+        })
+    );
+    assert_eq!(
+        due_numbers(&store, c, now),
+        ["+33100000001", "+33100000002"]
+    );
+    // Not due before they were added.
+    assert!(due_numbers(&store, c, now - SignedDuration::from_secs(1)).is_empty());
+    assert_eq!(store.due(c, now, 1).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .add_numbers(c, &numbers(&["+33100000002", "+33100000003"]), now)
+            .unwrap(),
+        1
+    );
+    assert_eq!(due_numbers(&store, c, now).len(), 3);
+
+    let mut no_hours = settings;
+    no_hours.calling_hours = None;
+    let c2 = store.create_campaign(&no_hours, &[], now).unwrap();
+    assert_eq!(store.campaign(c2).unwrap().unwrap().settings, no_hours);
+    assert_eq!(
+        store
+            .campaigns()
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        [c, c2]
+    );
+    assert!(matches!(
+        store.due(CampaignId(99), now, 10),
+        Err(StoreError::UnknownCampaign(CampaignId(99)))
+    ));
+}
+
+#[test]
+fn busy_and_unanswered_numbers_are_retried_after_the_delay_until_attempts_run_out() {
+    let dir = TempDir::new("retry");
+    let store = open_store(&dir);
+    let t0 = ts("2026-12-04T10:00:00Z");
+    let c = store
+        .create_campaign(&campaign_settings(), &numbers(&["+33100000001"]), t0)
+        .unwrap();
+    let number = store.due(c, t0, 10).unwrap()[0].id;
+
+    // First attempt: busy.
+    let a1 = store.start_attempt(number, "call-1", t0).unwrap();
+    assert_eq!(store.in_progress(c).unwrap(), 1);
+    assert!(due_numbers(&store, c, t0).is_empty(), "being called");
+    assert!(matches!(
+        store.start_attempt(number, "call-dup", t0),
+        Err(StoreError::NotDue(n)) if n == number
+    ));
+    let t1 = t0 + SignedDuration::from_secs(30);
+    assert_eq!(
+        store.finish_attempt(a1, t1, &Outcome::Busy).unwrap(),
+        NumberState::Pending
+    );
+    assert!(matches!(
+        store.finish_attempt(a1, t1, &Outcome::Busy),
+        Err(StoreError::AttemptFinished(a)) if a == a1
+    ));
+    assert_eq!(store.in_progress(c).unwrap(), 0);
+    // Not before the ten-minute delay has passed.
+    let retry_at = t1 + SignedDuration::from_mins(10);
+    assert!(due_numbers(&store, c, retry_at - SignedDuration::from_secs(1)).is_empty());
+    assert!(matches!(
+        store.start_attempt(number, "too-early", t1),
+        Err(StoreError::NotDue(_))
+    ));
+    let due = store.due(c, retry_at, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 1);
+
+    // Second: no answer. Third: busy again; that was the last allowed.
+    let a2 = store.start_attempt(number, "call-2", retry_at).unwrap();
+    let t2 = retry_at + SignedDuration::from_secs(40);
+    assert_eq!(
+        store.finish_attempt(a2, t2, &Outcome::NoAnswer).unwrap(),
+        NumberState::Pending
+    );
+    let t3 = t2 + SignedDuration::from_mins(10);
+    let a3 = store.start_attempt(number, "call-3", t3).unwrap();
+    assert_eq!(
+        store.finish_attempt(a3, t3, &Outcome::Busy).unwrap(),
+        NumberState::Failed
+    );
+    assert!(due_numbers(&store, c, t3 + SignedDuration::from_hours(24)).is_empty());
+
+    let attempts = store.attempts(c).unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| (a.attempt, a.call_id.as_str(), a.outcome.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (1, "call-1", Some(Outcome::Busy)),
+            (2, "call-2", Some(Outcome::NoAnswer)),
+            (3, "call-3", Some(Outcome::Busy)),
+        ]
+    );
+    assert_eq!(attempts[0].started, t0);
+    assert_eq!(attempts[0].ended, Some(t1));
+    let n = &store.numbers(c).unwrap()[0];
+    assert_eq!(
+        (n.state, n.attempts, n.next_attempt, n.last_outcome.clone()),
+        (NumberState::Failed, 3, None, Some(Outcome::Busy))
+    );
+}
+
+#[test]
+fn answered_and_failed_numbers_are_not_called_again() {
+    let dir = TempDir::new("final");
+    let store = open_store(&dir);
+    let t0 = ts("2026-12-04T10:00:00Z");
+    let c = store
+        .create_campaign(
+            &campaign_settings(),
+            &numbers(&["+33100000001", "+33100000002", "+33100000003"]),
+            t0,
+        )
+        .unwrap();
+    let due = store.due(c, t0, 10).unwrap();
+    let outcomes = [
+        Outcome::Completed,
+        Outcome::Failed {
+            status: Some(404),
+            reason: "Not Found".into(),
+        },
+        Outcome::AgentFailed {
+            reason: "crashed".into(),
+        },
+    ];
+    let expected = [
+        NumberState::Answered,
+        NumberState::Failed,
+        NumberState::Answered,
+    ];
+    for ((d, outcome), state) in due.iter().zip(&outcomes).zip(expected) {
+        let a = store
+            .start_attempt(d.id, &format!("call-{}", d.id), t0)
+            .unwrap();
+        assert_eq!(store.finish_attempt(a, t0, outcome).unwrap(), state);
+    }
+    assert!(due_numbers(&store, c, t0 + SignedDuration::from_hours(24)).is_empty());
+    let last: Vec<Option<Outcome>> = store
+        .numbers(c)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.last_outcome)
+        .collect();
+    assert_eq!(last, outcomes.map(Some));
+}
+
+#[test]
+fn a_paused_campaign_has_nothing_due_until_resumed() {
+    let dir = TempDir::new("paused");
+    let store = open_store(&dir);
+    let t0 = ts("2026-12-04T10:00:00Z");
+    let c = store
+        .create_campaign(&campaign_settings(), &numbers(&["+33100000001"]), t0)
+        .unwrap();
+    let number = store.due(c, t0, 10).unwrap()[0].id;
+    store.set_state(c, CampaignState::Paused).unwrap();
+    assert!(due_numbers(&store, c, t0).is_empty());
+    assert!(matches!(
+        store.start_attempt(number, "x", t0),
+        Err(StoreError::NotDue(_))
+    ));
+    store.set_state(c, CampaignState::Active).unwrap();
+    assert_eq!(due_numbers(&store, c, t0), ["+33100000001"]);
+    store.set_state(c, CampaignState::Stopped).unwrap();
+    assert_eq!(
+        store.campaign(c).unwrap().unwrap().state,
+        CampaignState::Stopped
+    );
+    assert!(due_numbers(&store, c, t0).is_empty());
+    assert!(matches!(
+        store.set_state(CampaignId(42), CampaignState::Stopped),
+        Err(StoreError::UnknownCampaign(_))
+    ));
+    assert!(matches!(
+        store.start_attempt(NumberId(4242), "x", t0),
+        Err(StoreError::UnknownNumber(_))
+    ));
+}
+
+#[test]
+fn a_campaign_survives_a_restart_and_its_interrupted_attempts_are_retried() {
+    let dir = TempDir::new("campaign-restart");
+    let t0 = ts("2026-12-04T10:00:00Z");
+    let (c, called) = {
+        let store = open_store(&dir);
+        let c = store
+            .create_campaign(
+                &campaign_settings(),
+                &numbers(&["+33100000001", "+33100000002"]),
+                t0,
+            )
+            .unwrap();
+        let first = store.due(c, t0, 1).unwrap().remove(0);
+        store.start_attempt(first.id, "cut-off", t0).unwrap();
+        // The process stops here, with the call up.
+        (c, first.id)
+    };
+    let before_restart = Timestamp::now();
+    let store = open_store(&dir);
+    let campaign = store.campaign(c).unwrap().unwrap();
+    assert_eq!(campaign.settings, campaign_settings());
+    assert_eq!(store.in_progress(c).unwrap(), 0);
+    let attempts = store.attempts(c).unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, Some(Outcome::Interrupted));
+    assert!(attempts[0].ended.unwrap() >= before_restart);
+    let numbers = store.numbers(c).unwrap();
+    let cut = numbers.iter().find(|n| n.id == called).unwrap();
+    assert_eq!(cut.state, NumberState::Pending);
+    assert_eq!(cut.attempts, 1);
+    let retry_at = cut.next_attempt.unwrap();
+    assert_eq!(
+        retry_at,
+        attempts[0].ended.unwrap() + SignedDuration::from_mins(10)
+    );
+    // The other number is still due; the cut-off one after its delay.
+    assert_eq!(due_numbers(&store, c, t0), ["+33100000002"]);
+    assert_eq!(due_numbers(&store, c, retry_at).len(), 2);
 }
