@@ -23,8 +23,9 @@
 //! 3. [`CallStore::close`] when it ends, with the end time, the
 //!    [`Outcome`] and the [`HangupCause`]. Closing twice keeps the first.
 //!
-//! A record still open when the process stops (killed, crashed, power
-//! lost) is closed as [`Outcome::Interrupted`] by
+//! [`OpenCallRecord`] holds a record open and closes it if the call's task
+//! ends without doing so (a panic, a cancelled task). A record still open
+//! when the process stops (killed, crashed, power lost) is closed as [`Outcome::Interrupted`] by
 //! [`CallStore::close_interrupted`], which [`SqliteStore::open`] runs at
 //! the next start.
 //!
@@ -67,6 +68,7 @@
 //! ```
 
 mod campaign;
+mod guard;
 mod recording;
 mod settings;
 mod sqlite;
@@ -76,6 +78,7 @@ pub use campaign::{
     Attempt, AttemptId, CallingHours, Campaign, CampaignId, CampaignNumber, CampaignSettings,
     CampaignState, CampaignStore, DueNumber, NumberId, NumberState,
 };
+pub use guard::OpenCallRecord;
 pub use recording::recording_path;
 pub use settings::StoreSettings;
 pub use sqlite::SqliteStore;

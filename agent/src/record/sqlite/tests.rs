@@ -351,6 +351,43 @@ fn the_first_close_wins_and_unknown_or_duplicate_calls_are_refused() {
 }
 
 #[test]
+fn a_call_task_that_panics_leaves_its_record_closed_as_failed() {
+    let dir = TempDir::new("panic");
+    let store: Arc<dyn CallStore> = Arc::new(open_store(&dir));
+    let task_store = store.clone();
+    let task = std::thread::spawn(move || {
+        let record = OpenCallRecord::open(task_store, &open_call("panics", ts(START))).unwrap();
+        record
+            .update(&CallUpdate::Answered(ts("2026-12-04T10:00:01Z")))
+            .unwrap();
+        panic!("the agent's code has a bug");
+    });
+    assert!(task.join().is_err());
+    let end = store.get("panics").unwrap().unwrap().end.unwrap();
+    assert_eq!(end.cause, HangupCause::Error);
+    assert!(
+        matches!(&end.outcome, Outcome::Failed { status: None, reason } if reason.contains("panicked")),
+        "{:?}",
+        end.outcome
+    );
+
+    // A record closed by the task is not closed again when dropped.
+    let record = OpenCallRecord::open(store.clone(), &open_call("clean", ts(START))).unwrap();
+    let clean_end = CallEnd {
+        at: ts("2026-12-04T10:00:04Z"),
+        outcome: Outcome::Completed,
+        cause: HangupCause::Agent,
+    };
+    assert!(record.close(&clean_end).unwrap());
+    assert_eq!(store.get("clean").unwrap().unwrap().end, Some(clean_end));
+
+    // Dropped without a close and without a panic (a cancelled task).
+    drop(OpenCallRecord::open(store.clone(), &open_call("dropped", ts(START))).unwrap());
+    let end = store.get("dropped").unwrap().unwrap().end.unwrap();
+    assert!(matches!(end.outcome, Outcome::Failed { .. }));
+}
+
+#[test]
 fn a_hand_edited_row_reads_back_as_a_corrupt_record_naming_it() {
     let dir = TempDir::new("corrupt");
     let store = open_store(&dir);
