@@ -10,8 +10,11 @@
 //! - [`record`]: call records and the store that keeps them (SQLite by
 //!   default), recording file names, and the persistent side of outbound
 //!   campaigns.
+//! - [`numbers`]: caller and called numbers from URI user parts to E.164,
+//!   with the line's country, before anything compares them.
 
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod numbers;
 pub mod record;
