@@ -12,9 +12,13 @@
 //!   campaigns.
 //! - [`numbers`]: caller and called numbers from URI user parts to E.164,
 //!   with the line's country, before anything compares them.
+//! - [`policy`]: which calls may happen (anonymous, block list, country,
+//!   per-caller rate, channel limit; outbound destinations and daily
+//!   minutes), decided before any media opens.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod numbers;
+pub mod policy;
 pub mod record;
