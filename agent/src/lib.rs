@@ -15,10 +15,13 @@
 //! - [`policy`]: which calls may happen (anonymous, block list, country,
 //!   per-caller rate, channel limit; outbound destinations and daily
 //!   minutes), decided before any media opens.
+//! - [`outbound_routes`]: destination patterns to ordered trunks with the
+//!   number to dial on each, and when to fail over to the next.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod numbers;
+pub mod outbound_routes;
 pub mod policy;
 pub mod record;
