@@ -17,10 +17,13 @@
 //!   minutes), decided before any media opens.
 //! - [`outbound_routes`]: destination patterns to ordered trunks with the
 //!   number to dial on each, and when to fail over to the next.
+//! - [`customer`]: the caller's number looked up in the tenant's customer
+//!   list (CSV or SQLite), for routing and for the agent.
 
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod customer;
 pub mod numbers;
 pub mod outbound_routes;
 pub mod policy;
