@@ -19,6 +19,9 @@
 //!   number to dial on each, and when to fail over to the next.
 //! - [`customer`]: the caller's number looked up in the tenant's customer
 //!   list (CSV or SQLite), for routing and for the agent.
+//! - [`routing`]: tenants, DIDs, profiles with opening hours and holidays
+//!   in their own time zone, and the router from (tenant, DID, caller) to
+//!   the agent or greeting that takes the call.
 
 #![warn(missing_docs)]
 
@@ -28,3 +31,4 @@ pub mod numbers;
 pub mod outbound_routes;
 pub mod policy;
 pub mod record;
+pub mod routing;

@@ -291,6 +291,21 @@ impl Normaliser {
     }
 }
 
+/// Reads a setting that must be a whole number in E.164 (`"+390212345678"`,
+/// separators allowed): a number that is valid wherever the switch runs.
+pub fn e164_number_setting(text: &str) -> Result<PhoneNumber, String> {
+    if !text.trim_start().starts_with('+') {
+        return Err(format!(
+            "{text:?} is not in E.164: write \"+\", the country code and the number"
+        ));
+    }
+    // A `+` number does not depend on the country; any will do.
+    Normaliser {
+        country: CountryId::US,
+    }
+    .setting_number(text)
+}
+
 /// Parses with libphonenumber and keeps the result only when it is a valid
 /// number (a known range of a known country).
 fn valid_number(country: Option<CountryId>, text: &str) -> Option<phonenumber::PhoneNumber> {
@@ -544,6 +559,17 @@ mod tests {
         assert!(Normaliser::new("XX").is_err());
         assert!(Normaliser::new("Italy").is_err());
         assert_eq!(Normaliser::new(" gb ").unwrap().country(), "GB");
+    }
+
+    #[test]
+    fn e164_number_settings_need_a_plus_and_a_valid_number() {
+        assert_eq!(
+            e164_number_setting("+39 02 1234 5678").unwrap().e164(),
+            "+390212345678"
+        );
+        assert!(e164_number_setting("0212345678").is_err());
+        assert!(e164_number_setting("+39 02").is_err());
+        assert!(e164_number_setting("+alice").is_err());
     }
 
     #[test]
