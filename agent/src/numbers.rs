@@ -171,6 +171,9 @@ pub struct Normaliser {
     country: CountryId,
 }
 
+/// The most digits a user part may have to be read as a number.
+const MAX_DIGITS: usize = 20;
+
 /// User parts that mean "caller withheld": RFC 3323 §4.1.1.3's
 /// `anonymous` and the words providers put there instead.
 const ANONYMOUS_WORDS: [&str; 6] = [
@@ -244,7 +247,10 @@ impl Normaliser {
                 NotANumberKind::Unrecognised
             });
         };
-        if digits.is_empty() {
+        // E.164 allows 15 digits; an international prefix adds up to 4
+        // (`0011`). Anything longer is not a number, and is not handed to
+        // the parser.
+        if digits.is_empty() || digits.len() > MAX_DIGITS {
             return not(NotANumberKind::Unrecognised);
         }
 
@@ -552,6 +558,58 @@ mod tests {
         assert!(anon.is_anonymous());
         assert_eq!(anon.raw(), "anonymous");
         assert_eq!(anon.key(), "anonymous");
+    }
+
+    #[test]
+    fn bare_country_code_before_an_italian_mobile_is_read_as_international() {
+        assert_eq!(e164("IT", "393471234567"), "+393471234567");
+        assert_eq!(e164("GB", "393471234567"), "+393471234567");
+    }
+
+    #[test]
+    fn any_digit_string_is_a_verdict_never_a_panic() {
+        // The parser has panicked on odd input in the past; every shape a
+        // provider could send (prefixes, lengths up to and past the limit,
+        // separators) must come back as a number or not-a-number.
+        let normalisers = ["IT", "US", "GB", "CH", "VA", "CA"].map(|c| Normaliser::new(c).unwrap());
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let heads = [
+            "", "+", "0", "00", "011", "+0", "39", "1", "44", "003", "+1", "(0)",
+        ];
+        let mut numbers = 0;
+        for _ in 0..400 {
+            let head = heads[(next() % heads.len() as u64) as usize];
+            let len = (next() % 26) as usize;
+            let mut user = head.to_string();
+            for _ in 0..len {
+                let r = next();
+                user.push(char::from(b'0' + (r % 10) as u8));
+                if r % 13 == 0 {
+                    user.push(['-', '.', ' ', '(', ')'][(r % 5) as usize]);
+                }
+            }
+            if next() % 7 == 0 {
+                user.push_str(";phone-context=+39");
+            }
+            for n in &normalisers {
+                if let Normalised::Number(p) = n.normalise(&user) {
+                    numbers += 1;
+                    assert!(is_e164_prefix(p.e164()), "{user:?} -> {}", p.e164());
+                }
+            }
+        }
+        assert!(
+            numbers > 20,
+            "the sweep should find some valid numbers, found {numbers}"
+        );
+        let long = "1".repeat(MAX_DIGITS + 1);
+        assert_eq!(kind("US", &long), NotANumberKind::Unrecognised);
     }
 
     #[test]

@@ -156,7 +156,9 @@ impl Default for PolicyConfig {
 /// How many calls one caller may place: both limits apply, each over a
 /// sliding window ending now. Only admitted calls count, so a caller that
 /// keeps redialling while refused is admitted again once its earlier
-/// calls leave the window.
+/// calls leave the window. Callers are told apart by their E.164 number;
+/// callers without one by their user part, so anonymous callers (when
+/// admitted) share one window between them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateConfig {
