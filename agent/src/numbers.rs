@@ -157,6 +157,19 @@ impl Normalised {
     }
 }
 
+impl From<&Normalised> for crate::record::Party {
+    /// The call record's view of a party: the raw user part always, the
+    /// E.164 form when it is a number (no display name: that comes from
+    /// the signalling, not the number).
+    fn from(n: &Normalised) -> Self {
+        crate::record::Party {
+            raw: n.raw().to_string(),
+            e164: n.number().map(|p| p.e164().to_string()),
+            name: None,
+        }
+    }
+}
+
 /// A region code that the numbering-plan metadata does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -610,6 +623,16 @@ mod tests {
         );
         let long = "1".repeat(MAX_DIGITS + 1);
         assert_eq!(kind("US", &long), NotANumberKind::Unrecognised);
+    }
+
+    #[test]
+    fn call_records_keep_the_raw_form_beside_e164() {
+        let it = Normaliser::new("IT").unwrap();
+        let party = crate::record::Party::from(&it.normalise("02 1234 5678"));
+        assert_eq!(party.raw, "02 1234 5678");
+        assert_eq!(party.e164.as_deref(), Some("+390212345678"));
+        let anon = crate::record::Party::from(&it.normalise("anonymous"));
+        assert_eq!((anon.raw.as_str(), anon.e164), ("anonymous", None));
     }
 
     #[test]

@@ -99,6 +99,17 @@ impl RefusalReason {
     }
 }
 
+impl From<RefusalReason> for crate::record::Outcome {
+    /// How a refused call ends in its call record: the status sent and
+    /// the reason's stable code.
+    fn from(reason: RefusalReason) -> Self {
+        crate::record::Outcome::Refused {
+            status: reason.status(),
+            reason: reason.code().to_string(),
+        }
+    }
+}
+
 impl fmt::Display for RefusalReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -949,6 +960,13 @@ mod tests {
             assert_eq!(reason.code(), code);
             assert_eq!(reason.status(), status);
             assert_eq!(reason.to_string(), code);
+            assert_eq!(
+                crate::record::Outcome::from(reason),
+                crate::record::Outcome::Refused {
+                    status,
+                    reason: code.to_string()
+                }
+            );
         }
     }
 
