@@ -3,13 +3,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sip_core::message::validate::{screen_datagram, Capabilities, Verdict};
+use sip_core::message::validate::{
+    screen_datagram, Capabilities, StatelessReply, StatelessTags, Verdict,
+};
 use sip_core::message::{HeaderName, Message, NameAddr, ParseLimits, Uri, Via};
 
 fuzz_target!(|data: &[u8]| {
     let limits = ParseLimits::default();
     let caps = Capabilities::default();
-    if let Verdict::Reject { response, .. } = screen_datagram(data, &limits, &caps, "fuzz", "t") {
+    let tags = StatelessTags::new();
+    let reply = StatelessReply {
+        agent: "fuzz",
+        source: std::net::SocketAddr::from(([192, 0, 2, 1], 5060)),
+        tags: &tags,
+    };
+    if let Verdict::Reject { response, .. } = screen_datagram(data, &limits, &caps, &reply) {
         // What we send back must itself parse.
         assert!(Message::parse(&response).is_ok());
     }

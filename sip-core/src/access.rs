@@ -108,7 +108,7 @@ impl AllowList {
 /// `limit` requests in one second from one address are refused (503) and
 /// logged. Old entries are swept as the table grows.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     limit: u32,
     window: Duration,
     table: HashMap<IpAddr, (Instant, u32)>,
@@ -117,7 +117,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// At most `per_second` requests per source per second.
-    pub fn new(per_second: u32) -> Self {
+    pub(crate) fn new(per_second: u32) -> Self {
         RateLimiter {
             limit: per_second,
             window: Duration::from_secs(1),
@@ -127,7 +127,7 @@ impl RateLimiter {
     }
 
     /// Counts one request from `ip` at `now`; false when over the limit.
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn check(&mut self, ip: IpAddr, now: Instant) -> bool {
         if self.table.len() > 65_536 {
             let window = self.window;
             self.table
@@ -146,8 +146,10 @@ impl RateLimiter {
         }
     }
 
-    /// How many requests were refused so far.
-    pub fn refused(&self) -> u64 {
+    /// How many requests were refused so far (the endpoint counts them in
+    /// its own statistics; this is for the limiter's tests).
+    #[cfg(test)]
+    pub(crate) fn refused(&self) -> u64 {
         self.refused
     }
 }

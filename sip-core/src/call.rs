@@ -14,14 +14,15 @@ use tokio::sync::watch;
 use tracing::{debug, info, info_span, warn, Span};
 
 use crate::dialog::{Dialog, DialogError, DialogId};
-use crate::endpoint::Inner;
 use crate::message::{
-    percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, Response, Uri,
+    percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, ResponseHead,
+    Uri,
 };
 use crate::resolve::SipDestination;
 use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest, ServerKey, ServerTransaction};
-use crate::transport::{Received, Transport};
+use crate::transport::{Received, Transport, TransportError};
+use crate::ua::{DialogUsage, InviteAnswer, PendingInvite, UaCore};
 use crate::util;
 
 /// Who is calling, from the headers a trunk uses to say so.
@@ -137,7 +138,7 @@ pub fn dialled_number(req: &Request<'_>) -> String {
 }
 
 /// Why a call operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The caller cancelled (or the call was answered elsewhere) first.
     #[error("the call was cancelled before it could be answered")]
@@ -159,9 +160,13 @@ pub enum CallError {
         /// Reason phrase.
         reason: String,
     },
-    /// Sending failed.
-    #[error("transport error: {0}")]
-    Transport(String),
+    /// The request could not be sent (no socket for the address family,
+    /// a refused TCP connection, an OS send error).
+    #[error(transparent)]
+    Transport(Arc<TransportError>),
+    /// The far end's response could not be read.
+    #[error("the far end's response could not be read")]
+    UnreadableResponse,
     /// A value we were given is not usable (bad URI, bad digit).
     #[error("invalid argument: {0}")]
     Invalid(String),
@@ -238,7 +243,7 @@ enum CallState {
 
 /// State shared between a call's handle and the endpoint's receive path.
 pub(crate) struct CallShared {
-    ep: Arc<Inner>,
+    core: Arc<UaCore>,
     id: DialogId,
     dialog: Mutex<Dialog>,
     state: Mutex<CallState>,
@@ -248,11 +253,11 @@ pub(crate) struct CallShared {
     remote_sdp: Mutex<Option<String>>,
     /// Answers a re-INVITE offer with our SDP; set by the application
     /// (see [`Call::set_reoffer_answerer`]).
-    answerer: Mutex<Option<Box<Answerer>>>,
+    answerer: Mutex<Option<Box<dyn ReofferAnswerer>>>,
     /// Offer/answer state when the call negotiates through us.
     sdp: Mutex<Option<SdpSession>>,
     /// For calls we placed: the ACK for the 2xx, re-sent on retransmissions.
-    ack: crate::outbound::AckCache,
+    ack: AckCache,
     /// Our 2xx carried an offer (delayed offer): the next ACK must carry
     /// the answer.
     awaiting_answer: AtomicBool,
@@ -264,9 +269,39 @@ pub(crate) struct CallShared {
     span: Span,
 }
 
-/// Computes our SDP answer to a re-INVITE offer (returns `None` to refuse
-/// with 488).
-pub type Answerer = dyn Fn(&str) -> Option<String> + Send + Sync;
+/// Answers the SDP offer of a re-INVITE or UPDATE on a call that does not
+/// negotiate through an [`SdpSession`] (see
+/// [`Call::set_reoffer_answerer`]). A refusal is answered with the
+/// error's status ([`SdpError::status`]: 488 for no common codec, 400 for
+/// an unreadable offer). Any `Fn(&str) -> Result<String, SdpError>` is one.
+pub trait ReofferAnswerer: Send + Sync {
+    /// Our SDP answer to `offer`, or why it is refused.
+    fn answer(&self, offer: &str) -> Result<String, SdpError>;
+}
+
+impl<F> ReofferAnswerer for F
+where
+    F: Fn(&str) -> Result<String, SdpError> + Send + Sync,
+{
+    fn answer(&self, offer: &str) -> Result<String, SdpError> {
+        self(offer)
+    }
+}
+
+/// Keeps the bytes and destination of the ACK for a 2xx to an INVITE we
+/// sent, so it can be re-sent when the 2xx is retransmitted.
+#[derive(Debug, Default)]
+struct AckCache(Mutex<Option<(Bytes, SocketAddr)>>);
+
+impl AckCache {
+    fn set(&self, ack: Bytes, dest: SocketAddr) {
+        *self.0.locked() = Some((ack, dest));
+    }
+
+    fn get(&self) -> Option<(Bytes, SocketAddr)> {
+        self.0.locked().clone()
+    }
+}
 
 impl std::fmt::Debug for CallShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -276,68 +311,27 @@ impl std::fmt::Debug for CallShared {
     }
 }
 
-/// Answer-time state of an INVITE we received, shared by the
-/// [`IncomingCall`] and the CANCEL handler: whoever sends the final
-/// response first wins.
-#[derive(Debug)]
-pub(crate) struct OfferState {
-    invite: Bytes,
-    source: SocketAddr,
-    transport: Transport,
-    tx: ServerTransaction,
-    finished: AtomicBool,
-    cancelled: watch::Sender<bool>,
-}
-
-impl OfferState {
-    /// Sends the final response unless one was sent; true if this call sent it.
-    fn finish(&self, code: u16, bytes: Vec<u8>) -> bool {
-        if self.finished.swap(true, Ordering::AcqRel) {
-            return false;
-        }
-        self.tx.respond(code, bytes);
-        true
-    }
-}
-
-/// An INVITE waiting for its final response, indexed for CANCEL.
-#[derive(Debug)]
-pub(crate) struct PendingInvite {
-    pub(crate) local_tag: String,
-    call_id: String,
-    state: Arc<OfferState>,
-}
-
-impl PendingInvite {
-    /// The caller cancelled: 487 to the INVITE (RFC 3261 9.2).
-    pub(crate) fn cancel(&self, ep: &Arc<Inner>) {
-        let Ok(Message::Request(req)) = Message::parse(&self.state.invite) else {
-            return;
-        };
-        let b = ep.response(&req, self.state.source, 487, Some(&self.local_tag));
-        if self.state.finish(487, b.finish()) {
-            ep.active_calls.fetch_sub(1, Ordering::Relaxed);
-            let _ = self.state.cancelled.send(true);
-            info!(
-                call_id = req.headers.call_id().unwrap_or(""),
-                "call cancelled by the caller"
-            );
-        }
-    }
-}
-
 /// A call arriving: ring it, answer it, refuse it or redirect it. Dropping
 /// it without a final answer refuses the call with 480 Temporarily
 /// Unavailable.
+///
+/// The INVITE is read once, when it arrives: the dialog it would form,
+/// the header fields its responses copy, the caller and the offer are kept
+/// and the request is not parsed again.
 pub struct IncomingCall {
-    ep: Arc<Inner>,
-    state: Arc<OfferState>,
+    core: Arc<UaCore>,
+    answer: Arc<InviteAnswer>,
     key: ServerKey,
-    local_tag: String,
+    /// The dialog answering forms (taken when answered).
+    dialog: Option<Dialog>,
+    /// Our Contact, in every response that carries one.
+    contact: String,
     call_id: String,
     caller: CallerId,
     did: String,
     offer: Option<String>,
+    invite: Bytes,
+    source: SocketAddr,
     cancelled: watch::Receiver<bool>,
     span: Span,
 }
@@ -397,7 +391,7 @@ fn sdp_from_multipart(content_type: &str, body: &[u8]) -> Option<String> {
 
 impl IncomingCall {
     pub(crate) fn new(
-        ep: &Arc<Inner>,
+        core: &Arc<UaCore>,
         req: &Request<'_>,
         rx: &Received,
         tx: ServerTransaction,
@@ -408,22 +402,17 @@ impl IncomingCall {
         }
         let span = info_span!("call", call_id = %call_id);
         let local_tag = util::new_tag();
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        let state = Arc::new(OfferState {
-            invite: rx.bytes.clone(),
-            source: rx.source,
-            transport: rx.transport,
-            tx: tx.clone(),
-            finished: AtomicBool::new(false),
-            cancelled: cancel_tx,
-        });
+        let contact = core.contact("", rx.source, rx.transport);
+        let dialog = Dialog::as_uas(req, &local_tag, contact.clone(), rx.transport, rx.source)?;
+        let head = ResponseHead::of(&req.headers, rx.source, Some(&local_tag));
         let key = tx.key().clone();
-        ep.pending.locked().insert(
+        let (answer, cancelled) = InviteAnswer::new(head, tx);
+        core.add_pending(
             key.clone(),
             PendingInvite {
-                local_tag: local_tag.clone(),
+                local_tag,
                 call_id: call_id.clone(),
-                state: state.clone(),
+                answer: answer.clone(),
             },
         );
         let caller = CallerId::from_request(req);
@@ -432,15 +421,18 @@ impl IncomingCall {
             info!(caller = ?caller.number, anonymous = caller.anonymous, %did, source = %rx.source, "incoming call");
         });
         Ok(IncomingCall {
-            ep: ep.clone(),
-            state,
+            core: core.clone(),
+            answer,
             key,
-            local_tag,
+            dialog: Some(dialog),
+            contact,
             call_id,
             caller,
             did,
             offer: sdp_body(req),
-            cancelled: cancel_rx,
+            invite: rx.bytes.clone(),
+            source: rx.source,
+            cancelled,
             span,
         })
     }
@@ -467,12 +459,12 @@ impl IncomingCall {
 
     /// Where the INVITE came from.
     pub fn source(&self) -> SocketAddr {
-        self.state.source
+        self.source
     }
 
     /// The raw INVITE, for applications that need a header we do not expose.
     pub fn invite(&self) -> &Bytes {
-        &self.state.invite
+        &self.invite
     }
 
     /// The tracing span of this call (carries the Call-ID).
@@ -494,29 +486,17 @@ impl IncomingCall {
         }
     }
 
-    fn request(&self) -> Option<Message<'_>> {
-        Message::parse(&self.state.invite).ok()
-    }
-
     fn provisional(&self, code: u16, sdp: Option<&str>) {
-        if self.state.finished.load(Ordering::Acquire) {
+        if self.answer.is_finished() {
             return;
         }
-        let Some(Message::Request(req)) = self.request() else {
-            return;
-        };
-        let mut b = self
-            .ep
-            .response(&req, self.state.source, code, Some(&self.local_tag));
-        b.header(
-            HeaderName::Contact,
-            self.ep.contact("", self.state.source, self.state.transport),
-        );
+        let mut b = self.answer.response(&self.core, code);
+        b.header(HeaderName::Contact, &self.contact);
         let bytes = match sdp {
             Some(s) => b.body("application/sdp", s.as_bytes()),
             None => b.finish(),
         };
-        self.state.tx.respond(code, bytes);
+        self.answer.provisional(code, bytes);
     }
 
     /// Sends 180 Ringing.
@@ -557,24 +537,19 @@ impl IncomingCall {
     }
 
     fn finish_non_2xx(&mut self, code: u16, extra: impl FnOnce(&mut MessageBuilder)) {
-        let Some(Message::Request(req)) = Message::parse(&self.state.invite).ok() else {
-            return;
-        };
-        let mut b = self
-            .ep
-            .response(&req, self.state.source, code, Some(&self.local_tag));
+        let mut b = self.answer.response(&self.core, code);
         extra(&mut b);
-        if self.state.finish(code, b.finish()) {
-            self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
+        if self.answer.finish(code, b.finish()) {
+            self.core.call_ended();
             self.span.in_scope(|| info!(code, "call refused"));
         }
-        self.ep.pending.locked().remove(&self.key);
+        self.core.take_pending(&self.key);
     }
 
     /// Answers with 200 OK carrying `answer_sdp` and returns the
     /// established call. Fails with [`CallError::Cancelled`] when the caller
     /// cancelled first.
-    pub async fn accept(mut self, answer_sdp: String) -> Result<Call, CallError> {
+    pub fn accept(mut self, answer_sdp: String) -> Result<Call, CallError> {
         self.accept_now(answer_sdp, None)
     }
 
@@ -590,7 +565,7 @@ impl IncomingCall {
     /// `None`. When the offer has no codec in common the call is refused
     /// with 488 Not Acceptable Here (400 for an unreadable SDP) and the
     /// error is returned.
-    pub async fn accept_media(
+    pub fn accept_media(
         mut self,
         local: LocalMedia,
     ) -> Result<(Call, Option<NegotiatedMedia>), CallError> {
@@ -619,32 +594,23 @@ impl IncomingCall {
         answer_sdp: String,
         sdp: Option<SdpSession>,
     ) -> Result<Call, CallError> {
-        let Some(Message::Request(req)) = Message::parse(&self.state.invite).ok() else {
-            return Err(CallError::Invalid("stored INVITE no longer parses".into()));
+        let Some(dialog) = self.dialog.take() else {
+            return Err(CallError::Ended);
         };
-        let contact = self.ep.contact("", self.state.source, self.state.transport);
-        let dialog = Dialog::as_uas(
-            &req,
-            &self.local_tag,
-            contact.clone(),
-            self.state.transport,
-            self.state.source,
-        )?;
-        let mut b = self
-            .ep
-            .response(&req, self.state.source, 200, Some(&self.local_tag));
-        b.header(HeaderName::Contact, &contact);
-        b.header(HeaderName::Allow, self.ep.caps.allow_header());
-        b.header(HeaderName::Supported, self.ep.caps.supported.join(", "));
+        let mut b = self.answer.response(&self.core, 200);
+        b.header(HeaderName::Contact, &self.contact);
+        b.header(HeaderName::Allow, self.core.caps().allow_header());
+        b.header(HeaderName::Supported, self.core.caps().supported.join(", "));
         let bytes = b.body("application/sdp", answer_sdp.as_bytes());
         let (ev_tx, ev_rx) = queue::unbounded();
+        let tx = self.answer.transaction().clone();
         let shared = Arc::new(CallShared {
-            ep: self.ep.clone(),
+            core: self.core.clone(),
             id: dialog.id(),
             dialog: Mutex::new(dialog),
             state: Mutex::new(CallState::Answered),
             events: ev_tx,
-            invite_tx: Mutex::new(Some(self.state.tx.clone())),
+            invite_tx: Mutex::new(Some(tx.clone())),
             local_sdp: Mutex::new(answer_sdp),
             remote_sdp: Mutex::new(self.offer.clone()),
             answerer: Mutex::new(None),
@@ -655,13 +621,10 @@ impl IncomingCall {
             ack: Default::default(),
             span: self.span.clone(),
         });
-        self.ep
-            .dialogs
-            .locked()
-            .insert(shared.id.clone(), shared.clone());
+        self.core.insert_dialog(shared.id.clone(), shared.clone());
         // Timer L without our 2xx acknowledged: end the call with BYE.
         let weak = Arc::downgrade(&shared);
-        self.state.tx.on_no_ack(Box::new(move || {
+        tx.on_no_ack(Box::new(move || {
             if let Some(s) = weak.upgrade() {
                 s.ack_settled.send_replace(true);
                 s.span
@@ -669,11 +632,11 @@ impl IncomingCall {
                 tokio::spawn(s.send_bye_and_end(HangupCause::NoAck));
             }
         }));
-        if !self.state.finish(200, bytes) {
-            self.ep.dialogs.locked().remove(&shared.id);
+        if !self.answer.finish(200, bytes) {
+            self.core.remove_dialog(&shared.id);
             return Err(CallError::Cancelled);
         }
-        self.ep.pending.locked().remove(&self.key);
+        self.core.take_pending(&self.key);
         self.span.in_scope(|| info!("call answered"));
         Ok(Call {
             shared,
@@ -684,7 +647,7 @@ impl IncomingCall {
 
 impl Drop for IncomingCall {
     fn drop(&mut self) {
-        if !self.state.finished.load(Ordering::Acquire) {
+        if !self.answer.is_finished() {
             self.finish_non_2xx(480, |_| {});
         }
     }
@@ -779,8 +742,8 @@ impl Call {
 
     /// Sets how re-INVITE offers are answered (hold, resume, new media
     /// address). Without one, a re-INVITE is answered with our current SDP.
-    pub fn set_reoffer_answerer(&self, f: Box<Answerer>) {
-        *self.shared.answerer.locked() = Some(f);
+    pub fn set_reoffer_answerer(&self, answerer: impl ReofferAnswerer + 'static) {
+        *self.shared.answerer.locked() = Some(Box::new(answerer));
     }
 
     /// True while the call is up.
@@ -848,14 +811,14 @@ fn expect_2xx(raw: &Bytes) -> Result<(), CallError> {
             code: r.code,
             reason: r.reason.to_string(),
         }),
-        _ => Err(CallError::Transport("unreadable response".into())),
+        _ => Err(CallError::UnreadableResponse),
     }
 }
 
 impl CallShared {
     /// The shared state of a call we placed, answered and about to be ACKed.
     pub(crate) fn new_uac(
-        ep: &Arc<Inner>,
+        core: &Arc<UaCore>,
         dialog: Dialog,
         local_sdp: String,
         remote_sdp: Option<String>,
@@ -863,7 +826,7 @@ impl CallShared {
     ) -> (Call, Arc<CallShared>) {
         let (ev_tx, ev_rx) = queue::unbounded();
         let shared = Arc::new(CallShared {
-            ep: ep.clone(),
+            core: core.clone(),
             id: dialog.id(),
             dialog: Mutex::new(dialog),
             state: Mutex::new(CallState::Confirmed),
@@ -878,9 +841,7 @@ impl CallShared {
             ack_settled: watch::channel(true).0,
             span: Span::current(),
         });
-        ep.dialogs
-            .locked()
-            .insert(shared.id.clone(), shared.clone());
+        core.insert_dialog(shared.id.clone(), shared.clone());
         (
             Call {
                 shared: shared.clone(),
@@ -888,11 +849,6 @@ impl CallShared {
             },
             shared,
         )
-    }
-
-    /// The peer's tag in this dialog.
-    pub(crate) fn remote_tag(&self) -> String {
-        self.dialog.locked().remote_tag.clone()
     }
 
     /// Records the ACK for our 2xx.
@@ -904,7 +860,7 @@ impl CallShared {
     pub(crate) fn resend_ack(&self) {
         if let Some((ack, dest)) = self.ack.get() {
             let transport = self.dialog.locked().transport;
-            self.ep.layer().send_stateless(dest, transport, ack);
+            self.core.layer().send_stateless(dest, transport, ack);
         }
     }
 
@@ -913,7 +869,7 @@ impl CallShared {
     fn terminate(&self, cause: HangupCause) -> bool {
         let ended = self.end(cause);
         if ended {
-            self.ep.dialogs.locked().remove(&self.id);
+            self.core.remove_dialog(&self.id);
         }
         ended
     }
@@ -928,7 +884,7 @@ impl CallShared {
             }
             *st = CallState::Terminated;
         }
-        self.ep.active_calls.fetch_sub(1, Ordering::Relaxed);
+        self.core.call_ended();
         self.span.in_scope(|| info!(?cause, "call ended"));
         let _ = self.events.send(CallEvent::Hangup(cause));
         true
@@ -938,7 +894,7 @@ impl CallShared {
     /// Timer L (64*T1) gave up on it.
     async fn ack_settled(&self) {
         let mut settled = self.ack_settled.subscribe();
-        let limit = self.ep.layer().timers().t1 * 64;
+        let limit = self.core.layer().timers().t1 * 64;
         let _ = tokio::time::timeout(limit, settled.wait_for(|s| *s)).await;
     }
 
@@ -949,7 +905,7 @@ impl CallShared {
         // RFC 3261 15: no BYE before the ACK of our 2xx; the dialog stays
         // in the table until then so that the ACK finds it.
         self.ack_settled().await;
-        self.ep.dialogs.locked().remove(&self.id);
+        self.core.remove_dialog(&self.id);
         if let Err(e) = self.send_in_dialog(Method::Bye, |_| {}, None).await {
             self.span
                 .in_scope(|| debug!(error = %e, "BYE not answered"));
@@ -981,7 +937,7 @@ impl CallShared {
         };
         // A host name: located as RFC 3263 says, with the endpoint's
         // resolver, like the first request of the call.
-        match self.ep.resolver.resolve(&dest).await {
+        match self.core.resolver().resolve(&dest).await {
             Ok(targets) => targets.first().map_or(peer, |t| t.addr),
             Err(e) => {
                 self.span
@@ -1002,9 +958,9 @@ impl CallShared {
         let dest = self.next_hop().await;
         let (bytes, branch, transport) = {
             let mut d = self.dialog.locked();
-            let via_host = self.ep.local_hostport(dest, d.transport);
+            let via_host = self.core.local_hostport(dest, d.transport);
             let (mut b, branch) = d.request(method, &via_host, None);
-            b.header(HeaderName::UserAgent, &self.ep.config.user_agent);
+            b.header(HeaderName::UserAgent, self.core.user_agent());
             extra(&mut b);
             let bytes = match body {
                 Some((ct, body)) => b.body(ct, body),
@@ -1012,7 +968,7 @@ impl CallShared {
             };
             (bytes, branch, d.transport)
         };
-        let mut rx = self.ep.layer().send_request(OutgoingRequest {
+        let mut rx = self.core.layer().send_request(OutgoingRequest {
             bytes: Bytes::from(bytes),
             branch,
             method,
@@ -1030,7 +986,7 @@ impl CallShared {
         Err(CallError::Timeout)
     }
 
-    fn on_ack(self: &Arc<Self>, body: &[u8]) {
+    fn ack_received(self: &Arc<Self>, body: &[u8]) {
         if let Some(tx) = self.invite_tx.locked().as_ref() {
             tx.ack_2xx_received();
         }
@@ -1064,18 +1020,23 @@ impl CallShared {
     }
 
     fn respond(&self, req: &Request<'_>, rx: &Received, tx: &ServerTransaction, code: u16) {
-        let b = self.ep.response(req, rx.source, code, None);
+        let b = self.core.response(req, rx.source, code, None);
         tx.respond(code, b.finish());
     }
 
-    fn on_request(self: &Arc<Self>, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
+    fn in_dialog_request(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        rx: &Received,
+        tx: ServerTransaction,
+    ) {
         let _g = self.span.enter();
         let Ok(cseq) = req.headers.cseq() else { return };
         {
             let mut d = self.dialog.locked();
             if !d.accept_remote_seq(cseq.seq, req.method) {
                 drop(d);
-                let mut b = self.ep.response(req, rx.source, 500, None);
+                let mut b = self.core.response(req, rx.source, 500, None);
                 b.header(HeaderName::RetryAfter, 1);
                 tx.respond(500, b.finish());
                 return;
@@ -1101,8 +1062,8 @@ impl CallShared {
                 }
             }
             Method::Options => {
-                let mut b = self.ep.response(req, rx.source, 200, None);
-                b.header(HeaderName::Allow, self.ep.caps.allow_header());
+                let mut b = self.core.response(req, rx.source, 200, None);
+                b.header(HeaderName::Allow, self.core.caps().allow_header());
                 tx.respond(200, b.finish());
             }
             Method::Notify => {
@@ -1142,17 +1103,27 @@ impl CallShared {
             .locked()
             .refresh_target(&Message::Request(req.clone()));
         let offer = sdp_body(req);
+        // The status of a refused offer (488, or 400 when unreadable).
+        let mut refusal = 488;
         // Our answer, and the media in force once it is sent.
         let (answer, media) = match &offer {
             Some(o) => {
                 let answerer = self.answerer.locked();
                 let mut sdp = self.sdp.locked();
                 match (answerer.as_ref(), sdp.as_mut()) {
-                    (Some(f), session) => (f(o), session.and_then(|s| s.negotiated().cloned())),
+                    (Some(f), session) => match f.answer(o) {
+                        Ok(answer) => (Some(answer), session.and_then(|s| s.negotiated().cloned())),
+                        Err(e) => {
+                            warn!(error = %e, "the application refuses the re-offer");
+                            refusal = e.status();
+                            (None, None)
+                        }
+                    },
                     (None, Some(session)) => match session.answer(o) {
                         Ok((answer, media)) => (Some(answer), Some(media)),
                         Err(e) => {
                             warn!(error = %e, "refusing the re-offer");
+                            refusal = e.status();
                             (None, None)
                         }
                     },
@@ -1167,11 +1138,11 @@ impl CallShared {
             },
         };
         if offer.is_some() && answer.is_none() {
-            self.respond(req, rx, &tx, 488);
+            self.respond(req, rx, &tx, refusal);
             return;
         }
         let contact = self.dialog.locked().local_contact.clone();
-        let mut b = self.ep.response(req, rx.source, 200, None);
+        let mut b = self.core.response(req, rx.source, 200, None);
         b.header(HeaderName::Contact, contact);
         let bytes = match &answer {
             Some(a) => b.body("application/sdp", a.as_bytes()),
@@ -1218,6 +1189,24 @@ impl CallShared {
             }
         }
         Ok(())
+    }
+}
+
+impl DialogUsage for CallShared {
+    fn remote_tag(&self) -> String {
+        self.dialog.locked().remote_tag.clone()
+    }
+
+    fn on_request(self: Arc<Self>, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
+        self.in_dialog_request(req, rx, tx);
+    }
+
+    fn on_ack(self: Arc<Self>, body: &[u8]) {
+        self.ack_received(body);
+    }
+
+    fn on_2xx_retransmission(&self) {
+        self.resend_ack();
     }
 }
 
@@ -1272,96 +1261,6 @@ pub fn parse_dtmf_info(req: &Request<'_>) -> Option<(char, Option<u32>)> {
         }
         _ => None,
     }
-}
-
-/// An ACK arrived: if it is for a dialog of ours, confirm it.
-pub(crate) fn on_ack(ep: &Arc<Inner>, req: &Request<'_>) {
-    let Some(id) = dialog_id_of(req) else { return };
-    let shared = ep.dialogs.locked().get(&id).cloned();
-    if let Some(s) = shared {
-        s.on_ack(req.body);
-    }
-}
-
-fn dialog_id_of(req: &Request<'_>) -> Option<DialogId> {
-    Some(DialogId {
-        call_id: req.headers.call_id()?.to_string(),
-        local_tag: req.headers.to().ok()?.tag()?.to_string(),
-    })
-}
-
-/// A request with a To tag: route it to its dialog, or 481.
-pub(crate) fn on_in_dialog(
-    ep: &Arc<Inner>,
-    req: &Request<'_>,
-    rx: &Received,
-    tx: ServerTransaction,
-    _to_tag: &str,
-) {
-    let id = dialog_id_of(req);
-    let shared = id
-        .as_ref()
-        .and_then(|id| ep.dialogs.locked().get(id).cloned());
-    match shared {
-        Some(s) => s.on_request(req, rx, tx),
-        None if req.method == Method::Bye => {
-            // A BYE on the early dialog of an INVITE we have not answered
-            // (RFC 3261 15.1.2): 200 to the BYE, then 487 to the INVITE,
-            // in that order on the wire.
-            let early = id.and_then(|id| {
-                let mut pending = ep.pending.locked();
-                let key = pending
-                    .iter()
-                    .find(|(_, p)| p.call_id == id.call_id && p.local_tag == id.local_tag)
-                    .map(|(k, _)| k.clone())?;
-                pending.remove(&key)
-            });
-            let code = if early.is_some() { 200 } else { 481 };
-            let b = ep.response(req, rx.source, code, None);
-            match early {
-                Some(p) => {
-                    let ep = ep.clone();
-                    tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&ep)));
-                }
-                None => tx.respond(481, b.finish()),
-            }
-        }
-        None => {
-            let b = ep.response(req, rx.source, 481, None);
-            tx.respond(481, b.finish());
-        }
-    }
-}
-
-/// A response no transaction wanted: a 2xx to one of our INVITEs
-/// retransmitted after its transaction ended gets its ACK again (RFC 3261
-/// 13.2.2.4); anything else is a stray, logged and dropped.
-pub(crate) fn on_stray_response(ep: &Arc<Inner>, resp: &Response<'_>, rx: &Received) {
-    let is_invite_2xx = (200..300).contains(&resp.code)
-        && resp
-            .headers
-            .cseq()
-            .is_ok_and(|c| c.method == Method::Invite);
-    if is_invite_2xx {
-        let id = resp.headers.call_id().zip(
-            resp.headers
-                .from()
-                .ok()
-                .and_then(|f| f.tag().map(str::to_string)),
-        );
-        if let Some((call_id, local_tag)) = id {
-            let id = DialogId {
-                call_id: call_id.to_string(),
-                local_tag,
-            };
-            let shared = ep.dialogs.locked().get(&id).cloned();
-            if let Some(s) = shared {
-                s.resend_ack();
-                return;
-            }
-        }
-    }
-    debug!(code = resp.code, source = %rx.source, "response matches no transaction");
 }
 
 #[cfg(test)]

@@ -1,19 +1,24 @@
-//! The user agent: one [`Endpoint`] owns the transports and transaction
-//! layer, screens every received message, applies the access policy
-//! (trusted peers, concurrent call limit, per-source rate limit), answers
-//! what needs no application (OPTIONS, CANCEL, stray requests) and hands
-//! new calls to the application as [`IncomingCall`]s.
+//! The user agent's front: one [`Endpoint`] opens the transports, screens
+//! every received message, applies the access policy (trusted peers,
+//! concurrent call limit, per-source rate limit), answers what needs no
+//! application (OPTIONS, CANCEL, stray requests), routes what belongs to a
+//! dialog to its call, and hands new calls to the application as
+//! [`IncomingCall`]s. Registering ([`Endpoint::register`]) and placing
+//! calls ([`Endpoint::dial`]) are done by the `registration` and
+//! `outbound` modules; these methods only start them.
 //!
 //! ```no_run
 //! use sip_core::endpoint::{Endpoint, EndpointConfig};
+//! use sip_core::sdp::LocalMedia;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let (endpoint, mut incoming) = Endpoint::bind(EndpointConfig::default()).await?;
 //! while let Some(call) = incoming.next().await {
 //!     println!("call from {:?} to {}", call.caller().number, call.did());
 //!     call.ring();
-//!     // Answer with our SDP (see `sip_core::sdp::answer`) ...
-//!     let mut call = call.accept("v=0\r\n...".into()).await?;
+//!     // Answer with PCMU/PCMA on our RTP port (488 when no codec fits).
+//!     let rtp = LocalMedia::new("192.0.2.10".parse()?, 40000);
+//!     let (mut call, _media) = call.accept_media(rtp)?;
 //!     while let Some(event) = call.next_event().await {
 //!         println!("{event:?}");
 //!     }
@@ -25,8 +30,8 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -36,17 +41,19 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::access::{AllowList, RateLimiter};
-use crate::call::{self, CallShared, IncomingCall, PendingInvite};
-use crate::dialog::DialogId;
-use crate::message::validate::{screen_datagram, Capabilities, Verdict};
-use crate::message::{
-    HeaderName, Host, Message, MessageBuilder, Method, ParseLimits, Request, Via,
+use crate::call::{CallError, IncomingCall};
+use crate::message::validate::{
+    screen_datagram, Capabilities, StatelessReply, StatelessTags, Verdict,
 };
-use crate::resolve::Resolver;
+use crate::message::{HeaderName, Host, Message, Method, Request, Response, Via};
+use crate::outbound::{self, DialOptions, Dialing};
+use crate::registration::{self, Account, Registration};
+use crate::resolve::{HostPort, InvalidSetting, Resolver};
 use crate::transaction::{
     RequestDisposition, ServerKey, ServerTransaction, Timers, TransactionLayer,
 };
 use crate::transport::{Received, Sink, Transport, TransportConfig, TransportError, Transports};
+use crate::ua::{request_dialog_id, UaCore, UaSettings};
 use crate::util;
 
 /// How the endpoint is set up.
@@ -56,8 +63,9 @@ pub struct EndpointConfig {
     pub transport: TransportConfig,
     /// The address we write into Via and Contact instead of the local one,
     /// for a host behind NAT with a public address (FreeSWITCH's
-    /// `external_sip_ip`); `host` or `host:port`.
-    pub external_sip_address: Option<String>,
+    /// `external_sip_ip`). See [`EndpointConfig::with_external_sip_address`]
+    /// to set it from text.
+    pub external_sip_address: Option<HostPort>,
     /// Host names (and addresses) that are ours: an INVITE whose
     /// Request-URI names another host gets 404. Our listening and external
     /// addresses are always ours; when this is empty and we listen on an
@@ -119,6 +127,13 @@ impl EndpointConfig {
             ..EndpointConfig::default()
         }
     }
+
+    /// Sets the external address from `host` or `host:port` (IPv6 in
+    /// brackets); the error names `external_sip_address`.
+    pub fn with_external_sip_address(mut self, address: &str) -> Result<Self, InvalidSetting> {
+        self.external_sip_address = Some(HostPort::parse_setting("external_sip_address", address)?);
+        Ok(self)
+    }
 }
 
 /// Failures creating an endpoint.
@@ -148,19 +163,16 @@ pub struct EndpointStats {
     pub merged: AtomicU64,
 }
 
-/// The shared state behind an [`Endpoint`] and its calls.
-pub(crate) struct Inner {
-    pub(crate) config: EndpointConfig,
-    pub(crate) caps: Capabilities,
-    layer: OnceLock<Arc<TransactionLayer>>,
-    pub(crate) dialogs: Mutex<HashMap<DialogId, Arc<CallShared>>>,
-    pub(crate) pending: Mutex<HashMap<ServerKey, PendingInvite>>,
-    pub(crate) active_calls: AtomicUsize,
+/// The endpoint's own state: the policy it applies and the routing it
+/// does, over the user-agent core that calls and registrations share.
+struct Inner {
+    config: EndpointConfig,
+    core: Arc<UaCore>,
     incoming: mpsc::Sender<IncomingCall>,
     rate: Option<Mutex<RateLimiter>>,
     merged: Mutex<MergedRequests>,
-    pub(crate) stats: EndpointStats,
-    pub(crate) resolver: Resolver,
+    tags: StatelessTags,
+    stats: EndpointStats,
 }
 
 impl std::fmt::Debug for Inner {
@@ -169,11 +181,13 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-struct SinkAdapter(Weak<Inner>);
+/// Hands received messages to the endpoint once it exists (the sockets
+/// are opened before it is).
+struct SinkAdapter(OnceLock<Weak<Inner>>);
 
 impl Sink for SinkAdapter {
     fn received(&self, msg: Received) {
-        if let Some(inner) = self.0.upgrade() {
+        if let Some(inner) = self.0.get().and_then(Weak::upgrade) {
             inner.on_received(msg);
         }
     }
@@ -182,7 +196,7 @@ impl Sink for SinkAdapter {
 /// A SIP user agent bound to its sockets. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 /// The stream of calls arriving at an endpoint.
@@ -202,43 +216,64 @@ impl Endpoint {
     /// Opens the sockets and starts serving.
     pub async fn bind(config: EndpointConfig) -> Result<(Endpoint, IncomingCalls), EndpointError> {
         let (tx, rx) = mpsc::channel(config.incoming_queue.max(1));
+        let sink = Arc::new(SinkAdapter(OnceLock::new()));
+        let transports = Transports::bind(&config.transport, sink.clone()).await?;
+        let layer = TransactionLayer::new(transports, config.timers);
+        let settings = UaSettings {
+            external_address: config.external_sip_address.clone(),
+            user_agent: config.user_agent.clone(),
+            failover_timeout: config.failover_timeout,
+        };
+        let resolver = config.resolver.clone().unwrap_or_else(Resolver::system);
+        let core = Arc::new(UaCore::new(
+            layer,
+            settings,
+            Capabilities::default(),
+            resolver,
+        ));
         let rate = config
             .max_requests_per_second
             .map(|n| Mutex::new(RateLimiter::new(n)));
         let inner = Arc::new(Inner {
-            caps: Capabilities::default(),
-            layer: OnceLock::new(),
-            dialogs: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
-            active_calls: AtomicUsize::new(0),
+            core,
             incoming: tx,
             rate,
             merged: Mutex::new(MergedRequests::new(config.timers.t1 * 64)),
+            tags: StatelessTags::new(),
             stats: EndpointStats::default(),
-            resolver: config.resolver.clone().unwrap_or_else(Resolver::system),
             config,
         });
-        let sink: Arc<dyn Sink> = Arc::new(SinkAdapter(Arc::downgrade(&inner)));
-        let transports = Transports::bind(&inner.config.transport, sink).await?;
-        let layer = TransactionLayer::new(transports, inner.config.timers);
-        let _ = inner.layer.set(layer);
-        info!(udp = ?inner.layer().transports().udp_addrs(), tcp = ?inner.layer().transports().tcp_addrs(), "SIP endpoint listening");
+        let _ = sink.0.set(Arc::downgrade(&inner));
+        let transports = inner.core.layer().transports();
+        info!(udp = ?transports.udp_addrs(), tcp = ?transports.tcp_addrs(), "SIP endpoint listening");
         Ok((Endpoint { inner }, IncomingCalls { rx }))
     }
 
     /// The first bound UDP address.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.inner.layer().transports().udp_addrs().first().copied()
+        self.inner
+            .core
+            .layer()
+            .transports()
+            .udp_addrs()
+            .first()
+            .copied()
     }
 
     /// The first bound TCP address.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.inner.layer().transports().tcp_addrs().first().copied()
+        self.inner
+            .core
+            .layer()
+            .transports()
+            .tcp_addrs()
+            .first()
+            .copied()
     }
 
     /// Calls in progress (offered, ringing or answered).
     pub fn active_calls(&self) -> usize {
-        self.inner.active_calls.load(Ordering::Relaxed)
+        self.inner.core.active_calls()
     }
 
     /// Counters of refused and dropped traffic.
@@ -248,12 +283,36 @@ impl Endpoint {
 
     /// Live (server, client) transactions, for load tools and tests.
     pub fn transaction_counts(&self) -> (usize, usize) {
-        self.inner.layer().counts()
+        self.inner.core.layer().counts()
     }
 
     /// Dialogs currently established.
     pub fn dialog_count(&self) -> usize {
-        self.inner.dialogs.locked().len()
+        self.inner.core.dialog_count()
+    }
+
+    /// Starts registering `account` and keeps it registered (see
+    /// [`registration`]). Host names are looked up
+    /// with the endpoint's resolver ([`EndpointConfig::resolver`]).
+    pub fn register(&self, account: Account) -> Registration {
+        let resolver = self.inner.core.resolver().clone();
+        registration::start(&self.inner.core, account, resolver)
+    }
+
+    /// Like [`Endpoint::register`] with a given DNS resolver (for a
+    /// private name server).
+    pub fn register_with(&self, account: Account, resolver: Resolver) -> Registration {
+        registration::start(&self.inner.core, account, resolver)
+    }
+
+    /// Places a call (see [`outbound`]). Returns at once;
+    /// progress arrives on the [`Dialing`]. The destination (the outbound
+    /// proxy, else the host of `to`) is looked up as RFC 3263 says; an
+    /// address that does not answer, cannot be reached or answers 503
+    /// makes the call try the next one, each in a new transaction (RFC
+    /// 3263 4.3).
+    pub fn dial(&self, opts: DialOptions) -> Result<Dialing, CallError> {
+        outbound::dial(&self.inner.core, opts)
     }
 }
 
@@ -275,140 +334,18 @@ fn response_destination(
     }
 }
 
-/// The top Via of a response: the request's, with `received` when the
-/// source address differs from the sent-by host and `rport` filled in
-/// when the request asked for it (RFC 3581).
-pub(crate) fn top_via_for_response(raw: &str, source: SocketAddr) -> String {
-    let Ok(via) = Via::parse(raw) else {
-        return raw.to_string();
-    };
-    let mut out = String::with_capacity(raw.len() + 40);
-    out.push_str("SIP/");
-    out.push_str(via.version);
-    out.push('/');
-    match via.transport {
-        crate::message::ViaTransport::Udp => out.push_str("UDP"),
-        crate::message::ViaTransport::Tcp => out.push_str("TCP"),
-        crate::message::ViaTransport::Tls => out.push_str("TLS"),
-        crate::message::ViaTransport::Sctp => out.push_str("SCTP"),
-        crate::message::ViaTransport::Other(t) => out.push_str(t),
-    }
-    out.push(' ');
-    out.push_str(via.host_str);
-    if let Some(p) = via.port {
-        out.push(':');
-        out.push_str(&p.to_string());
-    }
-    let wants_rport = via.rport().is_some();
-    let host_matches = via.host.ip() == Some(source.ip());
-    for (n, v) in via.params.iter() {
-        if n.eq_ignore_ascii_case("rport") || n.eq_ignore_ascii_case("received") {
-            continue;
-        }
-        out.push(';');
-        out.push_str(n);
-        if let Some(v) = v {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
-    if !host_matches || wants_rport {
-        out.push_str(";received=");
-        out.push_str(&source.ip().to_string());
-    }
-    if wants_rport {
-        out.push_str(";rport=");
-        out.push_str(&source.port().to_string());
-    }
-    out
+/// True when a Request-URI host (`host_str`, IPv6 in brackets) is one of
+/// our configured names: a domain of ours or the external address.
+fn is_our_name(domains: &[String], external: Option<&HostPort>, host_str: &str) -> bool {
+    let bare = host_str.trim_start_matches('[').trim_end_matches(']');
+    domains.iter().any(|d| d.eq_ignore_ascii_case(bare))
+        || external.is_some_and(|e| e.names(host_str))
 }
 
 impl Inner {
-    pub(crate) fn layer(&self) -> &Arc<TransactionLayer> {
-        // Set in `Endpoint::bind` before any message can arrive.
-        self.layer.get().expect("transaction layer is set at bind")
-    }
-
-    /// Our sent-by / Contact host:port towards `dest` over `transport`.
-    pub(crate) fn local_hostport(&self, dest: SocketAddr, transport: Transport) -> String {
-        if let Some(ext) = &self.config.external_sip_address {
-            return ext.clone();
-        }
-        let local = self
-            .layer()
-            .transports()
-            .local_for(dest, transport)
-            .unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 5060));
-        let ip = if local.ip().is_unspecified() {
-            route_local_ip(dest).unwrap_or(local.ip())
-        } else {
-            local.ip()
-        };
-        match ip {
-            IpAddr::V4(a) => format!("{a}:{}", local.port()),
-            IpAddr::V6(a) => format!("[{a}]:{}", local.port()),
-        }
-    }
-
-    /// Our Contact header value towards `dest`.
-    pub(crate) fn contact(&self, user: &str, dest: SocketAddr, transport: Transport) -> String {
-        let hp = self.local_hostport(dest, transport);
-        let tp = match transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        };
-        if user.is_empty() {
-            format!("<sip:{hp}{tp}>")
-        } else {
-            format!("<sip:{user}@{hp}{tp}>")
-        }
-    }
-
-    /// A response to `req` with our Server header and the top Via fixed
-    /// for `source`.
-    pub(crate) fn response(
-        &self,
-        req: &Request<'_>,
-        source: SocketAddr,
-        code: u16,
-        to_tag: Option<&str>,
-    ) -> MessageBuilder {
-        let mut b = MessageBuilder::response(code, None);
-        let mut first = true;
-        for via in req.headers.list(HeaderName::Via) {
-            if first {
-                b.header(HeaderName::Via, top_via_for_response(via, source));
-                first = false;
-            } else {
-                b.header(HeaderName::Via, via);
-            }
-        }
-        if let Some(v) = req.headers.get(HeaderName::From) {
-            b.header(HeaderName::From, v);
-        }
-        if let Some(to) = req.headers.get(HeaderName::To) {
-            let has_tag = req.headers.to().map(|t| t.tag().is_some()).unwrap_or(true);
-            match to_tag {
-                Some(tag) if !has_tag && code > 100 => {
-                    b.header(HeaderName::To, format_args!("{to};tag={tag}"));
-                }
-                _ => {
-                    b.header(HeaderName::To, to);
-                }
-            }
-        }
-        if let Some(v) = req.headers.call_id() {
-            b.header(HeaderName::CallId, v);
-        }
-        if let Some(v) = req.headers.get(HeaderName::CSeq) {
-            b.header(HeaderName::CSeq, v);
-        }
-        b.header(HeaderName::Server, &self.config.user_agent);
-        b
-    }
-
     fn send_stateless(&self, dest: SocketAddr, transport: Transport, bytes: Vec<u8>) {
-        self.layer()
+        self.core
+            .layer()
             .send_stateless(dest, transport, Bytes::from(bytes));
     }
 
@@ -422,7 +359,13 @@ impl Inner {
                     warn!(source = %rx.source, "request rate limit exceeded; answering 503");
                     if let Ok(Message::Request(req)) = Message::parse(&rx.bytes) {
                         if req.method != Method::Ack {
-                            let mut b = self.response(&req, rx.source, 503, Some(&util::new_tag()));
+                            let h = &req.headers;
+                            let tag = self.tags.tag_for(
+                                h.call_id().unwrap_or(""),
+                                h.get(HeaderName::From).unwrap_or(""),
+                                h.list(HeaderName::Via).next().unwrap_or(""),
+                            );
+                            let mut b = self.core.response(&req, rx.source, 503, Some(&tag));
                             b.header(HeaderName::RetryAfter, 5);
                             self.send_stateless(rx.source, rx.transport, b.finish());
                         }
@@ -431,14 +374,16 @@ impl Inner {
                 }
             }
         }
-        let limits: ParseLimits = self.config.transport.limits;
-        let tag = util::new_tag();
+        let reply = StatelessReply {
+            agent: &self.config.user_agent,
+            source: rx.source,
+            tags: &self.tags,
+        };
         match screen_datagram(
             &rx.bytes,
-            &limits,
-            &self.caps,
-            &self.config.user_agent,
-            &tag,
+            &self.config.transport.limits,
+            self.core.caps(),
+            &reply,
         ) {
             Verdict::Reject {
                 rejection,
@@ -453,8 +398,8 @@ impl Inner {
                 debug!(source = %rx.source, %why, "message discarded");
             }
             Verdict::Accept(Message::Response(resp)) => {
-                if !self.layer().on_response(&resp, &rx.bytes) {
-                    call::on_stray_response(self, &resp, &rx);
+                if !self.core.layer().on_response(&resp, &rx.bytes) {
+                    self.on_stray_response(&resp, &rx);
                 }
             }
             Verdict::Accept(Message::Request(req)) => self.on_request(&req, &rx),
@@ -464,37 +409,43 @@ impl Inner {
     fn on_request(self: &Arc<Self>, req: &Request<'_>, rx: &Received) {
         let via = req.headers.top_via().ok();
         let reply_to = response_destination(via.as_ref(), rx.source, rx.transport);
-        let Some(disposition) = self.layer().on_request(req, reply_to, rx.transport) else {
+        let Some(disposition) = self.core.layer().on_request(req, reply_to, rx.transport) else {
             return;
         };
         match disposition {
             RequestDisposition::Absorbed => {}
-            RequestDisposition::Ack => call::on_ack(self, req),
+            RequestDisposition::Ack => {
+                // An ACK for a 2xx of ours: its dialog's usage confirms it.
+                if let Some(usage) = self.core.dialog_of_request(req) {
+                    usage.on_ack(req.body);
+                }
+            }
             // The transaction's events matter to nobody here: an answered
             // INVITE learns of a missing ACK through `on_no_ack`. Dropped
             // at once, so that a finished transaction knows nobody waits
             // for its end and can linger as a table entry alone.
             RequestDisposition::New(tx, events) => {
                 drop(events);
-                let to_tag = req
-                    .headers
-                    .to()
-                    .ok()
-                    .and_then(|t| t.tag().map(str::to_string));
-                match (req.method, to_tag) {
+                let in_dialog = req.headers.to().is_ok_and(|t| t.tag().is_some());
+                match (req.method, in_dialog) {
                     (Method::Cancel, _) => self.on_cancel(req, rx, &tx),
-                    (_, Some(tag)) => call::on_in_dialog(self, req, rx, tx, &tag),
-                    (Method::Invite, None) => self.on_invite(req, rx, tx),
-                    (Method::Options, None) => {
-                        let mut b = self.response(req, rx.source, 200, Some(&util::new_tag()));
-                        b.header(HeaderName::Allow, self.caps.allow_header());
+                    (_, true) => self.on_in_dialog(req, rx, tx),
+                    (Method::Invite, false) => self.on_invite(req, rx, tx),
+                    (Method::Options, false) => {
+                        let caps = self.core.caps();
+                        let mut b = self
+                            .core
+                            .response(req, rx.source, 200, Some(&util::new_tag()));
+                        b.header(HeaderName::Allow, caps.allow_header());
                         b.header(HeaderName::Accept, "application/sdp");
-                        b.header(HeaderName::Supported, self.caps.supported.join(", "));
+                        b.header(HeaderName::Supported, caps.supported.join(", "));
                         tx.respond(200, b.finish());
                     }
-                    (_, None) => {
+                    (_, false) => {
                         // BYE, INFO, NOTIFY... outside any dialog.
-                        let b = self.response(req, rx.source, 481, Some(&util::new_tag()));
+                        let b = self
+                            .core
+                            .response(req, rx.source, 481, Some(&util::new_tag()));
                         tx.respond(481, b.finish());
                     }
                 }
@@ -502,14 +453,59 @@ impl Inner {
         }
     }
 
-    fn on_cancel(self: &Arc<Self>, req: &Request<'_>, rx: &Received, tx: &ServerTransaction) {
+    /// A request with a To tag: to its dialog's usage, or 481.
+    fn on_in_dialog(&self, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
+        let id = request_dialog_id(req);
+        if let Some(usage) = id.as_ref().and_then(|id| self.core.dialog(id)) {
+            usage.on_request(req, rx, tx);
+            return;
+        }
+        // A BYE on the early dialog of an INVITE we have not answered
+        // (RFC 3261 15.1.2): 200 to the BYE, then 487 to the INVITE, in
+        // that order on the wire.
+        let early = match (req.method, id) {
+            (Method::Bye, Some(id)) => self.core.take_pending_in_dialog(&id),
+            _ => None,
+        };
+        match early {
+            Some(p) => {
+                let b = self.core.response(req, rx.source, 200, None);
+                let core = self.core.clone();
+                tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&core)));
+            }
+            None => {
+                let b = self.core.response(req, rx.source, 481, None);
+                tx.respond(481, b.finish());
+            }
+        }
+    }
+
+    /// A response no transaction wanted: a 2xx to one of our INVITEs
+    /// retransmitted after its transaction ended gets its ACK again (RFC
+    /// 3261 13.2.2.4); anything else is a stray, logged and dropped.
+    fn on_stray_response(&self, resp: &Response<'_>, rx: &Received) {
+        let is_invite_2xx = (200..300).contains(&resp.code)
+            && resp
+                .headers
+                .cseq()
+                .is_ok_and(|c| c.method == Method::Invite);
+        if is_invite_2xx {
+            if let Some(usage) = self.core.dialog_of_response(resp) {
+                usage.on_2xx_retransmission();
+                return;
+            }
+        }
+        debug!(code = resp.code, source = %rx.source, "response matches no transaction");
+    }
+
+    fn on_cancel(&self, req: &Request<'_>, rx: &Received, tx: &ServerTransaction) {
         let key = ServerKey::invite_for_cancel(req);
-        let pending = key.and_then(|k| self.pending.locked().remove(&k));
+        let pending = key.as_ref().and_then(|k| self.core.take_pending(k));
         match pending {
             Some(p) => {
-                let b = self.response(req, rx.source, 200, Some(&p.local_tag));
-                let ep = self.clone();
-                tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&ep)));
+                let b = self.core.response(req, rx.source, 200, Some(&p.local_tag));
+                let core = self.core.clone();
+                tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&core)));
             }
             None => {
                 // RFC 3261 9.2: the INVITE's transaction exists but its
@@ -517,8 +513,7 @@ impl Inner {
                 // refused): 200 to the CANCEL, which changes nothing.
                 // Without a transaction: 481.
                 // Its To tag is the one of the INVITE's response (9.2).
-                let answered = ServerKey::invite_for_cancel(req)
-                    .and_then(|k| self.layer().server_transaction_tag(&k));
+                let answered = key.and_then(|k| self.core.layer().server_transaction_tag(&k));
                 let (code, tag) = match answered {
                     Some(tag) => (
                         200,
@@ -527,25 +522,19 @@ impl Inner {
                     ),
                     None => (481, util::new_tag()),
                 };
-                let b = self.response(req, rx.source, code, Some(&tag));
+                let b = self.core.response(req, rx.source, code, Some(&tag));
                 tx.respond(code, b.finish());
             }
         }
     }
 
     /// Our tag in the dialog a request without a To tag belongs to (same
-    /// Call-ID and remote tag): a scan of the dialog table, for the rare
-    /// CANCEL that comes after our 2xx and before its ACK.
+    /// Call-ID and remote tag), for the rare CANCEL that comes after our
+    /// 2xx and before its ACK.
     fn dialog_tag_for(&self, req: &Request<'_>) -> Option<String> {
         let call_id = req.headers.call_id()?;
         let from = req.headers.from().ok()?;
-        let remote_tag = from.tag()?;
-        let dialogs = self.dialogs.locked();
-        dialogs
-            .iter()
-            .filter(|(id, _)| id.call_id == call_id)
-            .find(|(_, call)| call.remote_tag() == remote_tag)
-            .map(|(id, _)| id.local_tag.clone())
+        self.core.local_tag_for(call_id, from.tag()?)
     }
 
     /// True when `req` (an INVITE without a To tag that matched no
@@ -576,23 +565,12 @@ impl Inner {
             // tel: URIs carry no host: they are for whoever received them.
             return true;
         };
-        let host_str = uri.host_str;
-        if self
-            .config
-            .domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(host_str.trim_matches(['[', ']'])))
-        {
+        if is_our_name(
+            &self.config.domains,
+            self.core.external_address(),
+            uri.host_str,
+        ) {
             return true;
-        }
-        if let Some(ext) = &self.config.external_sip_address {
-            let ext_host = ext.rsplit_once(':').map_or(ext.as_str(), |(h, _)| h);
-            if ext_host
-                .trim_matches(['[', ']'])
-                .eq_ignore_ascii_case(host_str.trim_matches(['[', ']']))
-            {
-                return true;
-            }
         }
         match host {
             Host::Name(_) => false,
@@ -600,7 +578,7 @@ impl Inner {
                 let ip = host.ip();
                 rx.local.ip().is_unspecified() && self.config.domains.is_empty()
                     || ip == Some(rx.local.ip())
-                    || self.layer().transports().udp_addrs().iter().any(|a| {
+                    || self.core.layer().transports().udp_addrs().iter().any(|a| {
                         Some(a.ip()) == ip
                             || a.ip().is_unspecified() && self.config.domains.is_empty()
                     })
@@ -608,22 +586,21 @@ impl Inner {
         }
     }
 
-    fn on_invite(self: &Arc<Self>, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
-        let refuse = |code: u16, extra: Option<(HeaderName, String)>| {
-            let mut b = self.response(req, rx.source, code, Some(&util::new_tag()));
-            if let Some((n, v)) = extra {
-                b.header(n, v);
-            }
+    fn on_invite(&self, req: &Request<'_>, rx: &Received, tx: ServerTransaction) {
+        let refuse = |code: u16| {
+            let b = self
+                .core
+                .response(req, rx.source, code, Some(&util::new_tag()));
             tx.respond(code, b.finish());
         };
         let trusted = &self.config.trusted_peers;
         if !trusted.is_empty() && !trusted.allows(rx.source.ip()) {
             self.stats.untrusted.fetch_add(1, Ordering::Relaxed);
             warn!(source = %rx.source, "INVITE from an untrusted address refused");
-            return refuse(403, None);
+            return refuse(403);
         }
         if !self.is_our_host(req, rx) {
-            return refuse(404, None);
+            return refuse(404);
         }
         if self.is_merged(req) {
             // RFC 3261 8.2.2.2: another copy of an INVITE we are already
@@ -632,21 +609,21 @@ impl Inner {
             // for one call.
             self.stats.merged.fetch_add(1, Ordering::Relaxed);
             debug!("INVITE merged with one being handled: 482");
-            return refuse(482, None);
+            return refuse(482);
         }
         if let Some(max) = self.config.max_calls {
-            if self.active_calls.load(Ordering::Relaxed) >= max {
+            if self.core.active_calls() >= max {
                 self.stats.over_capacity.fetch_add(1, Ordering::Relaxed);
-                return refuse(486, None);
+                return refuse(486);
             }
         }
         // 100 Trying at once: stops the caller's INVITE retransmissions.
-        let trying = self.response(req, rx.source, 100, None);
+        let trying = self.core.response(req, rx.source, 100, None);
         tx.respond(100, trying.finish());
 
-        match call::IncomingCall::new(self, req, rx, tx.clone()) {
+        match IncomingCall::new(&self.core, req, rx, tx.clone()) {
             Ok(call) => {
-                self.active_calls.fetch_add(1, Ordering::Relaxed);
+                self.core.call_started();
                 self.stats.calls_offered.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self.incoming.try_send(call) {
                     let code = match e {
@@ -661,7 +638,9 @@ impl Inner {
             }
             Err(e) => {
                 debug!(error = %e, "INVITE cannot form a dialog");
-                let mut b = self.response(req, rx.source, 400, Some(&util::new_tag()));
+                let mut b = self
+                    .core
+                    .response(req, rx.source, 400, Some(&util::new_tag()));
                 b.header(
                     HeaderName::Warning,
                     format_args!("399 {} \"{e}\"", self.config.user_agent),
@@ -715,18 +694,6 @@ impl MergedRequests {
     }
 }
 
-/// The local IP the kernel would use to reach `dest` (no packet is sent).
-pub(crate) fn route_local_ip(dest: SocketAddr) -> Option<IpAddr> {
-    let bind: SocketAddr = if dest.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let s = std::net::UdpSocket::bind(bind).ok()?;
-    s.connect(dest).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,20 +715,17 @@ mod tests {
     }
 
     #[test]
-    fn rport_and_received_are_filled_in() {
-        let src: SocketAddr = "198.51.100.7:40123".parse().unwrap();
-        let v = top_via_for_response("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKx;rport", src);
-        assert_eq!(
-            v,
-            "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKx;received=198.51.100.7;rport=40123"
-        );
-        let v = top_via_for_response("SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKx", src);
-        assert_eq!(v, "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKx");
-        let v = top_via_for_response("SIP/2.0/TCP host.example;branch=z9hG4bKx", src);
-        assert_eq!(
-            v,
-            "SIP/2.0/TCP host.example;branch=z9hG4bKx;received=198.51.100.7"
-        );
+    fn our_names_include_a_bracketed_ipv6_external_address_without_a_port() {
+        let ext: HostPort = "[2001:db8::1]".parse().unwrap();
+        assert!(is_our_name(&[], Some(&ext), "[2001:db8::1]"));
+        assert!(!is_our_name(&[], Some(&ext), "[2001:db8::2]"));
+        let ext: HostPort = "[2001:db8::1]:5080".parse().unwrap();
+        assert!(is_our_name(&[], Some(&ext), "[2001:db8::1]"));
+        let ext: HostPort = "sip.example.com:5060".parse().unwrap();
+        assert!(is_our_name(&[], Some(&ext), "SIP.example.com"));
+        let domains = ["pbx.example.net".to_string()];
+        assert!(is_our_name(&domains, None, "pbx.example.net"));
+        assert!(!is_our_name(&domains, None, "other.example.net"));
     }
 
     #[test]

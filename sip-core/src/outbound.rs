@@ -5,12 +5,10 @@
 //! retransmitted 2xx).
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::queue;
-use crate::util::LockExt;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -18,70 +16,130 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::auth::{Credentials, DigestSession};
 use crate::call::{Call, CallError, CallShared};
 use crate::dialog::Dialog;
-use crate::endpoint::{Endpoint, Inner};
 use crate::message::{HeaderName, Message, MessageBuilder, Method, Response, Uri};
-use crate::resolve::{SipDestination, Target};
+use crate::resolve::{HostPort, InvalidSetting, SipDestination, Target};
 use crate::sdp::{LocalMedia, SdpSession};
 use crate::transaction::{next_event_within, ClientEvent, OutgoingRequest};
 use crate::transport::Transport;
+use crate::ua::UaCore;
 use crate::util;
+
+/// Whom to call: a SIP or tel URI (`sip:+15551234567@trunk.example.com`,
+/// `tel:+15551234567` through an outbound proxy), checked when the
+/// options are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTarget {
+    uri: String,
+    /// The host part (none in a tel: URI) and its explicit port.
+    host: Option<(String, Option<u16>)>,
+}
+
+impl CallTarget {
+    /// Checks `uri` as the `to` setting.
+    pub fn parse(uri: &str) -> Result<CallTarget, InvalidSetting> {
+        let uri = uri.trim();
+        match Uri::parse(uri) {
+            Ok(u) => Ok(CallTarget {
+                uri: uri.to_string(),
+                host: u.host.map(|_| (u.host_str.to_string(), u.port)),
+            }),
+            Err(e) => Err(InvalidSetting {
+                setting: "to",
+                value: uri.to_string(),
+                reason: format!("not a SIP or tel URI: {e}"),
+            }),
+        }
+    }
+
+    /// The URI as text.
+    pub fn as_str(&self) -> &str {
+        &self.uri
+    }
+}
+
+impl std::str::FromStr for CallTarget {
+    type Err = InvalidSetting;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CallTarget::parse(s)
+    }
+}
+
+impl std::fmt::Display for CallTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.uri)
+    }
+}
+
+/// What the INVITE offers.
+#[derive(Debug, Clone)]
+pub enum Offer {
+    /// This SDP as it is; the answer is reported
+    /// ([`Call::remote_sdp`]) but not negotiated ([`Call::media`] is
+    /// `None`).
+    Sdp(String),
+    /// Media negotiated through us: an offer made from `LocalMedia`
+    /// (PCMU, PCMA, `telephone-event`), the answer checked against it when
+    /// the call is answered and available from [`Call::media`].
+    Media(LocalMedia),
+}
 
 /// What to dial.
 #[derive(Debug, Clone)]
 pub struct DialOptions {
-    /// Whom to call: a SIP URI (`sip:+15551234567@trunk.example.com`).
-    pub to: String,
+    /// Whom to call.
+    pub to: CallTarget,
     /// Our identity in From (`sip:user@domain`); defaults to our address.
     pub from: Option<String>,
     /// Display name in From.
     pub display_name: Option<String>,
-    /// Our SDP offer.
-    pub offer_sdp: String,
+    /// What to offer.
+    pub offer: Offer,
     /// Credentials for the trunk's 401/407 challenges.
     pub credentials: Option<Credentials>,
-    /// The trunk's outbound proxy (`host`, `host:port` or an IP address):
-    /// the INVITE goes there, with a preloaded `Route: <sip:proxy;lr>`
-    /// (RFC 3261 8.1.2), instead of to the host of `to`. A host name is
-    /// resolved as RFC 3263 says (SRV, then A/AAAA) with failover to the
-    /// next address, like the host of `to` when there is no proxy.
-    pub outbound_proxy: Option<String>,
+    /// The trunk's outbound proxy: the INVITE goes there, with a preloaded
+    /// `Route: <sip:proxy;lr>` (RFC 3261 8.1.2), instead of to the host
+    /// of `to`. A host name is resolved as RFC 3263 says (SRV, then
+    /// A/AAAA) with failover to the next address, like the host of `to`
+    /// when there is no proxy.
+    pub outbound_proxy: Option<HostPort>,
     /// Transport.
     pub transport: Transport,
     /// How long to wait for an answer before sending CANCEL.
     pub ring_timeout: Duration,
     /// Extra headers (P-Asserted-Identity, Privacy, X- headers).
     pub headers: Vec<(String, String)>,
-    /// The offer/answer state behind `offer_sdp`, when the call negotiates
-    /// through us (see [`DialOptions::with_media`]).
-    pub media: Option<SdpSession>,
 }
 
 impl DialOptions {
-    /// Options to call `to` with `offer_sdp` over UDP, 60 s ring timeout.
-    pub fn new(to: impl Into<String>, offer_sdp: impl Into<String>) -> Self {
-        DialOptions {
-            to: to.into(),
+    /// Options to call `to` (a SIP or tel URI) offering `offer`, over
+    /// UDP, 60 s ring timeout. The error names `to` when it is not a URI.
+    pub fn new(to: &str, offer: Offer) -> Result<Self, InvalidSetting> {
+        Ok(DialOptions {
+            to: CallTarget::parse(to)?,
             from: None,
             display_name: None,
-            offer_sdp: offer_sdp.into(),
+            offer,
             credentials: None,
             outbound_proxy: None,
             transport: Transport::Udp,
             ring_timeout: Duration::from_secs(60),
             headers: Vec::new(),
-            media: None,
-        }
+        })
     }
 
     /// Options to call `to` offering `local` media (PCMU, PCMA,
     /// `telephone-event`); the answer is negotiated when the call is
     /// answered and is available from [`Call::media`].
-    pub fn with_media(to: impl Into<String>, local: LocalMedia) -> Self {
-        let mut session = SdpSession::new(local);
-        let offer = session.offer();
-        let mut opts = DialOptions::new(to, offer);
-        opts.media = Some(session);
-        opts
+    pub fn with_media(to: &str, local: LocalMedia) -> Result<Self, InvalidSetting> {
+        DialOptions::new(to, Offer::Media(local))
+    }
+
+    /// Sets the outbound proxy from a `host[:port]` setting; the error
+    /// names `outbound_proxy`.
+    pub fn with_outbound_proxy(mut self, proxy: &str) -> Result<Self, InvalidSetting> {
+        self.outbound_proxy = Some(HostPort::parse_setting("outbound_proxy", proxy)?);
+        Ok(self)
     }
 }
 
@@ -203,59 +261,78 @@ impl Dialing {
     }
 }
 
-impl Endpoint {
-    /// Places a call. Returns at once; progress arrives on the [`Dialing`].
-    /// The destination (the outbound proxy, else the host of `to`) is
-    /// looked up as RFC 3263 says; an address that does not answer, cannot
-    /// be reached or answers 503 makes the call try the next one, each in
-    /// a new transaction (RFC 3263 4.3).
-    pub async fn dial(&self, opts: DialOptions) -> Result<Dialing, CallError> {
-        let destination = dial_destination(&opts)?;
-        let call_id = util::new_call_id(None);
-        let (ptx, prx) = queue::unbounded();
-        let (ctx, crx) = oneshot::channel();
-        let inner = self.inner.clone();
-        let span = info_span!("call", call_id = %call_id);
-        let cid = call_id.clone();
-        inner.active_calls.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(
-            async move {
-                let result = match inner.resolver.resolve(&destination).await {
-                    Ok(targets) => run_invite(&inner, &opts, &targets, &cid, &ptx, crx).await,
-                    Err(e) => Err(CallFailure::unreachable(e.to_string())),
-                };
-                if let Err(f) = result {
-                    inner.active_calls.fetch_sub(1, Ordering::Relaxed);
-                    info!(kind = ?f.kind, code = ?f.code, reason = %f.reason, "outbound call failed");
-                    let _ = ptx.send(Progress::Failed(f));
-                }
+/// Places a call. Returns at once; progress arrives on the [`Dialing`].
+/// The destination (the outbound proxy, else the host of `to`) is looked
+/// up as RFC 3263 says; an address that does not answer, cannot be
+/// reached or answers 503 makes the call try the next one, each in a new
+/// transaction (RFC 3263 4.3).
+pub(crate) fn dial(core: &Arc<UaCore>, opts: DialOptions) -> Result<Dialing, CallError> {
+    let destination = dial_destination(&opts)?;
+    let call_id = util::new_call_id(None);
+    let (ptx, prx) = queue::unbounded();
+    let (ctx, crx) = oneshot::channel();
+    let core = core.clone();
+    let span = info_span!("call", call_id = %call_id);
+    let cid = call_id.clone();
+    // The offer is made once; its session (when negotiating) goes to the
+    // call when it is answered.
+    let (offer_sdp, session) = match &opts.offer {
+        Offer::Sdp(sdp) => (sdp.clone(), None),
+        Offer::Media(local) => {
+            let mut session = SdpSession::new(local.clone());
+            (session.offer(), Some(session))
+        }
+    };
+    core.call_started();
+    tokio::spawn(
+        async move {
+            let invitation = Invitation {
+                opts: &opts,
+                offer_sdp: &offer_sdp,
+                session: &session,
+            };
+            let result = match core.resolver().resolve(&destination).await {
+                Ok(targets) => run_invite(&core, &invitation, &targets, &cid, &ptx, crx).await,
+                Err(e) => Err(CallFailure::unreachable(e.to_string())),
+            };
+            if let Err(f) = result {
+                core.call_ended();
+                info!(kind = ?f.kind, code = ?f.code, reason = %f.reason, "outbound call failed");
+                let _ = ptx.send(Progress::Failed(f));
             }
-            .instrument(span),
-        );
-        Ok(Dialing {
-            call_id,
-            progress: prx,
-            cancel: Some(ctx),
-        })
-    }
+        }
+        .instrument(span),
+    );
+    Ok(Dialing {
+        call_id,
+        progress: prx,
+        cancel: Some(ctx),
+    })
+}
+
+/// The call to place, as decided once before the first INVITE: the
+/// options, the offer's SDP and the offer/answer state behind it.
+struct Invitation<'a> {
+    opts: &'a DialOptions,
+    offer_sdp: &'a str,
+    session: &'a Option<SdpSession>,
 }
 
 /// What to look up for a call: the outbound proxy, else the host of the
 /// Request-URI (with its port and `transport` parameter, RFC 3263 4.1).
 fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
-    let to_uri = Uri::parse(&opts.to).map_err(|e| CallError::Invalid(format!("to: {e}")))?;
     if let Some(proxy) = &opts.outbound_proxy {
-        return Ok(crate::registration::destination(proxy, opts.transport));
+        return Ok(proxy.destination(opts.transport));
     }
-    if to_uri.host.is_none() {
+    let Some((host, port)) = &opts.to.host else {
         return Err(CallError::Invalid(format!(
             "{} names no host and no outbound proxy is set",
             opts.to
         )));
-    }
+    };
     Ok(SipDestination {
-        host: to_uri.host_str.to_string(),
-        port: to_uri.port,
+        host: host.clone(),
+        port: *port,
         transport: Some(opts.transport),
         // No TLS yet: a sips: URI is looked up as plain SIP.
         secure: false,
@@ -263,8 +340,9 @@ fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
 }
 
 struct InviteBuilder<'a> {
-    inner: &'a Arc<Inner>,
+    core: &'a UaCore,
     opts: &'a DialOptions,
+    offer_sdp: &'a str,
     dest: SocketAddr,
     transport: Transport,
     call_id: &'a str,
@@ -285,7 +363,7 @@ impl InviteBuilder<'_> {
                     .unwrap_or_else(|| "ai-line".into());
                 format!(
                     "sip:{user}@{}",
-                    self.inner.local_hostport(self.dest, self.transport)
+                    self.core.local_hostport(self.dest, self.transport)
                 )
             }
         };
@@ -299,8 +377,8 @@ impl InviteBuilder<'_> {
     /// (Proxy-)Authorization header.
     fn build(&self, seq: u32, auth: Option<&(HeaderName, String)>) -> (Vec<u8>, String) {
         let branch = util::new_branch();
-        let via_host = self.inner.local_hostport(self.dest, self.transport);
-        let mut b = MessageBuilder::request(Method::Invite, &self.opts.to);
+        let via_host = self.core.local_hostport(self.dest, self.transport);
+        let mut b = MessageBuilder::request(Method::Invite, self.opts.to.as_str());
         b.header(
             HeaderName::Via,
             format_args!(
@@ -309,7 +387,6 @@ impl InviteBuilder<'_> {
             ),
         );
         if let Some(proxy) = &self.opts.outbound_proxy {
-            let proxy = proxy.strip_prefix("sip:").unwrap_or(proxy);
             b.header(HeaderName::Route, format_args!("<sip:{proxy};lr>"));
         }
         b.header(HeaderName::MaxForwards, 70);
@@ -318,19 +395,16 @@ impl InviteBuilder<'_> {
         b.header(HeaderName::CallId, self.call_id);
         b.header(HeaderName::CSeq, format_args!("{seq} INVITE"));
         b.header(HeaderName::Contact, &self.contact);
-        b.header(HeaderName::Allow, self.inner.caps.allow_header());
-        b.header(HeaderName::Supported, self.inner.caps.supported.join(", "));
-        b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
+        b.header(HeaderName::Allow, self.core.caps().allow_header());
+        b.header(HeaderName::Supported, self.core.caps().supported.join(", "));
+        b.header(HeaderName::UserAgent, self.core.user_agent());
         for (n, v) in &self.opts.headers {
             b.header_named(n, v);
         }
         if let Some((name, value)) = auth {
             b.header(*name, value);
         }
-        (
-            b.body("application/sdp", self.opts.offer_sdp.as_bytes()),
-            branch,
-        )
+        (b.body("application/sdp", self.offer_sdp.as_bytes()), branch)
     }
 }
 
@@ -377,8 +451,8 @@ struct InviteState {
 }
 
 async fn run_invite(
-    inner: &Arc<Inner>,
-    opts: &DialOptions,
+    core: &Arc<UaCore>,
+    inv: &Invitation<'_>,
     targets: &[Target],
     call_id: &str,
     progress: &queue::Sender<Progress>,
@@ -387,15 +461,15 @@ async fn run_invite(
     let mut st = InviteState {
         from_tag: util::new_tag(),
         seq: 1,
-        digest: opts.credentials.clone().map(DigestSession::new),
+        digest: inv.opts.credentials.clone().map(DigestSession::new),
         auth: None,
-        ring_deadline: tokio::time::Instant::now() + opts.ring_timeout,
+        ring_deadline: tokio::time::Instant::now() + inv.opts.ring_timeout,
         cancel,
         cancelled: false,
     };
     let mut last = CallFailure::unreachable("the destination has no address");
     for target in targets {
-        match invite_target(inner, opts, *target, call_id, progress, &mut st).await {
+        match invite_target(core, inv, *target, call_id, progress, &mut st).await {
             Attempt::Done(result) => return result,
             Attempt::NextTarget(f) => {
                 warn!(target = %target.addr, reason = %f.reason, "server unavailable; trying the next one");
@@ -408,8 +482,8 @@ async fn run_invite(
 
 /// Places the call through one server address.
 async fn invite_target(
-    inner: &Arc<Inner>,
-    opts: &DialOptions,
+    core: &Arc<UaCore>,
+    inv: &Invitation<'_>,
     target: Target,
     call_id: &str,
     progress: &queue::Sender<Progress>,
@@ -417,14 +491,16 @@ async fn invite_target(
 ) -> Attempt {
     let dest = target.addr;
     let transport = target.transport;
+    let opts = inv.opts;
     let builder = InviteBuilder {
-        inner,
+        core,
         opts,
+        offer_sdp: inv.offer_sdp,
         dest,
         transport,
         call_id,
         from_tag: st.from_tag.clone(),
-        contact: inner.contact(
+        contact: core.contact(
             opts.credentials
                 .as_ref()
                 .map(|c| c.username.as_str())
@@ -433,12 +509,12 @@ async fn invite_target(
             transport,
         ),
     };
-    let silence = inner.config.failover_timeout;
+    let silence = core.failover_timeout();
     info!(to = %opts.to, %dest, "placing call");
     loop {
         let (invite, branch) = builder.build(st.seq, st.auth.as_ref());
         let invite = Bytes::from(invite);
-        let mut events = inner.layer().send_request(OutgoingRequest {
+        let mut events = core.layer().send_request(OutgoingRequest {
             bytes: invite.clone(),
             branch,
             method: Method::Invite,
@@ -455,13 +531,13 @@ async fn invite_target(
                 // answer; after one there is nothing left to cancel.
                 _ = &mut st.cancel, if !st.cancelled && dialog_call.is_none() => {
                     st.cancelled = true;
-                    send_cancel(inner, &invite, dest, transport);
+                    send_cancel(core, &invite, dest, transport);
                     continue;
                 }
                 _ = tokio::time::sleep_until(st.ring_deadline), if !st.cancelled && dialog_call.is_none() => {
                     st.cancelled = true;
                     debug!("ring timeout; cancelling");
-                    send_cancel(inner, &invite, dest, transport);
+                    send_cancel(core, &invite, dest, transport);
                     continue;
                 }
             };
@@ -498,12 +574,12 @@ async fn invite_target(
                             Some(shared) => shared.resend_ack(),
                             None => {
                                 let answered = answered(
-                                    inner,
+                                    core,
                                     &invite,
                                     &r,
                                     dest,
                                     transport,
-                                    opts.media.clone(),
+                                    inv.session.clone(),
                                 )
                                 .await
                                 .map_err(|e| match e {
@@ -533,7 +609,9 @@ async fn invite_target(
                     if let (Some((header, out)), false) = (challenge, st.cancelled) {
                         if let Some(d) = st.digest.as_mut() {
                             let challenges: Vec<&str> = r.headers.get_all(header).collect();
-                            if let Some(value) = d.respond(&challenges, "INVITE", &opts.to, None) {
+                            if let Some(value) =
+                                d.respond(&challenges, "INVITE", opts.to.as_str(), None)
+                            {
                                 st.auth = Some((out, value));
                                 st.seq += 1;
                                 break; // resend with credentials
@@ -555,7 +633,7 @@ async fn invite_target(
                     };
                 }
                 ClientEvent::TransportError(e) => {
-                    let f = CallFailure::unreachable(e);
+                    let f = CallFailure::unreachable(e.to_string());
                     return if st.cancelled {
                         Attempt::Done(Err(f))
                     } else {
@@ -567,7 +645,7 @@ async fn invite_target(
     }
 }
 
-fn send_cancel(inner: &Arc<Inner>, invite: &Bytes, dest: SocketAddr, transport: Transport) {
+fn send_cancel(core: &UaCore, invite: &Bytes, dest: SocketAddr, transport: Transport) {
     // RFC 3261 9.1 waits for a provisional response before CANCEL; we send
     // it at once instead, and a far end with nothing to cancel answers 481
     // while the INVITE transaction's own timeout ends the attempt.
@@ -583,7 +661,7 @@ fn send_cancel(inner: &Arc<Inner>, invite: &Bytes, dest: SocketAddr, transport: 
                 .and_then(|v| v.branch().map(str::to_string))
         })
         .unwrap_or_default();
-    let mut rx = inner.layer().send_request(OutgoingRequest {
+    let mut rx = core.layer().send_request(OutgoingRequest {
         bytes: Bytes::from(cancel),
         branch,
         method: Method::Cancel,
@@ -595,7 +673,7 @@ fn send_cancel(inner: &Arc<Inner>, invite: &Bytes, dest: SocketAddr, transport: 
 
 /// The 2xx arrived: form the dialog, send the ACK, make the call.
 async fn answered(
-    inner: &Arc<Inner>,
+    core: &Arc<UaCore>,
     invite: &Bytes,
     resp: &Response<'_>,
     dest: SocketAddr,
@@ -615,7 +693,7 @@ async fn answered(
     // RFC 3261 13.2.2.4: the ACK is a new transaction-less request with the
     // INVITE's CSeq number.
     let seq = dialog.local_seq;
-    let via_host = inner.local_hostport(dest, transport);
+    let via_host = core.local_hostport(dest, transport);
     let (b, _branch) = dialog.request(Method::Ack, &via_host, Some(seq));
     let ack = Bytes::from(b.finish());
     let remote_sdp =
@@ -627,7 +705,7 @@ async fn answered(
             unusable = Some(e);
         }
     }
-    let (call, shared) = CallShared::new_uac(inner, dialog, local_sdp, remote_sdp, media);
+    let (call, shared) = CallShared::new_uac(core, dialog, local_sdp, remote_sdp, media);
     // The ACK goes where in-dialog requests go: the first route, else the
     // remote target.
     let ack_dest = shared.next_hop().await;
@@ -641,19 +719,4 @@ async fn answered(
     }
     info!("call answered by the far end");
     Ok((call, shared))
-}
-
-/// Keeps the bytes and destination of a 2xx ACK so it can be re-sent when
-/// the 2xx is retransmitted.
-#[derive(Debug, Default)]
-pub(crate) struct AckCache(Mutex<Option<(Bytes, SocketAddr)>>);
-
-impl AckCache {
-    pub(crate) fn set(&self, ack: Bytes, dest: SocketAddr) {
-        *self.0.locked() = Some((ack, dest));
-    }
-
-    pub(crate) fn get(&self) -> Option<(Bytes, SocketAddr)> {
-        self.0.locked().clone()
-    }
 }

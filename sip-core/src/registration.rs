@@ -10,7 +10,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let (endpoint, _incoming) = Endpoint::bind(EndpointConfig::default()).await?;
-//! let mut reg = endpoint.register(Account::new("sip.trunk.example.com", "1001", "secret"));
+//! let mut reg = endpoint.register(Account::new("sip.trunk.example.com", "1001", "secret")?);
 //! loop {
 //!     match reg.changed().await {
 //!         RegistrationState::Registered { expires, .. } => println!("registered for {expires} s"),
@@ -32,19 +32,19 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::auth::{Challenge, Credentials, DigestSession};
-use crate::endpoint::{Endpoint, Inner};
 use crate::message::{HeaderName, Message, MessageBuilder, Method};
-use crate::resolve::{Resolver, SipDestination, Target};
+use crate::resolve::{HostPort, InvalidSetting, Resolver, Target};
 use crate::transaction::{next_event_within, ClientEvent, OutgoingRequest};
 use crate::transport::Transport;
+use crate::ua::UaCore;
 use crate::util;
 
 /// One trunk account.
 #[derive(Debug, Clone)]
 pub struct Account {
     /// The registrar: a host name (resolved with SRV, RFC 3263), an IP
-    /// address, or `host:port`.
-    pub registrar: String,
+    /// address, either with a port.
+    pub registrar: HostPort,
     /// The user part of our address of record.
     pub username: String,
     /// The digest password.
@@ -55,7 +55,7 @@ pub struct Account {
     pub domain: Option<String>,
     /// An outbound proxy to send REGISTER (and calls) through, which
     /// providers often give apart from the registrar.
-    pub outbound_proxy: Option<String>,
+    pub outbound_proxy: Option<HostPort>,
     /// The registration lifetime we ask for, in seconds.
     pub expires: u32,
     /// Transport to the registrar.
@@ -144,14 +144,16 @@ struct KeepAliveCounters {
 
 impl Account {
     /// An account with defaults: 300 s registrations over UDP, retries from
-    /// 5 s doubling up to 5 minutes.
+    /// 5 s doubling up to 5 minutes. `registrar` is `host[:port]` (a DNS
+    /// name or an IP address, IPv6 in brackets); the error names the
+    /// `registrar` setting when it is not one.
     pub fn new(
-        registrar: impl Into<String>,
+        registrar: &str,
         username: impl Into<String>,
         password: impl Into<String>,
-    ) -> Self {
-        Account {
-            registrar: registrar.into(),
+    ) -> Result<Self, InvalidSetting> {
+        Ok(Account {
+            registrar: HostPort::parse_setting("registrar", registrar)?,
             username: username.into(),
             password: password.into(),
             auth_username: None,
@@ -162,50 +164,31 @@ impl Account {
             min_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
             keepalive: Some(KeepAlive::default_for(Transport::Udp)),
-        }
+        })
     }
 
-    fn registrar_host(&self) -> &str {
-        host_part(&self.registrar)
+    /// Sets the outbound proxy from a `host[:port]` setting; the error
+    /// names `outbound_proxy`.
+    pub fn with_outbound_proxy(mut self, proxy: &str) -> Result<Self, InvalidSetting> {
+        self.outbound_proxy = Some(HostPort::parse_setting("outbound_proxy", proxy)?);
+        Ok(self)
     }
 
     fn aor(&self) -> String {
-        let domain = self
-            .domain
-            .as_deref()
-            .unwrap_or_else(|| self.registrar_host());
-        format!("sip:{}@{domain}", self.username)
+        match self.domain.as_deref() {
+            Some(domain) => format!("sip:{}@{domain}", self.username),
+            None => match self.registrar.ip() {
+                Some(std::net::IpAddr::V6(ip)) => format!("sip:{}@[{ip}]", self.username),
+                _ => format!("sip:{}@{}", self.username, self.registrar.host()),
+            },
+        }
     }
 
     fn request_uri(&self) -> String {
-        let domain = self.domain.as_deref().unwrap_or(&self.registrar);
-        format!("sip:{domain}")
-    }
-}
-
-/// Strips a `sip:` prefix and a port from `host[:port]` (IPv6 in brackets).
-fn host_part(s: &str) -> &str {
-    let s = s.strip_prefix("sip:").unwrap_or(s);
-    if let Some(rest) = s.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    s.split(':').next().unwrap_or(s)
-}
-
-/// Parses `host[:port]` into a [`SipDestination`].
-pub(crate) fn destination(s: &str, transport: Transport) -> SipDestination {
-    let s = s.strip_prefix("sip:").unwrap_or(s);
-    let host = host_part(s).to_string();
-    let port = if s.starts_with('[') {
-        s.rsplit_once("]:").and_then(|(_, p)| p.parse().ok())
-    } else {
-        s.split_once(':').and_then(|(_, p)| p.parse().ok())
-    };
-    SipDestination {
-        host,
-        port,
-        transport: Some(transport),
-        secure: false,
+        match self.domain.as_deref() {
+            Some(domain) => format!("sip:{domain}"),
+            None => format!("sip:{}", self.registrar),
+        }
     }
 }
 
@@ -308,52 +291,43 @@ impl Drop for Registration {
     }
 }
 
-impl Endpoint {
-    /// Starts registering `account` and keeps it registered. Host names
-    /// are looked up with the endpoint's resolver
-    /// ([`EndpointConfig::resolver`](crate::endpoint::EndpointConfig::resolver)).
-    pub fn register(&self, account: Account) -> Registration {
-        self.register_with(account, self.inner.resolver.clone())
-    }
-
-    /// Like [`Endpoint::register`] with a given DNS resolver (for a
-    /// private name server).
-    pub fn register_with(&self, account: Account, resolver: Resolver) -> Registration {
-        let (state_tx, state_rx) = watch::channel(RegistrationState::Registering);
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let span = info_span!("registration", aor = %account.aor());
-        let keepalives = Arc::new(KeepAliveCounters::default());
-        let client = Registrar {
-            keepalives: keepalives.clone(),
-            inner: self.inner.clone(),
-            digest: DigestSession::new(Credentials {
-                username: account
-                    .auth_username
-                    .clone()
-                    .unwrap_or_else(|| account.username.clone()),
-                password: account.password.clone(),
-            }),
-            call_id: util::new_call_id(None),
-            from_tag: util::new_tag(),
-            cseq: 0,
-            account,
-            resolver,
-            state: state_tx,
-            last_challenge: None,
-            current: None,
-        };
-        let task = tokio::spawn(client.run(stop_rx).instrument(span));
-        Registration {
-            state: state_rx,
-            keepalives,
-            stop: Some(stop_tx),
-            task: Some(task),
-        }
+/// Starts registering `account` with `resolver` for its host names and
+/// keeps it registered, in a task of its own.
+pub(crate) fn start(core: &Arc<UaCore>, account: Account, resolver: Resolver) -> Registration {
+    let (state_tx, state_rx) = watch::channel(RegistrationState::Registering);
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let span = info_span!("registration", aor = %account.aor());
+    let keepalives = Arc::new(KeepAliveCounters::default());
+    let client = Registrar {
+        keepalives: keepalives.clone(),
+        core: core.clone(),
+        digest: DigestSession::new(Credentials {
+            username: account
+                .auth_username
+                .clone()
+                .unwrap_or_else(|| account.username.clone()),
+            password: account.password.clone(),
+        }),
+        call_id: util::new_call_id(None),
+        from_tag: util::new_tag(),
+        cseq: 0,
+        account,
+        resolver,
+        state: state_tx,
+        last_challenge: None,
+        current: None,
+    };
+    let task = tokio::spawn(client.run(stop_rx).instrument(span));
+    Registration {
+        state: state_rx,
+        keepalives,
+        stop: Some(stop_tx),
+        task: Some(task),
     }
 }
 
 struct Registrar {
-    inner: Arc<Inner>,
+    core: Arc<UaCore>,
     account: Account,
     digest: DigestSession,
     call_id: String,
@@ -494,21 +468,21 @@ impl Registrar {
         match kind {
             KeepAliveKind::Crlf => {
                 debug!(%dest, "CRLF keep-alive");
-                self.inner
+                self.core
                     .layer()
                     .send_stateless(dest, transport, Bytes::from_static(b"\r\n\r\n"));
                 true
             }
             KeepAliveKind::Options => {
                 let (bytes, branch) = self.build_options(dest, transport);
-                let mut events = self.inner.layer().send_request(OutgoingRequest {
+                let mut events = self.core.layer().send_request(OutgoingRequest {
                     bytes: Bytes::from(bytes),
                     branch,
                     method: Method::Options,
                     dest,
                     transport,
                 });
-                let silence = self.inner.config.failover_timeout;
+                let silence = self.core.failover_timeout();
                 loop {
                     match next_event_within(&mut events, silence).await {
                         Some(ClientEvent::Provisional(_)) => continue,
@@ -541,7 +515,7 @@ impl Registrar {
         if let Some(route) = self.proxy_route() {
             b.header(HeaderName::Route, route);
         }
-        b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
+        b.header(HeaderName::UserAgent, self.core.user_agent());
         (b.finish(), branch)
     }
 
@@ -558,7 +532,7 @@ impl Registrar {
         to: &str,
     ) -> (MessageBuilder, String) {
         let branch = util::new_branch();
-        let via_host = self.inner.local_hostport(dest, transport);
+        let via_host = self.core.local_hostport(dest, transport);
         let mut b = MessageBuilder::request(method, &self.account.request_uri());
         b.header(
             HeaderName::Via,
@@ -575,8 +549,7 @@ impl Registrar {
 
     /// The preloaded Route to the outbound proxy (RFC 3261 8.1.2), if any.
     fn proxy_route(&self) -> Option<String> {
-        let proxy = self.account.outbound_proxy.as_deref()?;
-        let proxy = proxy.strip_prefix("sip:").unwrap_or(proxy);
+        let proxy = self.account.outbound_proxy.as_ref()?;
         Some(format!("<sip:{proxy};lr>"))
     }
 
@@ -584,10 +557,10 @@ impl Registrar {
         let via = self
             .account
             .outbound_proxy
-            .as_deref()
+            .as_ref()
             .unwrap_or(&self.account.registrar);
         self.resolver
-            .resolve(&destination(via, self.account.transport))
+            .resolve(&via.destination(self.account.transport))
             .await
             .map_err(|e| e.to_string())
     }
@@ -655,14 +628,14 @@ impl Registrar {
         b.header(HeaderName::CSeq, format_args!("{} REGISTER", self.cseq));
         b.header(
             HeaderName::Contact,
-            self.inner.contact(&self.account.username, dest, transport),
+            self.core.contact(&self.account.username, dest, transport),
         );
         if let Some(route) = self.proxy_route() {
             b.header(HeaderName::Route, route);
         }
         b.header(HeaderName::Expires, expires);
-        b.header(HeaderName::Allow, self.inner.caps.allow_header());
-        b.header(HeaderName::UserAgent, &self.inner.config.user_agent);
+        b.header(HeaderName::Allow, self.core.caps().allow_header());
+        b.header(HeaderName::UserAgent, self.core.user_agent());
         if let Some((name, value)) = auth {
             b.header(*name, value);
         }
@@ -683,7 +656,7 @@ impl Registrar {
             reason,
             min_expires: None,
         };
-        let silence = self.inner.config.failover_timeout;
+        let silence = self.core.failover_timeout();
         let ruri = self.account.request_uri();
         let mut auth: Option<(HeaderName, String)> = match &self.last_challenge {
             Some((header, c)) => self
@@ -697,7 +670,7 @@ impl Registrar {
         let mut challenged = None;
         for _attempt in 0..4 {
             let (bytes, branch) = self.build(dest, transport, expires, auth.as_ref());
-            let mut events = self.inner.layer().send_request(OutgoingRequest {
+            let mut events = self.core.layer().send_request(OutgoingRequest {
                 bytes: Bytes::from(bytes),
                 branch,
                 method: Method::Register,
@@ -867,15 +840,5 @@ mod tests {
         assert_eq!(ports(sticky_order(vec![t(1), t(3)], cur)), [1, 3]);
         let tcp = Some((t(3).addr, Transport::Tcp));
         assert_eq!(ports(sticky_order(all(), tcp)), [1, 2, 3]);
-    }
-
-    #[test]
-    fn destinations_from_registrar_strings() {
-        let d = destination("sip.example.com", Transport::Udp);
-        assert_eq!((d.host.as_str(), d.port), ("sip.example.com", None));
-        let d = destination("127.0.0.1:5070", Transport::Udp);
-        assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", Some(5070)));
-        let d = destination("[::1]:5080", Transport::Tcp);
-        assert_eq!((d.host.as_str(), d.port), ("::1", Some(5080)));
     }
 }

@@ -44,6 +44,188 @@ impl SipDestination {
     }
 }
 
+/// A server's (or our own public) address as configured: a host name or
+/// an IP address, with an optional port (`sip.example.com`,
+/// `192.0.2.10:5070`, `[2001:db8::1]`, `[2001:db8::1]:5080`). A leading
+/// `sip:` is accepted and dropped. Parsed once, where the setting enters,
+/// so a value of this type always names a usable host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    host: String,
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+}
+
+/// A `host[:port]` setting that cannot be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a host[:port]: {reason}")]
+pub struct AddressError {
+    /// The value as given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// A setting whose value cannot be used: which setting, the value, and
+/// why, so that the operator knows what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} = {value:?}: {reason}")]
+pub struct InvalidSetting {
+    /// The setting's name (`registrar`, `outbound_proxy`, `to`...).
+    pub setting: &'static str,
+    /// The value as given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl std::str::FromStr for HostPort {
+    type Err = AddressError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| AddressError {
+            value: s.to_string(),
+            reason,
+        };
+        let t = s.trim();
+        let t = t.strip_prefix("sip:").unwrap_or(t);
+        if t.is_empty() {
+            return Err(err("it is empty"));
+        }
+        let parse_port = |p: &str| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(err("the port is not a number from 1 to 65535")),
+            Ok(p) => Ok(Some(p)),
+        };
+        if let Some(rest) = t.strip_prefix('[') {
+            let (addr, after) = rest
+                .split_once(']')
+                .ok_or_else(|| err("an IPv6 address opened with [ is not closed with ]"))?;
+            let ip: std::net::Ipv6Addr = addr
+                .parse()
+                .map_err(|_| err("the part in brackets is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                p => parse_port(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| err("only :port may follow the IPv6 address"))?,
+                )?,
+            };
+            return Ok(HostPort {
+                host: addr.to_string(),
+                ip: Some(IpAddr::V6(ip)),
+                port,
+            });
+        }
+        if let Ok(ip) = t.parse::<std::net::Ipv6Addr>() {
+            // A bare IPv6 address: no room for a port without brackets.
+            return Ok(HostPort {
+                host: t.to_string(),
+                ip: Some(IpAddr::V6(ip)),
+                port: None,
+            });
+        }
+        let (host, port) = match t.split_once(':') {
+            Some((h, p)) => (h, parse_port(p)?),
+            None => (t, None),
+        };
+        if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+            return Ok(HostPort {
+                host: host.to_string(),
+                ip: Some(IpAddr::V4(ip)),
+                port,
+            });
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let name = host.strip_suffix('.').unwrap_or(host);
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(err(
+                "the host is neither an IP address nor a DNS name (letters, digits, - and .)",
+            ));
+        }
+        Ok(HostPort {
+            host: host.to_ascii_lowercase(),
+            ip: None,
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip {
+            Some(IpAddr::V6(_)) => write!(f, "[{}]", self.host)?,
+            _ => f.write_str(&self.host)?,
+        }
+        match self.port {
+            Some(p) => write!(f, ":{p}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl From<SocketAddr> for HostPort {
+    fn from(a: SocketAddr) -> Self {
+        HostPort {
+            host: a.ip().to_string(),
+            ip: Some(a.ip()),
+            port: Some(a.port()),
+        }
+    }
+}
+
+impl HostPort {
+    /// Parses the value of the setting named `setting`; the error names it.
+    pub fn parse_setting(setting: &'static str, value: &str) -> Result<HostPort, InvalidSetting> {
+        value.parse().map_err(|e: AddressError| InvalidSetting {
+            setting,
+            value: e.value,
+            reason: format!("not a host[:port]: {}", e.reason),
+        })
+    }
+
+    /// The host: a DNS name (lower case) or an IP address without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The IP address, when the host is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    /// The explicit port, if one was given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// True when `host` (a URI's host, IPv6 in brackets or not) names this
+    /// host: the same IP address, or the same DNS name ignoring case.
+    pub fn names(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match self.ip {
+            Some(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == ip),
+            None => self.host.eq_ignore_ascii_case(host),
+        }
+    }
+
+    /// What to look up to reach this server over `transport` (RFC 3263:
+    /// SRV unless a port is given, A/AAAA, or the IP address as it is).
+    pub fn destination(&self, transport: Transport) -> SipDestination {
+        SipDestination {
+            host: self.host.clone(),
+            port: self.port,
+            transport: Some(transport),
+            secure: false,
+        }
+    }
+}
+
 /// One address to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
@@ -331,5 +513,47 @@ mod tests {
             .resolve(&SipDestination::host("example.com"))
             .await
             .is_err());
+    }
+    #[test]
+    fn host_port_settings_parse_once_into_a_host_and_a_port() {
+        let hp = |s: &str| s.parse::<HostPort>().unwrap();
+        let d = hp("sip.example.com").destination(Transport::Udp);
+        assert_eq!((d.host.as_str(), d.port), ("sip.example.com", None));
+        let d = hp("127.0.0.1:5070").destination(Transport::Udp);
+        assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", Some(5070)));
+        let d = hp("[::1]:5080").destination(Transport::Tcp);
+        assert_eq!((d.host.as_str(), d.port), ("::1", Some(5080)));
+        assert_eq!(
+            hp("sip:edge.example.net:5062").to_string(),
+            "edge.example.net:5062"
+        );
+        // A bracketed IPv6 address without a port is a host, not host:port.
+        let v6 = hp("[2001:db8::1]");
+        assert_eq!((v6.host(), v6.port()), ("2001:db8::1", None));
+        assert_eq!(v6.to_string(), "[2001:db8::1]");
+        assert_eq!(hp("2001:db8::1").port(), None);
+        for bad in [
+            "",
+            "host:",
+            "host:0",
+            "host:99999",
+            "[::1",
+            "[nope]:5060",
+            "a b",
+            "[::1]x",
+        ] {
+            assert!(bad.parse::<HostPort>().is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn a_host_port_names_the_same_address_written_either_way() {
+        let v6: HostPort = "[2001:db8::1]".parse().unwrap();
+        assert!(v6.names("[2001:db8::1]"));
+        assert!(v6.names("2001:DB8:0::1"));
+        assert!(!v6.names("[2001:db8::2]"));
+        let name: HostPort = "Trunk.Example.com:5060".parse().unwrap();
+        assert!(name.names("trunk.example.COM"));
+        assert!(!name.names("example.com"));
     }
 }

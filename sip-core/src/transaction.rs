@@ -20,7 +20,7 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, trace};
 
 use crate::message::{HeaderName, Message, MessageBuilder, Method, Request, Response};
-use crate::transport::{Transport, Transports};
+use crate::transport::{Transport, TransportError, Transports};
 
 /// The RFC 3261 timer base values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +278,7 @@ pub enum ClientEvent {
     /// Timer B or F: no final response.
     Timeout,
     /// The request could not be sent.
-    TransportError(String),
+    TransportError(Arc<TransportError>),
 }
 
 enum ClientInput {
@@ -832,7 +832,7 @@ impl ClientTask {
             .send(self.req.dest, self.req.transport, self.req.bytes.clone())
             .await
         {
-            let _ = self.events.send(ClientEvent::TransportError(e.to_string()));
+            let _ = self.events.send(ClientEvent::TransportError(Arc::new(e)));
             self.finish();
             return;
         }
@@ -970,7 +970,14 @@ mod tests {
 
     fn response_to(req: &[u8], code: u16) -> Vec<u8> {
         let m = Message::parse(req).unwrap();
-        MessageBuilder::response_to(m.headers(), code, None, Some("t2")).finish()
+        MessageBuilder::response_to(
+            m.headers(),
+            "192.0.2.1:5060".parse().unwrap(),
+            code,
+            None,
+            Some("t2"),
+        )
+        .finish()
     }
 
     async fn recv(peer: &UdpSocket) -> (Vec<u8>, SocketAddr) {

@@ -77,6 +77,17 @@ pub fn random_token(n: usize) -> String {
     s
 }
 
+/// `n` characters (at most 12) of the token alphabet spelling `bits`: a
+/// tag derived from a hash rather than drawn at random.
+pub(crate) fn token_from_bits(mut bits: u64, n: usize) -> String {
+    let mut s = String::with_capacity(n);
+    for _ in 0..n.min(12) {
+        s.push(ALPHABET[(bits & 31) as usize] as char);
+        bits >>= 5;
+    }
+    s
+}
+
 /// A new RFC 3261 branch: the magic cookie and 16 random characters.
 pub fn new_branch() -> String {
     let mut s = String::with_capacity(23);

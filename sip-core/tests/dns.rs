@@ -336,7 +336,7 @@ async fn registers_with_the_second_srv_target_when_the_first_does_not_answer() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let ep = endpoint(&dns).await;
-    let mut account = Account::new("trunk.test", "alice", "secret");
+    let mut account = Account::new("trunk.test", "alice", "secret").expect("account");
     account.keepalive = None;
     let mut reg = ep.register(account);
     match reg.settled().await {
@@ -438,8 +438,8 @@ async fn registers_and_calls_through_an_outbound_proxy_given_as_a_host_name() {
     );
     let sipp = tokio::spawn(run_sipp(sipp_on("127.0.0.7", &sf, live_port)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut account = Account::new("trunk.test", "alice", "secret");
-    account.outbound_proxy = Some("edge.test".into());
+    let mut account = Account::new("trunk.test", "alice", "secret").expect("account");
+    account.outbound_proxy = Some("edge.test".parse().expect("proxy"));
     account.keepalive = None;
     let mut reg = ep.register(account);
     match reg.settled().await {
@@ -464,11 +464,12 @@ async fn registers_and_calls_through_an_outbound_proxy_given_as_a_host_name() {
     let mut opts = DialOptions::with_media(
         "sip:+15550100@trunk.test",
         LocalMedia::new("127.0.0.1".parse().unwrap(), 42000),
-    );
-    opts.outbound_proxy = Some("edge.test".into());
+    )
+    .expect("dial options");
+    opts.outbound_proxy = Some("edge.test".parse().expect("proxy"));
     let call = tokio::time::timeout(
         Duration::from_secs(20),
-        ep.dial(opts).await.expect("dial").answered(),
+        ep.dial(opts).expect("dial").answered(),
     )
     .await
     .expect("answered in time")
@@ -515,7 +516,7 @@ async fn refreshes_stay_with_the_srv_target_that_answered() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let ep = endpoint(&dns).await;
-    let mut account = Account::new("sticky.test", "alice", "secret");
+    let mut account = Account::new("sticky.test", "alice", "secret").expect("account");
     account.keepalive = None;
     let mut reg = ep.register(account);
     let standby = sock("127.0.0.8", live_port);

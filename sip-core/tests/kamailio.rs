@@ -161,7 +161,8 @@ request_route {{
 }
 
 async fn register(ep: &Endpoint, k: &Kamailio) -> sip_core::registration::Registration {
-    let mut account = Account::new(format!("127.0.0.1:{}", k.port), "alice", "secret");
+    let mut account =
+        Account::new(&format!("127.0.0.1:{}", k.port), "alice", "secret").expect("account");
     account.expires = 120;
     let mut reg = ep.register(account);
     match tokio::time::timeout(Duration::from_secs(10), reg.settled())
@@ -187,7 +188,7 @@ async fn registers_and_takes_a_call_through_kamailio(algorithm: &str) {
         let call = incoming.next().await.expect("an incoming call");
         assert_eq!(call.did(), "alice");
         let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
-        let (mut call, media) = call.accept_media(local).await.expect("answer");
+        let (mut call, media) = call.accept_media(local).expect("answer");
         assert_eq!(media.expect("offer").codec, Codec::Pcmu);
         let mut confirmed = false;
         while let Some(ev) = call.next_event().await {
@@ -241,14 +242,15 @@ async fn outbound_call_through_kamailio_answers_its_407() {
         .await
         .expect("bind");
     let mut opts = DialOptions::with_media(
-        format!("sip:bob@127.0.0.1:{}", k.port),
+        &format!("sip:bob@127.0.0.1:{}", k.port),
         LocalMedia::new("127.0.0.1".parse().unwrap(), 41000),
-    );
+    )
+    .expect("dial options");
     opts.from = Some("sip:alice@127.0.0.1".into());
     opts.credentials = Some(Credentials::new("alice", "secret"));
-    opts.outbound_proxy = Some(format!("127.0.0.1:{}", k.port));
+    opts.outbound_proxy = Some(format!("127.0.0.1:{}", k.port).parse().expect("proxy"));
     opts.ring_timeout = Duration::from_secs(10);
-    let dialing = ep.dial(opts).await.expect("dial");
+    let dialing = ep.dial(opts).expect("dial");
     let mut call = tokio::time::timeout(Duration::from_secs(10), dialing.answered())
         .await
         .expect("answered in time")
@@ -406,7 +408,8 @@ async fn accounts_of_several_tenants_register_side_by_side_each_with_its_own_sta
         .await
         .expect("bind");
     let account = |user: &str, password: &str| {
-        let mut a = Account::new(format!("127.0.0.1:{}", k.port), user, password);
+        let mut a =
+            Account::new(&format!("127.0.0.1:{}", k.port), user, password).expect("account");
         a.expires = 120;
         a
     };

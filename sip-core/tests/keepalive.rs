@@ -79,7 +79,8 @@ async fn options_keepalives_reach_the_registrar_and_any_response_proves_the_path
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
         .expect("bind");
-    let mut account = Account::new(format!("127.0.0.1:{registrar_port}"), "alice", "secret");
+    let mut account =
+        Account::new(&format!("127.0.0.1:{registrar_port}"), "alice", "secret").expect("account");
     account.keepalive = Some(KeepAlive::options(Duration::from_millis(200)));
     let mut reg = ep.register(account);
     assert!(
@@ -172,7 +173,7 @@ async fn crlf_keepalives_leave_from_the_registering_socket_while_registered() {
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
         .expect("bind");
-    let mut account = Account::new(relay_addr.to_string(), "alice", "secret");
+    let mut account = Account::new(&relay_addr.to_string(), "alice", "secret").expect("account");
     account.keepalive = Some(KeepAlive::crlf(Duration::from_millis(200)));
     let mut reg = ep.register(account);
     match reg.settled().await {
@@ -266,7 +267,8 @@ async fn unanswered_options_keepalive_makes_us_register_again() {
         ..EndpointConfig::listen(addr(free_port()))
     };
     let (ep, _incoming) = Endpoint::bind(cfg).await.expect("bind");
-    let mut account = Account::new(format!("127.0.0.1:{registrar_port}"), "alice", "secret");
+    let mut account =
+        Account::new(&format!("127.0.0.1:{registrar_port}"), "alice", "secret").expect("account");
     account.keepalive = Some(KeepAlive::options(Duration::from_millis(300)));
     // Long enough that no refresh comes before the test ends.
     account.expires = 60;

@@ -122,7 +122,7 @@ async fn copies_of_an_invite_sent_back_to_back_make_one_call_and_one_dialog() {
     assert_eq!(call_b.call_id(), "call-b", "the copy made a second call");
     drop(call_b);
 
-    let mut call = call_a.accept(SDP.to_string()).await.expect("accept");
+    let mut call = call_a.accept(SDP.to_string()).expect("accept");
     let tag = response(&peer, "call-a", 200).await;
     assert!(!tag.is_empty());
     assert_eq!(ep.dialog_count(), 1);
@@ -187,7 +187,7 @@ async fn a_copy_under_another_branch_is_a_merged_request_and_gets_482() {
     response(&peer, "call-m", 482).await;
     let call = next_call_id(&mut incoming).await;
     assert_eq!(call.call_id(), "call-m");
-    let mut call = call.accept(SDP.to_string()).await.expect("accept");
+    let mut call = call.accept(SDP.to_string()).expect("accept");
     let tag = response(&peer, "call-m", 200).await;
     peer.send_to(&in_dialog("ACK", 1, "call-m", &tag, me, port), to)
         .await

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use sip_core::message::validate::{screen_datagram, Capabilities, Verdict};
+use sip_core::message::validate::{
+    screen_datagram, Capabilities, StatelessReply, StatelessTags, Verdict,
+};
 use sip_core::message::{HeaderName, Message, Method, ParseLimits};
 
 fn data(name: &str) -> Vec<u8> {
@@ -99,13 +101,13 @@ fn expectation_table_covers_every_message_in_expect_tsv() {
 
 fn answer(raw: &[u8]) -> (Answer, Option<Vec<u8>>) {
     let caps = Capabilities::default();
-    match screen_datagram(
-        raw,
-        &ParseLimits::default(),
-        &caps,
-        "test.invalid",
-        "ourtag",
-    ) {
+    let tags = StatelessTags::new();
+    let reply = StatelessReply {
+        agent: "test.invalid",
+        source: "192.0.2.1:5060".parse().unwrap(),
+        tags: &tags,
+    };
+    match screen_datagram(raw, &ParseLimits::default(), &caps, &reply) {
         Verdict::Accept(_) => (Accept, None),
         Verdict::Reject {
             rejection,
@@ -361,15 +363,21 @@ fn rfc2543_and_multipart() {
 #[test]
 fn no_panic_on_any_truncation_or_corruption_of_the_corpus() {
     let caps = Capabilities::default();
+    let tags = StatelessTags::new();
+    let reply = StatelessReply {
+        agent: "x",
+        source: "192.0.2.1:5060".parse().unwrap(),
+        tags: &tags,
+    };
     for (file, _, _) in EXPECTED {
         let raw = data(file);
         for cut in (0..raw.len()).step_by(7) {
-            let _ = screen_datagram(&raw[..cut], &ParseLimits::default(), &caps, "x", "t");
+            let _ = screen_datagram(&raw[..cut], &ParseLimits::default(), &caps, &reply);
         }
         let mut flipped = raw.clone();
         for i in (0..flipped.len()).step_by(13) {
             flipped[i] ^= 0x5a;
-            let _ = screen_datagram(&flipped, &ParseLimits::default(), &caps, "x", "t");
+            let _ = screen_datagram(&flipped, &ParseLimits::default(), &caps, &reply);
         }
     }
 }

@@ -81,7 +81,8 @@ async fn registers_with_digest_honours_granted_expiry_refreshes_and_unregisters(
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
         .expect("bind");
-    let mut account = Account::new(format!("127.0.0.1:{registrar_port}"), "alice", "secret");
+    let mut account =
+        Account::new(&format!("127.0.0.1:{registrar_port}"), "alice", "secret").expect("account");
     account.expires = 3600;
     let mut reg = ep.register(account);
     match reg.settled().await {
@@ -128,11 +129,9 @@ async fn wrong_password_is_surfaced_as_a_failure_with_the_status() {
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
         .expect("bind");
-    let mut reg = ep.register(Account::new(
-        format!("127.0.0.1:{registrar_port}"),
-        "alice",
-        "wrong",
-    ));
+    let mut reg = ep.register(
+        Account::new(&format!("127.0.0.1:{registrar_port}"), "alice", "wrong").expect("account"),
+    );
     match reg.settled().await {
         RegistrationState::Failed { code, .. } => assert_eq!(code, Some(403)),
         other => panic!("expected a failure, got {other:?}"),

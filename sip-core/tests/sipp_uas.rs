@@ -73,7 +73,7 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
                 }
                 call.ring();
                 let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
-                let (mut call, media) = match call.accept_media(local).await {
+                let (mut call, media) = match call.accept_media(local) {
                     Ok(answered) => answered,
                     Err(CallError::Sdp(e)) => {
                         assert_eq!(e.status(), 488);
@@ -814,7 +814,7 @@ async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
         let call = incoming.next().await.expect("a call");
         assert!(call.offer().is_none(), "the INVITE has no SDP");
         let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
-        let (mut call, media) = call.accept_media(local).await.expect("answered");
+        let (mut call, media) = call.accept_media(local).expect("answered");
         assert!(media.is_none(), "media is known only from the ACK's answer");
         let mut events = Vec::new();
         while let Some(ev) = call.next_event().await {

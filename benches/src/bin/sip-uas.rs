@@ -52,7 +52,8 @@ fn parse_trunk(s: &str) -> Result<Account, String> {
         Some(p) => format!("{}:{p}", uri.host_str),
         None => uri.host_str.to_string(),
     };
-    Ok(Account::new(registrar, decode(user), decode(password)))
+    Account::new(&registrar, decode(user), decode(password))
+        .map_err(|e| format!("--trunk {s}: {e}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -196,7 +197,7 @@ async fn main() -> ExitCode {
             let counters = counters.clone();
             tokio::spawn(async move {
                 let local = LocalMedia::new(rtp_ip, port);
-                let mut call = match call.accept_media(local).await {
+                let mut call = match call.accept_media(local) {
                     Ok((call, _media)) => call,
                     Err(CallError::Sdp(_)) | Err(CallError::Cancelled) => {
                         counters.refused.fetch_add(1, Ordering::Relaxed);

@@ -33,7 +33,7 @@ mod parse;
 mod uri;
 pub mod validate;
 
-pub use build::{MessageBuilder, ResponseBuilder};
+pub use build::{MessageBuilder, ResponseBuilder, ResponseHead};
 pub use headers::{
     split_list, unquote, CSeq, HeaderError, NameAddr, Params, Via, ViaTransport,
     NAME_ADDR_LIST_LIMIT,

@@ -11,6 +11,9 @@ use super::{
     Response, Uri, Via,
 };
 use crate::message::uri::Scheme;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
 
 /// A request the endpoint refuses, with the response to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,6 +356,44 @@ mod tests {
     }
 
     #[test]
+    fn a_retransmitted_request_is_refused_with_the_same_to_tag_and_a_finished_via() {
+        let raw = b"OPTIONS sip:us@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKr1;rport\r\nFrom: <sip:a@a>;tag=f1\r\nTo: <sip:us@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nRequire: no-such-extension\r\nContent-Length: 0\r\n\r\n";
+        let tags = StatelessTags::new();
+        let reply = StatelessReply {
+            agent: "test",
+            source: "198.51.100.7:40123".parse().unwrap(),
+            tags: &tags,
+        };
+        let limits = super::super::ParseLimits::default();
+        let caps = Capabilities::default();
+        let refuse = || match screen_datagram(raw, &limits, &caps, &reply) {
+            Verdict::Reject { response, .. } => response,
+            v => panic!("not refused: {v:?}"),
+        };
+        let (first, second) = (refuse(), refuse());
+        let tag = |r: &[u8]| {
+            let m = Message::parse(r).unwrap();
+            m.headers().to().unwrap().tag().map(str::to_string)
+        };
+        assert!(tag(&first).is_some());
+        assert_eq!(tag(&first), tag(&second));
+        let m = Message::parse(&first).unwrap();
+        assert_eq!(m.as_response().unwrap().code, 420);
+        assert_eq!(
+            m.headers().get(HeaderName::Via),
+            Some("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKr1;received=198.51.100.7;rport=40123")
+        );
+        // Another request (another branch) gets another tag.
+        let other = String::from_utf8_lossy(raw).replace("z9hG4bKr1", "z9hG4bKr2");
+        let Verdict::Reject { response, .. } =
+            screen_datagram(other.as_bytes(), &limits, &caps, &reply)
+        else {
+            panic!("not refused")
+        };
+        assert_ne!(tag(&response), tag(&first));
+    }
+
+    #[test]
     fn warning_text_is_sanitised() {
         let r = Rejection::bad("a \"quoted\" reason");
         let mut b = MessageBuilder::response(400, None);
@@ -379,27 +420,81 @@ pub enum Verdict<'a> {
     Discard(String),
 }
 
+/// Our To tag in stateless rejections, derived from the request: a keyed
+/// hash of its Call-ID, From tag and top Via branch. A retransmitted
+/// request is therefore refused with the same tag, as RFC 3261 8.2.7
+/// asks of a stateless UAS, and nothing is drawn or stored per datagram.
+/// The key is random per value, so a peer cannot predict our tags.
+#[derive(Debug, Clone, Default)]
+pub struct StatelessTags {
+    key: RandomState,
+}
+
+impl StatelessTags {
+    /// A new random key.
+    pub fn new() -> Self {
+        StatelessTags::default()
+    }
+
+    /// The tag for a request with this Call-ID, From header value and top
+    /// Via value. The From tag and the branch are used when they can be
+    /// read, the raw values otherwise; the same request always gets the
+    /// same tag.
+    pub fn tag_for(&self, call_id: &str, from: &str, top_via: &str) -> String {
+        let from_tag = NameAddr::parse(from)
+            .ok()
+            .and_then(|f| f.tag().map(str::to_string));
+        let branch = Via::parse(top_via)
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string));
+        let h = self.key.hash_one((
+            call_id,
+            from_tag.as_deref().unwrap_or(from),
+            branch.as_deref().unwrap_or(top_via),
+        ));
+        crate::util::token_from_bits(h, 12)
+    }
+}
+
+/// How [`screen_datagram`] addresses the rejections it builds.
+#[derive(Debug, Clone, Copy)]
+pub struct StatelessReply<'a> {
+    /// Names us in the `Warning` (host or product token).
+    pub agent: &'a str,
+    /// Where the request came from: the response's top Via gets
+    /// `received` and `rport` for it (RFC 3581 4), as every response does.
+    pub source: SocketAddr,
+    /// Our To tag, derived from the request.
+    pub tags: &'a StatelessTags,
+}
+
 /// Parses and screens one datagram the way an endpoint does: a request is
 /// parsed and checked ([`check_request`]); one that fails gets its error
-/// response built here, with `to_tag` as our tag and `agent` in the
-/// Warning. A request whose start line is broken is still answered with a
-/// 400 when its Via, From, To, Call-ID and CSeq can be read. Responses and
-/// ACKs are never answered.
+/// response built here, addressed as `reply` says (our To tag derived
+/// from the request, the top Via finished for the source). A request whose
+/// start line is broken is still answered with a 400 when its Via, From,
+/// To, Call-ID and CSeq can be read. Responses and ACKs are never
+/// answered. Nothing is allocated for a message that is accepted.
 pub fn screen_datagram<'a>(
     buf: &'a [u8],
     limits: &super::ParseLimits,
     caps: &Capabilities,
-    agent: &str,
-    to_tag: &str,
+    reply: &StatelessReply<'_>,
 ) -> Verdict<'a> {
     match Message::parse_with(buf, limits) {
         Ok(Message::Request(req)) => match check_request(&req, caps) {
             Ok(()) => Verdict::Accept(Message::Request(req)),
             Err(rejection) if req.method == Method::Ack => Verdict::Discard(rejection.text),
             Err(rejection) => {
+                let h = &req.headers;
+                let tag = reply.tags.tag_for(
+                    h.call_id().unwrap_or(""),
+                    h.get(HeaderName::From).unwrap_or(""),
+                    h.list(HeaderName::Via).next().unwrap_or(""),
+                );
                 let mut b =
-                    MessageBuilder::response_to(&req.headers, rejection.code, None, Some(to_tag));
-                rejection.write_headers(&mut b, agent);
+                    MessageBuilder::response_to(h, reply.source, rejection.code, None, Some(&tag));
+                rejection.write_headers(&mut b, reply.agent);
                 Verdict::Reject {
                     response: b.finish(),
                     rejection,
@@ -414,9 +509,15 @@ pub fn screen_datagram<'a>(
             let rejection = Rejection::unparseable(&err);
             match super::salvage_for_response(buf) {
                 Some(s) if !s.is_ack => {
-                    let mut b =
-                        MessageBuilder::response_to_salvaged(&s, rejection.code, Some(to_tag));
-                    rejection.write_headers(&mut b, agent);
+                    let top_via = s.vias.first().copied().unwrap_or("");
+                    let tag = reply.tags.tag_for(s.call_id, s.from, top_via);
+                    let mut b = MessageBuilder::response_to_salvaged(
+                        &s,
+                        reply.source,
+                        rejection.code,
+                        Some(&tag),
+                    );
+                    rejection.write_headers(&mut b, reply.agent);
                     Verdict::Reject {
                         response: b.finish(),
                         rejection,
