@@ -138,14 +138,16 @@ impl std::str::FromStr for HostPort {
         let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                // `_` is not in host names (RFC 1123) but in container
+                // and SRV-style names operators do use.
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
         let name = host.strip_suffix('.').unwrap_or(host);
         if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
             return Err(err(
-                "the host is neither an IP address nor a DNS name (letters, digits, - and .)",
+                "the host is neither an IP address nor a DNS name (letters, digits, -, _ and .)",
             ));
         }
         Ok(HostPort {
@@ -532,6 +534,7 @@ mod tests {
         assert_eq!((v6.host(), v6.port()), ("2001:db8::1", None));
         assert_eq!(v6.to_string(), "[2001:db8::1]");
         assert_eq!(hp("2001:db8::1").port(), None);
+        assert_eq!(hp("sip_proxy:5060").host(), "sip_proxy");
         for bad in [
             "",
             "host:",
