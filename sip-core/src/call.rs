@@ -18,7 +18,7 @@ use crate::message::{
     percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, ResponseHead,
     Uri,
 };
-use crate::resolve::SipDestination;
+use crate::resolve::{InvalidSetting, SipDestination};
 use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest, ServerKey, ServerTransaction};
 use crate::transport::{Received, Transport, TransportError};
@@ -170,6 +170,9 @@ pub enum CallError {
     /// A value we were given is not usable (bad URI, bad digit).
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A setting of the call cannot be used as it is; the error names it.
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
     /// Offer/answer failed.
     #[error(transparent)]
     Sdp(#[from] SdpError),

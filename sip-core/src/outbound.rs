@@ -325,10 +325,11 @@ fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
         return Ok(proxy.destination(opts.transport));
     }
     let Some((host, port)) = &opts.to.host else {
-        return Err(CallError::Invalid(format!(
-            "{} names no host and no outbound proxy is set",
-            opts.to
-        )));
+        return Err(CallError::InvalidSetting(InvalidSetting {
+            setting: "to",
+            value: opts.to.to_string(),
+            reason: "names no host, and no outbound_proxy is set to send the call to".into(),
+        }));
     };
     Ok(SipDestination {
         host: host.clone(),
@@ -719,4 +720,38 @@ async fn answered(
     }
     info!("call answered by the far end");
     Ok((call, shared))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(to: &str) -> DialOptions {
+        DialOptions::new(to, Offer::Sdp("v=0\r\n".into())).unwrap()
+    }
+
+    #[test]
+    fn a_call_goes_to_the_outbound_proxy_else_to_the_host_of_the_uri() {
+        let d = dial_destination(&opts("sip:+15551234567@trunk.example.com:5070")).unwrap();
+        assert_eq!((d.host.as_str(), d.port), ("trunk.example.com", Some(5070)));
+        let o = opts("tel:+15551234567")
+            .with_outbound_proxy("edge.example.net")
+            .unwrap();
+        let d = dial_destination(&o).unwrap();
+        assert_eq!((d.host.as_str(), d.port), ("edge.example.net", None));
+    }
+
+    #[test]
+    fn unusable_dial_settings_are_refused_with_the_setting_named() {
+        let e = DialOptions::new("not a uri", Offer::Sdp(String::new())).unwrap_err();
+        assert_eq!(e.setting, "to");
+        let e = opts("sip:a@b")
+            .with_outbound_proxy("host:port")
+            .unwrap_err();
+        assert_eq!(e.setting, "outbound_proxy");
+        match dial_destination(&opts("tel:+15551234567")) {
+            Err(CallError::InvalidSetting(e)) => assert_eq!(e.setting, "to"),
+            other => panic!("a tel: URI without a proxy must be refused: {other:?}"),
+        }
+    }
 }

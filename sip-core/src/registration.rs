@@ -819,6 +819,21 @@ mod tests {
     }
 
     #[test]
+    fn the_registrar_setting_is_parsed_once_and_named_when_unusable() {
+        let e = Account::new("sip.example.com:abc", "1001", "x").unwrap_err();
+        assert_eq!(e.setting, "registrar");
+        assert!(e
+            .to_string()
+            .starts_with("registrar = \"sip.example.com:abc\""));
+        let a = Account::new("[2001:db8::5]:5080", "1001", "x").unwrap();
+        assert_eq!(a.aor(), "sip:1001@[2001:db8::5]");
+        assert_eq!(a.request_uri(), "sip:[2001:db8::5]:5080");
+        let a = Account::new("sip:Trunk.Example.com", "1001", "x").unwrap();
+        assert_eq!(a.aor(), "sip:1001@trunk.example.com");
+        assert_eq!(a.request_uri(), "sip:trunk.example.com");
+    }
+
+    #[test]
     fn refresh_happens_before_expiry() {
         assert_eq!(refresh_after(3600), Duration::from_secs(3235));
         assert_eq!(refresh_after(60), Duration::from_secs(45));
