@@ -412,11 +412,7 @@ impl IncomingCall {
         let (answer, cancelled) = InviteAnswer::new(head, tx);
         core.add_pending(
             key.clone(),
-            PendingInvite {
-                local_tag,
-                call_id: call_id.clone(),
-                answer: answer.clone(),
-            },
+            PendingInvite::new(local_tag, call_id.clone(), answer.clone()),
         );
         let caller = CallerId::from_request(req);
         let did = dialled_number(req);

@@ -503,7 +503,7 @@ impl Inner {
         let pending = key.as_ref().and_then(|k| self.core.take_pending(k));
         match pending {
             Some(p) => {
-                let b = self.core.response(req, rx.source, 200, Some(&p.local_tag));
+                let b = self.core.response(req, rx.source, 200, Some(p.local_tag()));
                 let core = self.core.clone();
                 tx.respond_then(200, b.finish(), Box::new(move || p.cancel(&core)));
             }

@@ -342,12 +342,27 @@ impl InviteAnswer {
 /// An INVITE waiting for its final response, indexed for CANCEL.
 #[derive(Debug)]
 pub(crate) struct PendingInvite {
-    pub(crate) local_tag: String,
-    pub(crate) call_id: String,
-    pub(crate) answer: Arc<InviteAnswer>,
+    local_tag: String,
+    call_id: String,
+    answer: Arc<InviteAnswer>,
 }
 
 impl PendingInvite {
+    /// The INVITE with Call-ID `call_id` to which we answer with our tag
+    /// `local_tag`, through `answer`.
+    pub(crate) fn new(local_tag: String, call_id: String, answer: Arc<InviteAnswer>) -> Self {
+        PendingInvite {
+            local_tag,
+            call_id,
+            answer,
+        }
+    }
+
+    /// Our To tag in the responses to this INVITE.
+    pub(crate) fn local_tag(&self) -> &str {
+        &self.local_tag
+    }
+
     /// The caller cancelled: 487 to the INVITE (RFC 3261 9.2).
     pub(crate) fn cancel(&self, core: &UaCore) {
         let b = self.answer.response(core, 487);
