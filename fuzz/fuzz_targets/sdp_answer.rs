@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let local = LocalMedia::new([192, 0, 2, 1].into(), 16384);
+    let local =
+        LocalMedia::new([192, 0, 2, 1].into(), 16384).expect("192.0.2.1 is a media address");
     let mut session = SdpSession::new(local.clone());
     if let Ok((answer, _media)) = session.answer(text) {
         assert!(parse(&answer).is_ok(), "our answer must parse: {answer}");

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::queue;
 use crate::util::LockExt;
@@ -209,8 +210,10 @@ pub enum CallEvent {
     Dtmf {
         /// `0`-`9`, `*`, `#`, `A`-`D`, or `F` for flash.
         digit: char,
-        /// Duration in milliseconds when the far end gave one.
-        duration_ms: Option<u32>,
+        /// How long the key was pressed, when the far end said
+        /// (`Duration=` of `application/dtmf-relay`, in milliseconds on
+        /// the wire).
+        duration: Option<Duration>,
     },
     /// The far end changed the session (re-INVITE or UPDATE with SDP):
     /// hold, resume, or a new media address.
@@ -764,13 +767,15 @@ impl Call {
     }
 
     /// Sends a DTMF digit as SIP INFO (`application/dtmf-relay`), for
-    /// peers that do not take RFC 4733 events in the media.
-    pub async fn send_dtmf_info(&self, digit: char, duration_ms: u32) -> Result<(), CallError> {
+    /// peers that do not take RFC 4733 events in the media. The body says
+    /// `duration` in whole milliseconds (rounded to the nearest).
+    pub async fn send_dtmf_info(&self, digit: char, duration: Duration) -> Result<(), CallError> {
         let digit = digit.to_ascii_uppercase();
         if !matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') {
             return Err(CallError::Invalid(format!("{digit:?} is not a DTMF digit")));
         }
-        let body = format!("Signal={digit}\r\nDuration={duration_ms}\r\n");
+        let millis = (duration.as_micros() + 500) / 1000;
+        let body = format!("Signal={digit}\r\nDuration={millis}\r\n");
         let resp = self
             .shared
             .send_in_dialog(
@@ -1055,9 +1060,9 @@ impl CallShared {
             }
             Method::Info => {
                 self.respond(req, rx, &tx, 200);
-                if let Some((digit, duration_ms)) = parse_dtmf_info(req) {
+                if let Some((digit, duration)) = parse_dtmf_info(req) {
                     debug!(%digit, "DTMF via INFO");
-                    let _ = self.events.send(CallEvent::Dtmf { digit, duration_ms });
+                    let _ = self.events.send(CallEvent::Dtmf { digit, duration });
                 }
             }
             Method::Options => {
@@ -1210,8 +1215,9 @@ impl DialogUsage for CallShared {
 }
 
 /// Reads a DTMF digit from an INFO body: `application/dtmf-relay`
-/// (`Signal=5` / `Duration=160`) or `application/dtmf` (`5`).
-pub fn parse_dtmf_info(req: &Request<'_>) -> Option<(char, Option<u32>)> {
+/// (`Signal=5` / `Duration=160`, milliseconds) or `application/dtmf` (`5`,
+/// no duration).
+pub fn parse_dtmf_info(req: &Request<'_>) -> Option<(char, Option<Duration>)> {
     let ct = req.headers.content_type()?;
     let mt = ct.split(';').next()?.trim().to_ascii_lowercase();
     let body = std::str::from_utf8(req.body).ok()?;
@@ -1243,7 +1249,13 @@ pub fn parse_dtmf_info(req: &Request<'_>) -> Option<(char, Option<u32>)> {
                             }),
                         };
                     }
-                    "duration" => duration = v.trim().parse().ok(),
+                    "duration" => {
+                        duration = v
+                            .trim()
+                            .parse::<u32>()
+                            .ok()
+                            .map(|ms| Duration::from_millis(u64::from(ms)))
+                    }
                     _ => {}
                 }
             }
@@ -1310,12 +1322,12 @@ mod tests {
         let r = mk("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n");
         assert_eq!(
             parse_dtmf_info(req(r.as_bytes()).as_request().unwrap()),
-            Some(('5', Some(160)))
+            Some(('5', Some(Duration::from_millis(160))))
         );
         let r = mk("application/dtmf-relay", "Signal= #\nDuration= 250\n");
         assert_eq!(
             parse_dtmf_info(req(r.as_bytes()).as_request().unwrap()),
-            Some(('#', Some(250)))
+            Some(('#', Some(Duration::from_millis(250))))
         );
         let r = mk("application/dtmf", "11");
         assert_eq!(

@@ -17,7 +17,7 @@
 //!     println!("call from {:?} to {}", call.caller().number, call.did());
 //!     call.ring();
 //!     // Answer with PCMU/PCMA on our RTP port (488 when no codec fits).
-//!     let rtp = LocalMedia::new("192.0.2.10".parse()?, 40000);
+//!     let rtp = LocalMedia::new("192.0.2.10".parse()?, 40000)?;
 //!     let (mut call, _media) = call.accept_media(rtp)?;
 //!     while let Some(event) = call.next_event().await {
 //!         println!("{event:?}");

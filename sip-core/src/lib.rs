@@ -15,7 +15,7 @@
 //! while let Some(call) = incoming.next().await {
 //!     println!("call from {:?} to {}", call.caller(), call.did());
 //!     call.ring();
-//!     let rtp = LocalMedia::new("203.0.113.5".parse()?, 16384);
+//!     let rtp = LocalMedia::new("203.0.113.5".parse()?, 16384)?;
 //!     let (mut call, media) = call.accept_media(rtp)?; // 488 when no common codec
 //!     println!("negotiated {media:?}");
 //!     while let Some(event) = call.next_event().await {

@@ -15,16 +15,19 @@
 //! local media address, and the last negotiated result.
 //!
 //! ```
+//! use std::time::Duration;
 //! use sip_core::sdp::{LocalMedia, SdpSession, Codec, Direction};
 //!
 //! let offer = "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\n\
 //!              t=0 0\r\nm=audio 40000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n\
 //!              a=ptime:20\r\n";
-//! let mut session = SdpSession::new(LocalMedia::new("203.0.113.5".parse().unwrap(), 16384));
+//! let local = LocalMedia::new("203.0.113.5".parse().unwrap(), 16384).unwrap();
+//! let mut session = SdpSession::new(local);
 //! let (answer, media) = session.answer(offer).unwrap();
 //! assert_eq!(media.codec, Codec::Pcmu); // our preference wins when both are offered
 //! assert_eq!(media.remote_rtp.unwrap().to_string(), "198.51.100.7:40000");
-//! assert_eq!(media.telephone_event, Some(101));
+//! assert_eq!(media.telephone_event_pt, Some(101));
+//! assert_eq!(media.ptime, Duration::from_millis(20));
 //! assert_eq!(media.direction, Direction::SendRecv);
 //! assert!(answer.contains("m=audio 16384 RTP/AVP 0 101\r\n"));
 //! ```
@@ -32,6 +35,7 @@
 use std::fmt;
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use sdp::description::common::{Address, Attribute, ConnectionInformation};
 use sdp::description::media::{MediaDescription, MediaName, RangedPort};
@@ -52,8 +56,8 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The static payload type of RFC 3551.
-    pub fn static_payload_type(self) -> u8 {
+    /// The static payload type of RFC 3551 (what we offer it under).
+    pub fn payload_type(self) -> u8 {
         match self {
             Codec::Pcmu => 0,
             Codec::Pcma => 8,
@@ -175,6 +179,12 @@ pub enum SdpError {
     /// The answer does not match our offer (RFC 3264 §6).
     #[error("answer does not match the offer: {0}")]
     AnswerMismatch(&'static str),
+    /// Our own media address is unspecified (`0.0.0.0` or `::`, a socket
+    /// bound to every interface). Written into `c=` it would mean hold
+    /// (RFC 3264 §8.4, RFC 2543), so it is refused: give the address the
+    /// far end can reach, e.g. the external RTP address behind NAT.
+    #[error("{0} is not an address the far end can send media to; give the interface's or the external address")]
+    UnspecifiedAddress(IpAddr),
 }
 
 impl SdpError {
@@ -184,65 +194,114 @@ impl SdpError {
     pub fn status(&self) -> u16 {
         match self {
             SdpError::Malformed(_) | SdpError::TooLarge(_) => 400,
+            // Our configuration, not the offer, is at fault.
+            SdpError::UnspecifiedAddress(_) => 500,
             _ => 488,
         }
     }
 }
 
 /// What we offer or accept on our side of a call: where we receive RTP and
-/// what we speak. `address` is what goes into `c=`, so behind NAT it is the
-/// external RTP address (FreeSWITCH's `external_rtp_ip`), not the socket's.
+/// what we speak. The address is what goes into `c=`, so behind NAT it is
+/// the external RTP address (FreeSWITCH's `external_rtp_ip`), not the
+/// socket's; it is never unspecified (see [`LocalMedia::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalMedia {
-    /// The address written into `o=` and `c=`.
-    pub address: IpAddr,
+    /// The address written into `o=` and `c=`; private so that only
+    /// [`LocalMedia::new`] and [`LocalMedia::set_address`], which refuse an
+    /// unspecified address, can set it.
+    address: IpAddr,
     /// Our RTP port (RTCP is on `port + 1`).
     pub port: u16,
     /// Codecs in order of preference.
     pub codecs: Vec<Codec>,
-    /// Whether we take RFC 4733 `telephone-event` DTMF.
-    pub telephone_event: bool,
-    /// Payload type for `telephone-event` in our offers.
-    pub telephone_event_pt: u8,
-    /// Packet time in ms for our offers, and our answer when the offer has none.
-    pub ptime: u32,
+    /// Payload type of RFC 4733 `telephone-event` in our offers; `None`
+    /// when we take no DTMF events in the media (neither offered nor
+    /// accepted).
+    pub telephone_event_pt: Option<u8>,
+    /// Packet time (`a=ptime`) for our offers, and for our answer when the
+    /// offer has none. SDP carries whole milliseconds, so it is written
+    /// rounded to the nearest millisecond (at least 1).
+    pub ptime: Duration,
     /// The direction we want (hold is `SendOnly`).
     pub direction: Direction,
 }
 
 impl LocalMedia {
-    /// PCMU then PCMA, `telephone-event` on payload type 101, 20 ms, sendrecv.
-    pub fn new(address: IpAddr, port: u16) -> LocalMedia {
-        LocalMedia {
-            address,
+    /// Media at `address`:`port`: PCMU then PCMA, `telephone-event` on
+    /// payload type 101, 20 ms, sendrecv. Fails with
+    /// [`SdpError::UnspecifiedAddress`] for `0.0.0.0` or `::`: in `c=` that
+    /// address puts the call on hold, so an engine bound to every interface
+    /// must say which address the far end reaches it at.
+    pub fn new(address: IpAddr, port: u16) -> Result<LocalMedia, SdpError> {
+        Ok(LocalMedia {
+            address: media_address(address)?,
             port,
             codecs: vec![Codec::Pcmu, Codec::Pcma],
-            telephone_event: true,
-            telephone_event_pt: 101,
-            ptime: 20,
+            telephone_event_pt: Some(101),
+            ptime: Duration::from_millis(20),
             direction: Direction::SendRecv,
-        }
+        })
+    }
+
+    /// The address written into `o=` and `c=`.
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
+    /// Changes the address the next offer or answer carries (a new
+    /// external address, a move to another interface). Refuses an
+    /// unspecified address, as [`LocalMedia::new`] does, and then leaves
+    /// the address as it was.
+    pub fn set_address(&mut self, address: IpAddr) -> Result<(), SdpError> {
+        self.address = media_address(address)?;
+        Ok(())
     }
 }
 
-/// The outcome of offer/answer: what the media engine needs to run the call.
+/// `address` if the far end can send media to it.
+fn media_address(address: IpAddr) -> Result<IpAddr, SdpError> {
+    if address.is_unspecified() {
+        return Err(SdpError::UnspecifiedAddress(address));
+    }
+    Ok(address)
+}
+
+/// Packet times we take from the far end's `a=ptime` (milliseconds in
+/// the text): 10 to 60 ms in steps of 10, what a G.711 line's 10 ms frames
+/// make. Anything else (0, 5, 25, 1000) is not honoured and our own
+/// packet time is used instead.
+fn usable_ptime(ms: u32) -> Option<Duration> {
+    ((10..=60).contains(&ms) && ms % 10 == 0).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// A packet time as SDP writes it: whole milliseconds, rounded to the
+/// nearest, at least 1.
+fn ptime_millis(ptime: Duration) -> u128 {
+    ((ptime.as_micros() + 500) / 1000).max(1)
+}
+
+/// The outcome of offer/answer: what the media engine needs to run the
+/// call. The fields are named as the media session's parameters are, so
+/// that one converts into the other field for field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NegotiatedMedia {
     /// The codec both sides will send.
     pub codec: Codec,
     /// Its payload type on the wire (the offerer's numbering).
     pub payload_type: u8,
-    /// Payload type of `telephone-event`, when both sides take it.
-    pub telephone_event: Option<u8>,
+    /// Payload type of RFC 4733 `telephone-event`, when both sides take it.
+    pub telephone_event_pt: Option<u8>,
     /// Where to send RTP; `None` when the far end gave no usable address
     /// (port 0, or `c=0.0.0.0` old-style hold).
     pub remote_rtp: Option<SocketAddr>,
     /// Where to send RTCP (`a=rtcp` or RTP port + 1).
     pub remote_rtcp: Option<SocketAddr>,
+    /// Packet time: the far end's `a=ptime` when it is one we take (10 to
+    /// 60 ms in steps of 10), else ours.
+    pub ptime: Duration,
     /// Our direction: whether we send and receive.
     pub direction: Direction,
-    /// Packet time in ms.
-    pub ptime: u32,
 }
 
 /// One side's SDP state for a call. See the module documentation.
@@ -297,25 +356,24 @@ impl SdpSession {
             let Some((codec, pt)) = offered.pick_codec(&self.local.codecs) else {
                 continue;
             };
-            let te = if self.local.telephone_event {
-                offered.telephone_event
-            } else {
-                None
-            };
+            let te = self
+                .local
+                .telephone_event_pt
+                .and(offered.telephone_event_pt);
             let ptime = offered
                 .ptime
-                .filter(|p| (10..=60).contains(p) && p % 10 == 0)
+                .and_then(usable_ptime)
                 .unwrap_or(self.local.ptime);
             chosen = Some((
                 i,
                 NegotiatedMedia {
                     codec,
                     payload_type: pt,
-                    telephone_event: te,
+                    telephone_event_pt: te,
                     remote_rtp: offered.rtp,
                     remote_rtcp: offered.rtcp,
-                    direction: offered.direction.answer_with(self.local.direction),
                     ptime,
+                    direction: offered.direction.answer_with(self.local.direction),
                 },
             ));
         }
@@ -341,7 +399,7 @@ impl SdpSession {
             if i == index {
                 answer.media_descriptions.push(self.audio_description(
                     &[(media.codec, media.payload_type)],
-                    media.telephone_event,
+                    media.telephone_event_pt,
                     media.ptime,
                     media.direction,
                 ));
@@ -362,13 +420,14 @@ impl SdpSession {
             .local
             .codecs
             .iter()
-            .map(|c| (*c, c.static_payload_type()))
+            .map(|c| (*c, c.payload_type()))
             .collect();
-        let te = self
-            .local
-            .telephone_event
-            .then_some(self.local.telephone_event_pt);
-        let md = self.audio_description(&codecs, te, self.local.ptime, self.local.direction);
+        let md = self.audio_description(
+            &codecs,
+            self.local.telephone_event_pt,
+            self.local.ptime,
+            self.local.direction,
+        );
         let mut sd = self.skeleton();
         sd.media_descriptions.push(md);
         sd.marshal()
@@ -396,19 +455,18 @@ impl SdpSession {
                     .map(|c| (c, *pt))
             })
             .ok_or_else(|| SdpError::NoCommonCodec(md.media_name.formats.join(" ")))?;
-        let te = if self.local.telephone_event {
-            view.telephone_event
-        } else {
-            None
-        };
+        let te = self.local.telephone_event_pt.and(view.telephone_event_pt);
         let media = NegotiatedMedia {
             codec,
             payload_type: pt,
-            telephone_event: te,
+            telephone_event_pt: te,
             remote_rtp: view.rtp,
             remote_rtcp: view.rtcp,
+            ptime: view
+                .ptime
+                .and_then(usable_ptime)
+                .unwrap_or(self.local.ptime),
             direction: view.direction.answer_with(self.local.direction),
-            ptime: view.ptime.unwrap_or(self.local.ptime),
         };
         self.last = Some(media.clone());
         Ok(media)
@@ -459,7 +517,7 @@ impl SdpSession {
         &self,
         codecs: &[(Codec, u8)],
         te: Option<u8>,
-        ptime: u32,
+        ptime: Duration,
         direction: Direction,
     ) -> MediaDescription {
         let mut formats: Vec<String> = codecs.iter().map(|(_, pt)| pt.to_string()).collect();
@@ -479,7 +537,7 @@ impl SdpSession {
             attributes.push(attr("rtpmap", Some(format!("{pt} telephone-event/8000"))));
             attributes.push(attr("fmtp", Some(format!("{pt} 0-16"))));
         }
-        attributes.push(attr("ptime", Some(ptime.to_string())));
+        attributes.push(attr("ptime", Some(ptime_millis(ptime).to_string())));
         attributes.push(attr(direction.as_str(), None));
         MediaDescription {
             media_name: MediaName {
@@ -546,10 +604,11 @@ fn is_plain_audio(md: &MediaDescription) -> bool {
 struct StreamView {
     /// Formats in the order listed, each with the codec it maps to.
     formats: Vec<(u8, Option<Codec>)>,
-    telephone_event: Option<u8>,
+    telephone_event_pt: Option<u8>,
     rtp: Option<SocketAddr>,
     rtcp: Option<SocketAddr>,
     direction: Direction,
+    /// `a=ptime` as written, in milliseconds.
     ptime: Option<u32>,
 }
 
@@ -580,7 +639,7 @@ impl StreamView {
         };
 
         let mut formats = Vec::new();
-        let mut telephone_event = None;
+        let mut telephone_event_pt = None;
         for f in &md.media_name.formats {
             let Ok(pt) = f.trim().parse::<u8>() else {
                 continue;
@@ -603,7 +662,7 @@ impl StreamView {
                     let rate = parts.next().and_then(|r| r.trim().parse::<u32>().ok());
                     if name.eq_ignore_ascii_case("telephone-event") && rate.unwrap_or(8000) == 8000
                     {
-                        telephone_event.get_or_insert(pt);
+                        telephone_event_pt.get_or_insert(pt);
                         None
                     } else {
                         Codec::from_name(name).filter(|_| rate.unwrap_or(8000) == 8000)
@@ -642,7 +701,7 @@ impl StreamView {
         let ptime = media_attr("ptime").and_then(|v| v.trim().parse::<u32>().ok());
         StreamView {
             formats,
-            telephone_event,
+            telephone_event_pt,
             rtp,
             rtcp,
             direction,
@@ -777,7 +836,7 @@ mod tests {
     use super::*;
 
     fn session() -> SdpSession {
-        SdpSession::new(LocalMedia::new("203.0.113.5".parse().unwrap(), 16384))
+        SdpSession::new(LocalMedia::new("203.0.113.5".parse().unwrap(), 16384).unwrap())
     }
 
     /// SIPp's built-in `uac` scenario offer.
@@ -796,10 +855,10 @@ mod tests {
         let (answer, m) = s.answer(SIPP_OFFER).unwrap();
         assert_eq!(m.codec, Codec::Pcmu);
         assert_eq!(m.payload_type, 0);
-        assert_eq!(m.telephone_event, None);
+        assert_eq!(m.telephone_event_pt, None);
         assert_eq!(m.remote_rtp, Some("127.0.0.1:6000".parse().unwrap()));
         assert_eq!(m.remote_rtcp, Some("127.0.0.1:6001".parse().unwrap()));
-        assert_eq!(m.ptime, 20);
+        assert_eq!(m.ptime, Duration::from_millis(20));
         assert!(answer.contains("m=audio 16384 RTP/AVP 0\r\n"), "{answer}");
         assert!(answer.contains("c=IN IP4 203.0.113.5\r\n"));
         assert!(answer.contains("a=sendrecv\r\n"));
@@ -813,7 +872,7 @@ mod tests {
         let mut s = session();
         let (answer, m) = s.answer(BARESIP_OFFER).unwrap();
         assert_eq!((m.codec, m.payload_type), (Codec::Pcmu, 0));
-        assert_eq!(m.telephone_event, Some(101));
+        assert_eq!(m.telephone_event_pt, Some(101));
         assert_eq!(m.remote_rtp, Some("127.0.0.1:10278".parse().unwrap()));
         assert!(
             answer.contains("m=audio 16384 RTP/AVP 0 101\r\n"),
@@ -828,8 +887,8 @@ mod tests {
         let (answer, m) = s.answer(CARRIER_OFFER).unwrap();
         // PCMU is our preference even though the carrier lists PCMA first.
         assert_eq!((m.codec, m.payload_type), (Codec::Pcmu, 0));
-        assert_eq!(m.telephone_event, Some(126));
-        assert_eq!(m.ptime, 30);
+        assert_eq!(m.telephone_event_pt, Some(126));
+        assert_eq!(m.ptime, Duration::from_millis(30));
         assert_eq!(m.remote_rtp, Some("198.51.100.21:13762".parse().unwrap()));
         assert_eq!(m.remote_rtcp, Some("198.51.100.21:13763".parse().unwrap()));
         assert!(answer.contains("a=ptime:30\r\n"));
@@ -911,8 +970,10 @@ mod tests {
 
     #[test]
     fn offer_and_answer_round_trip_between_two_sessions() {
-        let mut caller = SdpSession::new(LocalMedia::new("192.0.2.10".parse().unwrap(), 20000));
-        let mut callee = SdpSession::new(LocalMedia::new("192.0.2.20".parse().unwrap(), 30000));
+        let mut caller =
+            SdpSession::new(LocalMedia::new("192.0.2.10".parse().unwrap(), 20000).unwrap());
+        let mut callee =
+            SdpSession::new(LocalMedia::new("192.0.2.20".parse().unwrap(), 30000).unwrap());
         let offer = caller.offer();
         assert!(
             offer.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"),
@@ -923,7 +984,7 @@ mod tests {
         assert_eq!(ours.codec, Codec::Pcmu);
         assert_eq!(ours.remote_rtp, Some("192.0.2.20:30000".parse().unwrap()));
         assert_eq!(theirs.remote_rtp, Some("192.0.2.10:20000".parse().unwrap()));
-        assert_eq!(ours.telephone_event, Some(101));
+        assert_eq!(ours.telephone_event_pt, Some(101));
         // An answer that refuses audio fails.
         let refused = answer.replace("m=audio 30000", "m=audio 0");
         assert!(matches!(
@@ -935,7 +996,7 @@ mod tests {
     #[test]
     fn ipv6_offers_are_answered() {
         let offer = "v=0\r\no=- 1 1 IN IP6 2001:db8::1\r\ns=-\r\nc=IN IP6 2001:db8::1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
-        let mut s = SdpSession::new(LocalMedia::new("2001:db8::2".parse().unwrap(), 4000));
+        let mut s = SdpSession::new(LocalMedia::new("2001:db8::2".parse().unwrap(), 4000).unwrap());
         let (answer, m) = s.answer(offer).unwrap();
         assert_eq!(m.remote_rtp, Some("[2001:db8::1]:5000".parse().unwrap()));
         assert!(answer.contains("c=IN IP6 2001:db8::2\r\n"));
@@ -970,5 +1031,98 @@ mod tests {
             let _ = session().answer(body);
             let _ = session().accept_answer(body);
         }
+    }
+
+    #[test]
+    fn unspecified_media_address_is_refused_and_never_written() {
+        // An engine bound to every interface must not put 0.0.0.0 (or ::)
+        // into c=: that says "hold" to the far end.
+        for any in ["0.0.0.0", "::"] {
+            let ip: IpAddr = any.parse().unwrap();
+            let err = LocalMedia::new(ip, 16384).unwrap_err();
+            assert_eq!(err, SdpError::UnspecifiedAddress(ip));
+            assert_eq!(err.status(), 500);
+        }
+        let mut s = session();
+        let err = s.local_mut().set_address("0.0.0.0".parse().unwrap());
+        assert_eq!(
+            err,
+            Err(SdpError::UnspecifiedAddress("0.0.0.0".parse().unwrap()))
+        );
+        // The refused address left the old one in place.
+        assert_eq!(
+            s.local().address(),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        let (answer, _) = s.answer(SIPP_OFFER).unwrap();
+        let offer = s.offer();
+        for sdp in [&answer, &offer] {
+            assert!(!sdp.contains("0.0.0.0"), "{sdp}");
+            assert!(sdp.contains("c=IN IP4 203.0.113.5\r\n"), "{sdp}");
+            assert!(sdp.contains(" IN IP4 203.0.113.5\r\n"), "{sdp}");
+        }
+        // A real address may replace it.
+        s.local_mut()
+            .set_address("198.51.100.9".parse().unwrap())
+            .unwrap();
+        assert!(s.offer().contains("c=IN IP4 198.51.100.9\r\n"));
+    }
+
+    #[test]
+    fn ptime_is_a_duration_written_and_read_as_whole_milliseconds() {
+        let mut s = session();
+        assert!(s.offer().contains("a=ptime:20\r\n"));
+        s.local_mut().ptime = Duration::from_micros(29_600);
+        assert!(
+            s.offer().contains("a=ptime:30\r\n"),
+            "rounded to the nearest ms"
+        );
+        s.local_mut().ptime = Duration::ZERO;
+        assert!(s.offer().contains("a=ptime:1\r\n"), "never a=ptime:0");
+        // An offered packet time we cannot use falls back to ours.
+        let base = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+        for (ptime, expect) in [("40", 40), ("0", 20), ("25", 20), ("100000", 20)] {
+            let (answer, m) = session()
+                .answer(&format!("{base}a=ptime:{ptime}\r\n"))
+                .unwrap();
+            assert_eq!(m.ptime, Duration::from_millis(expect), "a=ptime:{ptime}");
+            assert!(
+                answer.contains(&format!("a=ptime:{expect}\r\n")),
+                "{answer}"
+            );
+        }
+        // The same for an answer to our offer.
+        let mut caller = session();
+        caller.offer();
+        let m = caller
+            .accept_answer(&format!("{base}a=ptime:0\r\n"))
+            .unwrap();
+        assert_eq!(m.ptime, Duration::from_millis(20));
+        let m = caller
+            .accept_answer(&format!("{base}a=ptime:30\r\n"))
+            .unwrap();
+        assert_eq!(m.ptime, Duration::from_millis(30));
+    }
+
+    #[test]
+    fn without_a_telephone_event_type_dtmf_is_neither_offered_nor_accepted() {
+        let mut s = session();
+        s.local_mut().telephone_event_pt = None;
+        let offer = s.offer();
+        assert!(!offer.contains("telephone-event"), "{offer}");
+        assert!(offer.contains("m=audio 16384 RTP/AVP 0 8\r\n"), "{offer}");
+        let (answer, m) = s.answer(BARESIP_OFFER).unwrap();
+        assert_eq!(m.telephone_event_pt, None);
+        assert!(!answer.contains("telephone-event"), "{answer}");
+        // Our own offer's payload type is the one we set.
+        let mut s = session();
+        s.local_mut().telephone_event_pt = Some(96);
+        assert!(s.offer().contains("a=rtpmap:96 telephone-event/8000\r\n"));
+    }
+
+    #[test]
+    fn static_payload_types_match_rfc_3551() {
+        assert_eq!(Codec::Pcmu.payload_type(), 0);
+        assert_eq!(Codec::Pcma.payload_type(), 8);
     }
 }

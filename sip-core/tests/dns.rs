@@ -463,7 +463,7 @@ async fn registers_and_calls_through_an_outbound_proxy_given_as_a_host_name() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut opts = DialOptions::with_media(
         "sip:+15550100@trunk.test",
-        LocalMedia::new("127.0.0.1".parse().unwrap(), 42000),
+        LocalMedia::new("127.0.0.1".parse().unwrap(), 42000).unwrap(),
     )
     .expect("dial options");
     opts.outbound_proxy = Some("edge.test".parse().expect("proxy"));

@@ -187,7 +187,7 @@ async fn registers_and_takes_a_call_through_kamailio(algorithm: &str) {
     let answered = tokio::spawn(async move {
         let call = incoming.next().await.expect("an incoming call");
         assert_eq!(call.did(), "alice");
-        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
+        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000).unwrap();
         let (mut call, media) = call.accept_media(local).expect("answer");
         assert_eq!(media.expect("offer").codec, Codec::Pcmu);
         let mut confirmed = false;
@@ -243,7 +243,7 @@ async fn outbound_call_through_kamailio_answers_its_407() {
         .expect("bind");
     let mut opts = DialOptions::with_media(
         &format!("sip:bob@127.0.0.1:{}", k.port),
-        LocalMedia::new("127.0.0.1".parse().unwrap(), 41000),
+        LocalMedia::new("127.0.0.1".parse().unwrap(), 41000).unwrap(),
     )
     .expect("dial options");
     opts.from = Some("sip:alice@127.0.0.1".into());

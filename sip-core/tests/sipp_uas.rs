@@ -72,7 +72,7 @@ fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
                     _ => {}
                 }
                 call.ring();
-                let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
+                let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000).unwrap();
                 let (mut call, media) = match call.accept_media(local) {
                     Ok(answered) => answered,
                     Err(CallError::Sdp(e)) => {
@@ -617,7 +617,7 @@ async fn reinvite_for_hold_is_answered_and_reported() {
     let media = seen.media.lock().unwrap();
     let directions: Vec<Direction> = media.iter().map(|m| m.direction).collect();
     assert_eq!(directions, [Direction::SendRecv, Direction::RecvOnly]);
-    assert_eq!(media[0].telephone_event, Some(101));
+    assert_eq!(media[0].telephone_event_pt, Some(101));
 }
 
 const BYE_FROM_US: &str = r#"  <recv request="BYE"/>
@@ -813,7 +813,7 @@ async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
     let app = tokio::spawn(async move {
         let call = incoming.next().await.expect("a call");
         assert!(call.offer().is_none(), "the INVITE has no SDP");
-        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000);
+        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000).unwrap();
         let (mut call, media) = call.accept_media(local).expect("answered");
         assert!(media.is_none(), "media is known only from the ACK's answer");
         let mut events = Vec::new();

@@ -186,6 +186,13 @@ async fn main() -> ExitCode {
     } else {
         args.listen.ip()
     };
+    let media = match LocalMedia::new(rtp_ip, 16384) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("no media address: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let next_port = Arc::new(AtomicU16::new(16384));
 
     let serve = async {
@@ -195,8 +202,9 @@ async fn main() -> ExitCode {
                 next_port.store(16384, Ordering::Relaxed);
             }
             let counters = counters.clone();
+            let mut local = media.clone();
+            local.port = port;
             tokio::spawn(async move {
-                let local = LocalMedia::new(rtp_ip, port);
                 let mut call = match call.accept_media(local) {
                     Ok((call, _media)) => call,
                     Err(CallError::Sdp(_)) | Err(CallError::Cancelled) => {
