@@ -29,15 +29,16 @@
 
 mod build;
 mod headers;
+mod params;
 mod parse;
 mod uri;
 pub mod validate;
 
 pub use build::{MessageBuilder, ResponseBuilder, ResponseHead};
 pub use headers::{
-    split_list, unquote, CSeq, HeaderError, NameAddr, Params, Via, ViaTransport,
-    NAME_ADDR_LIST_LIMIT,
+    split_list, CSeq, HeaderError, NameAddr, Via, ViaTransport, NAME_ADDR_LIST_LIMIT,
 };
+pub use params::{unquote, ParamError, Params};
 pub use parse::{salvage_for_response, ParseError, ParseLimits, Partial, Salvaged};
 pub use uri::{percent_decode, Host, Uri, UriError};
 

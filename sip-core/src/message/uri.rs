@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::headers::{HeaderError, Params};
+use super::params::{ParamError, Params};
 
 /// Why a URI is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,8 +37,8 @@ pub enum UriError {
     EmptyNumber,
 }
 
-impl From<HeaderError> for UriError {
-    fn from(_: HeaderError) -> Self {
+impl From<ParamError> for UriError {
+    fn from(_: ParamError) -> Self {
         UriError::BadParams
     }
 }
