@@ -1,9 +1,31 @@
-//! Helpers for interop tests that start real peers on loopback.
+//! Helpers for the integration tests: finding and running the real peers
+//! (SIPp, Kamailio) on loopback, the one polling helper, and the
+//! in-process pair of endpoints ([`pair`]).
 #![allow(dead_code)]
+
+pub mod pair;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
+
+/// How long [`wait_until`] waits before failing the test.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Waits until `done` holds, checking it every 20 ms, and fails the test
+/// naming `what` when it still does not after [`WAIT_LIMIT`]. For state
+/// that changes without an event to wait on (counters, table sizes, what
+/// a peer or relay saw).
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {WAIT_LIMIT:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// The path of `bin` when it is installed.
 pub fn peer(bin: &str) -> Option<PathBuf> {
