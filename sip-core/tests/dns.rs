@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{free_port, one_call, require, run_sipp, scenario, sipp_register_ok, sipp_report};
+use common::{free_port, one_call, require, scenario, sipp_register_ok, sipp_report, start_sipp};
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::outbound::DialOptions;
 use sip_core::registration::{Account, RegistrationState};
@@ -332,8 +332,7 @@ async fn registers_with_the_second_srv_target_when_the_first_does_not_answer() {
         "dns-registrar.xml",
         &registrar_scenario("sip:trunk.test", ""),
     );
-    let sipp = tokio::spawn(run_sipp(sipp_on("127.0.0.3", &sf, live_port)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp(sipp_on("127.0.0.3", &sf, live_port)).await;
 
     let ep = endpoint(&dns).await;
     let mut account = Account::new("trunk.test", "alice", "secret").expect("account");
@@ -436,8 +435,7 @@ async fn registers_and_calls_through_an_outbound_proxy_given_as_a_host_name() {
         "dns-proxy-registrar.xml",
         &registrar_scenario("sip:trunk.test", route),
     );
-    let sipp = tokio::spawn(run_sipp(sipp_on("127.0.0.7", &sf, live_port)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp(sipp_on("127.0.0.7", &sf, live_port)).await;
     let mut account = Account::new("trunk.test", "alice", "secret").expect("account");
     account.outbound_proxy = Some("edge.test".parse().expect("proxy"));
     account.keepalive = None;
@@ -459,8 +457,7 @@ async fn registers_and_calls_through_an_outbound_proxy_given_as_a_host_name() {
 
     // A call through the same proxy: the INVITE fails over the same way.
     let sf = scenario("dns-proxy-uas.xml", PROXIED_UAS);
-    let sipp = tokio::spawn(run_sipp(sipp_on("127.0.0.7", &sf, live_port)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp(sipp_on("127.0.0.7", &sf, live_port)).await;
     let mut opts = DialOptions::with_media(
         "sip:+15550100@trunk.test",
         LocalMedia::new("127.0.0.1".parse().unwrap(), 42000).unwrap(),
@@ -512,8 +509,7 @@ async fn refreshes_stay_with_the_srv_target_that_answered() {
     .await;
     let dead = silent_server(sock("127.0.0.7", dead_port));
     let sf = scenario("dns-sticky.xml", &refreshing_registrar_scenario());
-    let sipp = tokio::spawn(run_sipp(sipp_on("127.0.0.8", &sf, live_port)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp(sipp_on("127.0.0.8", &sf, live_port)).await;
 
     let ep = endpoint(&dns).await;
     let mut account = Account::new("sticky.test", "alice", "secret").expect("account");

@@ -8,17 +8,18 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{
-    addr, free_port, one_call, require, run_sipp, scenario, sipp_report, start_sipp_server,
-};
+use common::uas::{self, Behaviour, Uas};
+use common::{addr, free_port, require, scenario, sipp_report, start_sipp_server, wait_until};
 use sip_core::auth::Credentials;
 use sip_core::call::CallEvent;
 use sip_core::endpoint::{Endpoint, EndpointConfig};
 use sip_core::outbound::DialOptions;
 use sip_core::registration::{Account, RegistrationState};
 use sip_core::sdp::{Codec, LocalMedia};
+use sip_core::transaction::Timers;
 
 /// A Kamailio process on 127.0.0.1, killed on drop.
 struct Kamailio {
@@ -178,43 +179,26 @@ async fn register(ep: &Endpoint, k: &Kamailio) -> sip_core::registration::Regist
 async fn registers_and_takes_a_call_through_kamailio(algorithm: &str) {
     require("sipp");
     let k = start_kamailio(algorithm, free_port());
-    let (ep, mut incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
-        .await
-        .expect("bind");
-    let reg = register(&ep, &k).await;
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    let reg = register(&uas.ep, &k).await;
 
     // SIPp calls alice at Kamailio; Kamailio finds our contact and relays.
-    let answered = tokio::spawn(async move {
-        let call = incoming.next().await.expect("an incoming call");
-        assert_eq!(call.did(), "alice");
-        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000).unwrap();
-        let (mut call, media) = call.accept_media(local).expect("answer");
-        assert_eq!(media.expect("offer").codec, Codec::Pcmu);
-        let mut confirmed = false;
-        while let Some(ev) = call.next_event().await {
-            match ev {
-                CallEvent::Confirmed => confirmed = true,
-                CallEvent::Hangup(_) => break,
-                _ => {}
-            }
-        }
-        confirmed
-    });
-    let caller = scenario("caller.xml", CALLER_UAC);
-    let mut args = one_call(&caller, free_port(), "20s");
-    args.extend([
-        format!("127.0.0.1:{}", k.port),
-        "-s".into(),
-        "alice".into(),
-        "-timeout_error".into(),
-    ]);
-    let out = run_sipp(args).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
-    assert!(
-        tokio::time::timeout(Duration::from_secs(10), answered)
-            .await
-            .expect("call ends")
-            .expect("task"),
+    let kamailio = addr(k.port);
+    uas::run_scenario(
+        kamailio,
+        "caller.xml",
+        CALLER_UAC,
+        &["-s", "alice", "-m", "1"],
+    )
+    .await;
+    wait_until("the call's end", || {
+        uas.seen.remote_bye.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(*uas.seen.dids.lock().unwrap(), ["alice"]);
+    assert_eq!(
+        uas.seen.confirmed.load(Ordering::SeqCst),
+        1,
         "the ACK came through Kamailio"
     );
     assert_eq!(reg.unregister().await, RegistrationState::Unregistered);
@@ -383,24 +367,6 @@ Content-Length: 0
 </scenario>
 "#;
 
-/// Waits until `reg` reports a state `f` accepts.
-async fn until(
-    reg: &mut sip_core::registration::Registration,
-    f: impl Fn(&RegistrationState) -> bool,
-) -> RegistrationState {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let st = reg.state();
-            if f(&st) {
-                return st;
-            }
-            reg.changed().await;
-        }
-    })
-    .await
-    .expect("registration state")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_of_several_tenants_register_side_by_side_each_with_its_own_state() {
     let k = start_kamailio("MD5", free_port());
@@ -415,13 +381,16 @@ async fn accounts_of_several_tenants_register_side_by_side_each_with_its_own_sta
     };
     // Three accounts on one endpoint at once; dave's password is wrong.
     let alice = ep.register(account("alice", "secret"));
-    let mut carol = ep.register(account("carol", "carol-pw"));
-    let mut dave = ep.register(account("dave", "not-dave-pw"));
-    let mut alice = alice;
+    let carol = ep.register(account("carol", "carol-pw"));
+    let dave = ep.register(account("dave", "not-dave-pw"));
     let registered = |s: &RegistrationState| matches!(s, RegistrationState::Registered { .. });
-    until(&mut alice, registered).await;
-    until(&mut carol, registered).await;
-    let failed = until(&mut dave, |s| matches!(s, RegistrationState::Failed { .. })).await;
+    wait_until("alice registered", || registered(&alice.state())).await;
+    wait_until("carol registered", || registered(&carol.state())).await;
+    wait_until("dave refused", || {
+        matches!(dave.state(), RegistrationState::Failed { .. })
+    })
+    .await;
+    let failed = dave.state();
     match failed {
         RegistrationState::Failed { code, .. } => {
             assert_eq!(code, Some(401), "{failed:?}\n{}", k.log())

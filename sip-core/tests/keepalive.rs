@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use common::{
     addr, free_port, require, scenario, sipp_register_ok, sipp_report, sipp_response,
-    start_sipp_server,
+    start_sipp_server, wait_until,
 };
 use sip_core::endpoint::{Endpoint, EndpointConfig};
-use sip_core::registration::{Account, KeepAlive, Registration, RegistrationState};
+use sip_core::registration::{Account, KeepAlive, RegistrationState};
 use tokio::net::UdpSocket;
 
 /// Answers `code reason` to the last request.
@@ -57,17 +57,6 @@ fn options_registrar() -> String {
     )
 }
 
-/// Waits (bounded) until `f` holds for the registration's counters.
-async fn wait_for(reg: &Registration, what: &str, f: impl Fn(&Registration) -> bool) {
-    for _ in 0..200 {
-        if f(reg) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}: {:?}", reg.keepalive_stats());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_keepalives_reach_the_registrar_and_any_response_proves_the_path() {
     require("sipp");
@@ -88,8 +77,8 @@ async fn options_keepalives_reach_the_registrar_and_any_response_proves_the_path
         "{:?}",
         reg.state()
     );
-    wait_for(&reg, "three answered OPTIONS", |r| {
-        r.keepalive_stats().answered >= 3
+    wait_until("three answered OPTIONS", || {
+        reg.keepalive_stats().answered >= 3
     })
     .await;
     let stats = reg.keepalive_stats();
@@ -180,7 +169,7 @@ async fn crlf_keepalives_leave_from_the_registering_socket_while_registered() {
         RegistrationState::Registered { registrar, .. } => assert_eq!(registrar, relay_addr),
         other => panic!("not registered: {other:?}"),
     }
-    wait_for(&reg, "three CRLF keep-alives at the relay", |_| {
+    wait_until("three CRLF keep-alives at the relay", || {
         seen.lock()
             .unwrap()
             .iter()

@@ -10,7 +10,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{addr, free_port};
+use common::{addr, free_port, wait_until};
 use sip_core::call::{CallEvent, HangupCause};
 use sip_core::endpoint::{Endpoint, EndpointConfig, IncomingCalls};
 use sip_core::message::Message;
@@ -160,13 +160,10 @@ async fn copies_of_an_invite_sent_back_to_back_make_one_call_and_one_dialog() {
     );
     assert_eq!(ep.active_calls(), 0);
     // The table entry goes right after the Hangup event.
-    for _ in 0..200 {
-        if ep.dialog_count() == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the dialog stayed in the table after BYE");
+    wait_until("the dialog leaving the table after BYE", || {
+        ep.dialog_count() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

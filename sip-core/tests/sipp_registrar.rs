@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    addr, free_port, one_call, require, run_sipp, scenario, sipp_report, sipp_response,
+    addr, free_port, one_call, require, scenario, sipp_report, sipp_response, start_sipp,
     start_sipp_server,
 };
 use sip_core::endpoint::{Endpoint, EndpointConfig};
@@ -124,8 +124,7 @@ async fn wrong_password_is_surfaced_as_a_failure_with_the_status() {
     let registrar_port = free_port();
     let xml = registrar_scenario(60, "the-right-one");
     let sf = scenario("registrar-403.xml", &xml);
-    let sipp = tokio::spawn(run_sipp(one_call(&sf, registrar_port, "20s")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = start_sipp(one_call(&sf, registrar_port, "20s")).await;
     let (ep, _incoming) = Endpoint::bind(EndpointConfig::listen(addr(free_port())))
         .await
         .expect("bind");

@@ -5,196 +5,47 @@
 
 mod common;
 
-use std::process::Output;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{addr, free_port, require, run_sipp, scenario, sipp_report};
-use sip_core::call::{CallError, CallEvent, HangupCause};
-use sip_core::endpoint::{Endpoint, EndpointConfig, IncomingCalls};
-use sip_core::sdp::{Codec, Direction, LocalMedia, NegotiatedMedia};
+use common::uas::{self, Behaviour, Uas};
+use common::{free_port, require, sipp_report, wait_until};
+use sip_core::call::{CallEvent, HangupCause};
+use sip_core::endpoint::EndpointConfig;
+use sip_core::sdp::{Direction, LocalMedia};
 use sip_core::transaction::Timers;
-
-#[derive(Clone, Copy)]
-enum Behaviour {
-    Answer,
-    AnswerThenHangup,
-    /// Hang up as soon as `accept` returns, before the ACK.
-    HangupAtOnce,
-    RingThenWaitCancel,
-    Reject(u16),
-}
-
-#[derive(Default)]
-struct Seen {
-    offered: AtomicUsize,
-    confirmed: AtomicUsize,
-    remote_bye: AtomicUsize,
-    local_hangup: AtomicUsize,
-    no_ack: AtomicUsize,
-    cancelled: AtomicUsize,
-    dtmf: std::sync::Mutex<String>,
-    modified: std::sync::Mutex<Vec<String>>,
-    /// The media negotiated at answer, then after each re-INVITE.
-    media: std::sync::Mutex<Vec<NegotiatedMedia>>,
-}
-
-async fn start(timers: Timers) -> (Endpoint, IncomingCalls, u16) {
-    let port = free_port();
-    let cfg = EndpointConfig {
-        timers,
-        ..EndpointConfig::listen(addr(port))
-    };
-    let (ep, incoming) = Endpoint::bind(cfg).await.expect("bind");
-    (ep, incoming, port)
-}
-
-fn serve(mut incoming: IncomingCalls, behaviour: Behaviour) -> Arc<Seen> {
-    let seen = Arc::new(Seen::default());
-    let s = seen.clone();
-    tokio::spawn(async move {
-        while let Some(mut call) = incoming.next().await {
-            s.offered.fetch_add(1, Ordering::SeqCst);
-            assert!(call.offer().is_some_and(|o| o.contains("m=audio")));
-            let s = s.clone();
-            tokio::spawn(async move {
-                match behaviour {
-                    Behaviour::Reject(code) => return call.reject(code),
-                    Behaviour::RingThenWaitCancel => {
-                        call.ring();
-                        tokio::time::timeout(Duration::from_secs(20), call.cancelled())
-                            .await
-                            .expect("caller cancels");
-                        s.cancelled.fetch_add(1, Ordering::SeqCst);
-                        return;
-                    }
-                    _ => {}
-                }
-                call.ring();
-                let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000).unwrap();
-                let (mut call, media) = match call.accept_media(local) {
-                    Ok(answered) => answered,
-                    Err(CallError::Sdp(e)) => {
-                        assert_eq!(e.status(), 488);
-                        return;
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                };
-                let media = media.expect("the INVITE carries an offer");
-                assert_eq!(media.codec, Codec::Pcmu);
-                s.media.lock().unwrap().push(media);
-                if let Behaviour::HangupAtOnce = behaviour {
-                    call.hangup().await.expect("hangup");
-                }
-                while let Some(ev) = call.next_event().await {
-                    match ev {
-                        CallEvent::Confirmed => {
-                            s.confirmed.fetch_add(1, Ordering::SeqCst);
-                            if let Behaviour::AnswerThenHangup = behaviour {
-                                call.hangup().await.expect("hangup");
-                            }
-                        }
-                        CallEvent::Dtmf { digit, .. } => s.dtmf.lock().unwrap().push(digit),
-                        CallEvent::SessionModified {
-                            remote_sdp, media, ..
-                        } => {
-                            s.modified.lock().unwrap().push(remote_sdp);
-                            s.media.lock().unwrap().extend(media);
-                        }
-                        CallEvent::Hangup(cause) => {
-                            let c = match cause {
-                                HangupCause::RemoteBye => &s.remote_bye,
-                                HangupCause::LocalHangup => &s.local_hangup,
-                                HangupCause::NoAck => &s.no_ack,
-                                other => panic!("unexpected hangup {other:?}"),
-                            };
-                            c.fetch_add(1, Ordering::SeqCst);
-                        }
-                        CallEvent::TransferProgress { .. } => {}
-                    }
-                }
-            });
-        }
-    });
-    seen
-}
-
-/// Runs SIPp's scenario `xml` (saved as `name`) against our endpoint on
-/// `port` with `extra` arguments (calls, rate, transport), requires it to
-/// succeed, and returns its output for tests that read SIPp's screen.
-async fn run_scenario(port: u16, name: &str, xml: &str, extra: &[&str]) -> Output {
-    let sf = scenario(name, xml);
-    let mut args = vec!["-sf", sf.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = run_sipp(sipp_args(port, &args)).await;
-    assert!(out.status.success(), "{}", sipp_report(&out));
-    out
-}
-
-fn sipp_args(port: u16, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        format!("127.0.0.1:{port}"),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-timeout".into(),
-        "60s".into(),
-        "-timeout_error".into(),
-        "-nostdin".into(),
-    ];
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-async fn wait_until(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_sipp_calls_and_ends_them_on_remote_bye() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    let out = run_sipp(sipp_args(
-        port,
-        &["-sn", "uac", "-m", "30", "-r", "30", "-l", "30"],
-    ))
-    .await;
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    let out = uas
+        .run_sipp(&["-sn", "uac", "-m", "30", "-r", "30", "-l", "30"])
+        .await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("all hangups", || {
-        seen.remote_bye.load(Ordering::SeqCst) == 30
+        uas.seen.remote_bye.load(Ordering::SeqCst) == 30
     })
     .await;
-    assert_eq!(seen.offered.load(Ordering::SeqCst), 30);
-    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 30);
-    assert_eq!(ep.active_calls(), 0);
-    assert_eq!(ep.dialog_count(), 0);
+    assert_eq!(uas.seen.offered.load(Ordering::SeqCst), 30);
+    assert_eq!(uas.seen.confirmed.load(Ordering::SeqCst), 30);
+    assert_eq!(uas.ep.active_calls(), 0);
+    assert_eq!(uas.ep.dialog_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_sipp_calls_over_tcp() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    let out = run_sipp(sipp_args(
-        port,
-        &["-sn", "uac", "-t", "t1", "-m", "10", "-r", "10"],
-    ))
-    .await;
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    let out = uas
+        .run_sipp(&["-sn", "uac", "-t", "t1", "-m", "10", "-r", "10"])
+        .await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("all hangups", || {
-        seen.remote_bye.load(Ordering::SeqCst) == 10
+        uas.seen.remote_bye.load(Ordering::SeqCst) == 10
     })
     .await;
-    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(uas.ep.active_calls(), 0);
 }
 
 /// SIPp calling an endpoint bound to IPv6 loopback only, on `transport`
@@ -202,43 +53,19 @@ async fn answers_sipp_calls_over_tcp() {
 /// ended by SIPp's BYE.
 async fn ipv6_calls(transport: &str) {
     require("sipp");
-    let port = free_port();
-    let us = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
-    let (ep, incoming) = Endpoint::bind(EndpointConfig::listen(us))
-        .await
-        .expect("bind [::1]");
-    let seen = serve(incoming, Behaviour::Answer);
-    let args: Vec<String> = [
-        &format!("[::1]:{port}"),
-        "-i",
-        "::1",
-        "-p",
-        &free_port().to_string(),
-        "-sn",
-        "uac",
-        "-t",
-        transport,
-        "-m",
-        "5",
-        "-r",
-        "5",
-        "-timeout",
-        "60s",
-        "-timeout_error",
-        "-nostdin",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    let out = run_sipp(args).await;
+    let us = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, free_port()));
+    let uas = Uas::start_with(EndpointConfig::listen(us), Behaviour::Answer).await;
+    let out = uas
+        .run_sipp(&["-sn", "uac", "-t", transport, "-m", "5", "-r", "5"])
+        .await;
     assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("all hangups", || {
-        seen.remote_bye.load(Ordering::SeqCst) == 5
+        uas.seen.remote_bye.load(Ordering::SeqCst) == 5
     })
     .await;
-    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 5);
-    assert_eq!(ep.active_calls(), 0);
-    assert_eq!(ep.dialog_count(), 0);
+    assert_eq!(uas.seen.confirmed.load(Ordering::SeqCst), 5);
+    assert_eq!(uas.ep.active_calls(), 0);
+    assert_eq!(uas.ep.dialog_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,11 +87,9 @@ async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
         t2: Duration::from_millis(800),
         t4: Duration::from_secs(1),
     };
-    let (ep, incoming, port) = start(timers).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    let out = run_sipp(sipp_args(
-        port,
-        &[
+    let uas = Uas::start(timers, Behaviour::Answer).await;
+    let out = uas
+        .run_sipp(&[
             "-sn",
             "uac",
             "-m",
@@ -277,9 +102,8 @@ async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
             "800",
             "-recv_timeout",
             "20000",
-        ],
-    ))
-    .await;
+        ])
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     // SIPp's own retransmissions may give up on an unlucky call; ours must
     // not lose any call SIPp completed.
@@ -290,13 +114,13 @@ async fn calls_complete_when_sipp_drops_ten_percent_of_packets() {
         .unwrap_or_default();
     eprintln!("{failed}");
     wait_until("calls to settle", || {
-        ep.active_calls() == 0 || seen.remote_bye.load(Ordering::SeqCst) >= 36
+        uas.ep.active_calls() == 0 || uas.seen.remote_bye.load(Ordering::SeqCst) >= 36
     })
     .await;
     assert!(
-        seen.remote_bye.load(Ordering::SeqCst) >= 36,
+        uas.seen.remote_bye.load(Ordering::SeqCst) >= 36,
         "only {} of 40 calls completed\n{}",
-        seen.remote_bye.load(Ordering::SeqCst),
+        uas.seen.remote_bye.load(Ordering::SeqCst),
         sipp_report(&out)
     );
 }
@@ -378,20 +202,14 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_cancels_before_answer_and_gets_487() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::RingThenWaitCancel);
-    run_scenario(
-        port,
-        "cancel.xml",
-        &cancel_scenario(),
-        &["-m", "5", "-r", "5"],
-    )
-    .await;
+    let uas = Uas::start(Timers::default(), Behaviour::RingThenWaitCancel).await;
+    uas.run_scenario("cancel.xml", &cancel_scenario(), &["-m", "5", "-r", "5"])
+        .await;
     wait_until("cancels seen", || {
-        seen.cancelled.load(Ordering::SeqCst) == 5
+        uas.seen.cancelled.load(Ordering::SeqCst) == 5
     })
     .await;
-    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(uas.ep.active_calls(), 0);
 }
 
 /// The caller ends the early dialog with BYE instead of CANCEL: RFC 3261
@@ -438,20 +256,18 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bye_on_the_early_dialog_gets_200_then_487_to_the_invite() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::RingThenWaitCancel);
-    run_scenario(
-        port,
+    let uas = Uas::start(Timers::default(), Behaviour::RingThenWaitCancel).await;
+    uas.run_scenario(
         "earlybye.xml",
         &early_bye_scenario(),
         &["-m", "10", "-r", "10"],
     )
     .await;
     wait_until("early dialogs ended", || {
-        seen.cancelled.load(Ordering::SeqCst) == 10
+        uas.seen.cancelled.load(Ordering::SeqCst) == 10
     })
     .await;
-    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(uas.ep.active_calls(), 0);
 }
 
 fn reject_scenario() -> String {
@@ -474,17 +290,11 @@ fn reject_scenario() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_call_gets_486_and_our_transaction_absorbs_the_ack() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let _seen = serve(incoming, Behaviour::Reject(486));
-    run_scenario(
-        port,
-        "busy.xml",
-        &reject_scenario(),
-        &["-m", "5", "-r", "5"],
-    )
-    .await;
+    let uas = Uas::start(Timers::default(), Behaviour::Reject(486)).await;
+    uas.run_scenario("busy.xml", &reject_scenario(), &["-m", "5", "-r", "5"])
+        .await;
     // An unexpected (retransmitted) 486 during the pause would fail the call.
-    assert_eq!(ep.active_calls(), 0);
+    assert_eq!(uas.ep.active_calls(), 0);
 }
 
 fn in_dialog_scenario(middle: &str, end: &str) -> String {
@@ -550,18 +360,16 @@ Duration=160
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtmf_by_info_arrives_as_events() {
     require("sipp");
-    let (_ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
     let middle = [info(2, "1"), info(3, "#"), info(4, "9")].join("\n");
-    run_scenario(
-        port,
+    uas.run_scenario(
         "info.xml",
         &in_dialog_scenario(&middle, BYE_FROM_SIPP),
         &["-m", "1"],
     )
     .await;
-    wait_until("hangup", || seen.remote_bye.load(Ordering::SeqCst) == 1).await;
-    assert_eq!(*seen.dtmf.lock().unwrap(), "1#9");
+    wait_until("hangup", || uas.seen.remote_bye.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(*uas.seen.dtmf.lock().unwrap(), "1#9");
 }
 
 const HOLD_REINVITE: &str = r#"  <send retrans="500"><![CDATA[
@@ -600,21 +408,19 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reinvite_for_hold_is_answered_and_reported() {
     require("sipp");
-    let (_ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    run_scenario(
-        port,
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    uas.run_scenario(
         "hold.xml",
         &in_dialog_scenario(HOLD_REINVITE, BYE_FROM_SIPP),
         &["-m", "1"],
     )
     .await;
-    wait_until("hangup", || seen.remote_bye.load(Ordering::SeqCst) == 1).await;
-    let m = seen.modified.lock().unwrap();
+    wait_until("hangup", || uas.seen.remote_bye.load(Ordering::SeqCst) == 1).await;
+    let m = uas.seen.modified.lock().unwrap();
     assert_eq!(m.len(), 1);
     assert!(m[0].contains("a=sendonly"));
     // Answered sendrecv, then the far end put us on hold: we only receive.
-    let media = seen.media.lock().unwrap();
+    let media = uas.seen.media.lock().unwrap();
     let directions: Vec<Direction> = media.iter().map(|m| m.direction).collect();
     assert_eq!(directions, [Direction::SendRecv, Direction::RecvOnly]);
     assert_eq!(media[0].telephone_event_pt, Some(101));
@@ -637,31 +443,33 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_up_at_once_sends_the_bye_after_the_200_and_its_ack() {
     require("sipp");
-    let (_ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::HangupAtOnce);
-    run_scenario(
-        port,
+    let uas = Uas::start(Timers::default(), Behaviour::HangupAtOnce).await;
+    uas.run_scenario(
         "byeatonce.xml",
         &in_dialog_scenario("", BYE_FROM_US),
         &["-m", "20", "-r", "20"],
     )
     .await;
-    wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 20).await;
+    wait_until("hangups", || {
+        uas.seen.local_hangup.load(Ordering::SeqCst) == 20
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_hang_up_with_bye_routed_to_the_callers_contact() {
     require("sipp");
-    let (_ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::AnswerThenHangup);
-    run_scenario(
-        port,
+    let uas = Uas::start(Timers::default(), Behaviour::AnswerThenHangup).await;
+    uas.run_scenario(
         "ourbye.xml",
         &in_dialog_scenario("", BYE_FROM_US),
         &["-m", "3", "-r", "3"],
     )
     .await;
-    wait_until("hangups", || seen.local_hangup.load(Ordering::SeqCst) == 3).await;
+    wait_until("hangups", || {
+        uas.seen.local_hangup.load(Ordering::SeqCst) == 3
+    })
+    .await;
 }
 
 fn no_ack_scenario() -> String {
@@ -698,10 +506,14 @@ async fn unacknowledged_200_is_retransmitted_then_the_call_is_ended() {
         t2: Duration::from_millis(400),
         t4: Duration::from_millis(500),
     };
-    let (_ep, incoming, port) = start(timers).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    let out = run_scenario(port, "noack.xml", &no_ack_scenario(), &["-m", "1"]).await;
-    wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
+    let uas = Uas::start(timers, Behaviour::Answer).await;
+    let out = uas
+        .run_scenario("noack.xml", &no_ack_scenario(), &["-m", "1"])
+        .await;
+    wait_until("no-ack hangup", || {
+        uas.seen.no_ack.load(Ordering::SeqCst) == 1
+    })
+    .await;
     // SIPp's screen: "200 <----------  1  <retransmissions> ...".
     let stdout = String::from_utf8_lossy(&out.stdout);
     let retrans: u32 = stdout
@@ -748,11 +560,11 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offer_without_a_common_codec_is_refused_with_488() {
     require("sipp");
-    let (_ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    run_scenario(port, "g729.xml", &g729_only(), &["-m", "1"]).await;
-    assert_eq!(seen.offered.load(Ordering::SeqCst), 1);
-    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    uas.run_scenario("g729.xml", &g729_only(), &["-m", "1"])
+        .await;
+    assert_eq!(uas.seen.offered.load(Ordering::SeqCst), 1);
+    assert_eq!(uas.seen.confirmed.load(Ordering::SeqCst), 0);
 }
 
 /// A delayed-offer INVITE (no SDP): our 200 OK carries the offer and
@@ -809,7 +621,7 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
     require("sipp");
-    let (_ep, mut incoming, port) = start(Timers::default()).await;
+    let (_ep, mut incoming, us) = uas::endpoint(Timers::default()).await;
     let app = tokio::spawn(async move {
         let call = incoming.next().await.expect("a call");
         assert!(call.offer().is_none(), "the INVITE has no SDP");
@@ -826,8 +638,8 @@ async fn unusable_answer_in_the_ack_ends_the_call_with_bye() {
         }
         events
     });
-    run_scenario(
-        port,
+    uas::run_scenario(
+        us,
         "late-answer-g729.xml",
         &late_answer_g729(),
         &["-m", "1"],
@@ -854,17 +666,18 @@ async fn unacknowledged_200_over_tcp_ends_the_call_with_bye_after_timer_l() {
         t2: Duration::from_millis(400),
         t4: Duration::from_millis(500),
     };
-    let (ep, incoming, port) = start(timers).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    run_scenario(
-        port,
+    let uas = Uas::start(timers, Behaviour::Answer).await;
+    uas.run_scenario(
         "noack-tcp.xml",
         &no_ack_scenario(),
         &["-t", "t1", "-m", "1"],
     )
     .await;
-    wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
-    wait_until("dialog removed", || ep.dialog_count() == 0).await;
+    wait_until("no-ack hangup", || {
+        uas.seen.no_ack.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    wait_until("dialog removed", || uas.ep.dialog_count() == 0).await;
 }
 
 /// An ACK that reuses the INVITE's branch (as RFC 2543 peers do) but names
@@ -900,18 +713,19 @@ async fn ack_with_the_invite_branch_for_another_dialog_does_not_stop_timer_l() {
         t2: Duration::from_millis(400),
         t4: Duration::from_millis(500),
     };
-    let (ep, incoming, port) = start(timers).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    run_scenario(
-        port,
+    let uas = Uas::start(timers, Behaviour::Answer).await;
+    uas.run_scenario(
         "ack-other-dialog.xml",
         &without_ack_scenario(ACK_FOR_ANOTHER_DIALOG, BYE_FROM_US),
         &["-m", "1"],
     )
     .await;
-    wait_until("no-ack hangup", || seen.no_ack.load(Ordering::SeqCst) == 1).await;
-    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 0);
-    wait_until("dialog removed", || ep.dialog_count() == 0).await;
+    wait_until("no-ack hangup", || {
+        uas.seen.no_ack.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(uas.seen.confirmed.load(Ordering::SeqCst), 0);
+    wait_until("dialog removed", || uas.ep.dialog_count() == 0).await;
 }
 
 /// CANCEL after the 200 and its ACK, with the INVITE's branch (RFC 3261
@@ -936,19 +750,20 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_after_the_200_gets_200_and_leaves_the_call_up() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    run_scenario(
-        port,
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    uas.run_scenario(
         "cancel-after-200.xml",
         &in_dialog_scenario(CANCEL_AFTER_ANSWER, BYE_FROM_SIPP),
         &["-m", "3", "-r", "3"],
     )
     .await;
-    wait_until("hangups", || seen.remote_bye.load(Ordering::SeqCst) == 3).await;
-    assert_eq!(seen.confirmed.load(Ordering::SeqCst), 3);
-    assert_eq!(seen.cancelled.load(Ordering::SeqCst), 0);
-    assert_eq!(ep.active_calls(), 0);
+    wait_until("hangups", || {
+        uas.seen.remote_bye.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    assert_eq!(uas.seen.confirmed.load(Ordering::SeqCst), 3);
+    assert_eq!(uas.seen.cancelled.load(Ordering::SeqCst), 0);
+    assert_eq!(uas.ep.active_calls(), 0);
 }
 
 /// BYE straight after the 200, no ACK: 200 to the BYE, and then our 200 to
@@ -989,15 +804,14 @@ Content-Length: 0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bye_before_the_ack_stops_the_200_retransmissions() {
     require("sipp");
-    let (ep, incoming, port) = start(Timers::default()).await;
-    let seen = serve(incoming, Behaviour::Answer);
-    let out = run_scenario(
-        port,
-        "bye-before-ack.xml",
-        &bye_before_ack(),
-        &["-m", "3", "-r", "3"],
-    )
-    .await;
+    let uas = Uas::start(Timers::default(), Behaviour::Answer).await;
+    let out = uas
+        .run_scenario(
+            "bye-before-ack.xml",
+            &bye_before_ack(),
+            &["-m", "3", "-r", "3"],
+        )
+        .await;
     // SIPp's screen: "200 <----------  3  <retransmissions> ..." for the
     // 200 to the INVITE (the first 200 line).
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1008,8 +822,11 @@ async fn bye_before_the_ack_stops_the_200_retransmissions() {
         .and_then(|n| n.parse().ok())
         .expect("SIPp reports the 200 line");
     assert_eq!(retrans, 0, "{}", sipp_report(&out));
-    wait_until("hangups", || seen.remote_bye.load(Ordering::SeqCst) == 3).await;
-    assert_eq!(seen.no_ack.load(Ordering::SeqCst), 0);
-    assert_eq!(ep.active_calls(), 0);
-    wait_until("dialogs removed", || ep.dialog_count() == 0).await;
+    wait_until("hangups", || {
+        uas.seen.remote_bye.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    assert_eq!(uas.seen.no_ack.load(Ordering::SeqCst), 0);
+    assert_eq!(uas.ep.active_calls(), 0);
+    wait_until("dialogs removed", || uas.ep.dialog_count() == 0).await;
 }

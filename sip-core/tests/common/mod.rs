@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pair;
+pub mod uas;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -109,8 +110,14 @@ pub async fn start_sipp_server(
 ) -> tokio::task::JoinHandle<Output> {
     let mut args = sipp_calls(scenario, local_port, calls, timeout);
     args.push("-timeout_error".into());
+    start_sipp(args).await
+}
+
+/// Starts SIPp with `args` in the background, giving it 300 ms to open its
+/// socket before the test talks to it; the handle yields its output.
+pub async fn start_sipp(args: Vec<String>) -> tokio::task::JoinHandle<Output> {
     let sipp = tokio::spawn(run_sipp(args));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     sipp
 }
 
