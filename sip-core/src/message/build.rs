@@ -7,7 +7,10 @@ use std::fmt::{self, Write as _};
 use super::parse::Salvaged;
 use std::net::SocketAddr;
 
-use super::{reason_phrase, HeaderName, Headers, Method, Via, ViaTransport};
+use super::fields::{HeaderName, Headers};
+use super::headers::{NameAddr, Via, ViaTransport};
+use super::method::Method;
+use super::sip_message::reason_phrase;
 
 /// Writes a SIP message into one growing buffer. Content-Length is written
 /// by [`MessageBuilder::body`] or [`MessageBuilder::finish`], so it is
@@ -178,7 +181,7 @@ impl MessageBuilder {
     }
 
     fn push_to_with_tag(&mut self, to: &str, to_tag: Option<&str>) {
-        let has_tag = super::NameAddr::parse(to)
+        let has_tag = NameAddr::parse(to)
             .map(|n| n.tag().is_some())
             .unwrap_or(true);
         match to_tag {

@@ -5,9 +5,10 @@
 
 use std::borrow::Cow;
 
+use super::lex::{is_lws, is_token, is_token_char, parse_small_int, trim_lws};
+use super::method::Method;
 use super::params::{read_quoted, unquote, ParamError, Params};
 use super::uri::{split_host_port, Host, Uri, UriError};
-use super::{is_lws, is_token, is_token_char, trim_lws, Method};
 
 /// Why a header value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -314,7 +315,7 @@ impl<'a> CSeq<'a> {
             .ok_or(HeaderError::Invalid("CSeq", "expected <number> <method>"))?;
         let num = &v[..split];
         let method = trim_lws(&v[split..]);
-        let seq = super::parse_small_int(num, (1 << 31) - 1).ok_or(HeaderError::Invalid(
+        let seq = parse_small_int(num, (1 << 31) - 1).ok_or(HeaderError::Invalid(
             "CSeq",
             "sequence number is not below 2^31",
         ))?;

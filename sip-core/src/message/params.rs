@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{is_token, token_byte, trim_lws};
+use super::lex::{is_token, token_byte, trim_lws};
 
 /// Why a parameter list, or a quoted string in one, is malformed: `what`
 /// was being read and `why` it is wrong.

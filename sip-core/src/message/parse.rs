@@ -4,9 +4,10 @@
 //! views in `headers` and `uri`, and the endpoint's acceptance rules to
 //! `validate`.
 
-use super::{
-    is_token_char, trim_lws, Header, HeaderName, Headers, Message, Method, Request, Response,
-};
+use super::fields::{Header, HeaderName, Headers};
+use super::lex::{is_token_char, trim_lws};
+use super::method::Method;
+use super::sip_message::{Message, Request, Response};
 
 /// Why a message could not be framed. Each variant says what was wrong in
 /// words that can go into a `Warning` header of a 400 response.

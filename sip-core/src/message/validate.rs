@@ -5,12 +5,14 @@
 //! an unknown URI scheme 416, an unknown required extension 420, a body we
 //! cannot read 415, an Accept we cannot satisfy 406.
 
-use super::parse::ParseError;
-use super::{
-    is_lws, is_token, HeaderError, HeaderName, Message, MessageBuilder, Method, NameAddr, Request,
-    Response, Uri, Via,
-};
-use crate::message::uri::Scheme;
+use super::build::MessageBuilder;
+use super::fields::{HeaderName, Headers};
+use super::headers::{HeaderError, NameAddr, Via};
+use super::lex::{is_lws, is_token, parse_small_int};
+use super::method::Method;
+use super::parse::{salvage_for_response, ParseError, ParseLimits};
+use super::sip_message::{Message, Request, Response};
+use super::uri::{Scheme, Uri};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -124,11 +126,7 @@ fn media_type(v: &str) -> &str {
     v.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
 }
 
-fn check_single(
-    req_headers: &super::Headers<'_>,
-    name: HeaderName,
-    what: &str,
-) -> Result<(), Rejection> {
+fn check_single(req_headers: &Headers<'_>, name: HeaderName, what: &str) -> Result<(), Rejection> {
     let lines = req_headers.count(name);
     if lines > 1 || (lines == 1 && req_headers.list(name).count() > 1) {
         return Err(Rejection::bad(format!("more than one {what} value")));
@@ -162,7 +160,7 @@ fn is_valid_sip_date(v: &str) -> bool {
 
 /// Syntax and semantics every message (request or response) must satisfy:
 /// the mandatory headers present once and well formed.
-fn check_common(headers: &super::Headers<'_>) -> Result<(), Rejection> {
+fn check_common(headers: &Headers<'_>) -> Result<(), Rejection> {
     for (name, what) in [
         (HeaderName::To, "To"),
         (HeaderName::From, "From"),
@@ -323,7 +321,7 @@ pub fn check_response(resp: &Response<'_>) -> Result<(), Rejection> {
     check_common(&resp.headers)?;
     if let Some(ra) = resp.headers.get(HeaderName::RetryAfter) {
         let secs = ra.split([';', '(']).next().unwrap_or("");
-        if super::parse_small_int(secs, u32::MAX as u64).is_none() {
+        if parse_small_int(secs, u32::MAX as u64).is_none() {
             return Err(Rejection::bad("Retry-After is not a number of seconds"));
         }
     }
@@ -364,7 +362,7 @@ mod tests {
             source: "198.51.100.7:40123".parse().unwrap(),
             tags: &tags,
         };
-        let limits = super::super::ParseLimits::default();
+        let limits = ParseLimits::default();
         let caps = Capabilities::default();
         let refuse = || match screen_datagram(raw, &limits, &caps, &reply) {
             Verdict::Reject { response, .. } => response,
@@ -477,7 +475,7 @@ pub struct StatelessReply<'a> {
 /// answered. Nothing is allocated for a message that is accepted.
 pub fn screen_datagram<'a>(
     buf: &'a [u8],
-    limits: &super::ParseLimits,
+    limits: &ParseLimits,
     caps: &Capabilities,
     reply: &StatelessReply<'_>,
 ) -> Verdict<'a> {
@@ -507,7 +505,7 @@ pub fn screen_datagram<'a>(
         },
         Err(err) => {
             let rejection = Rejection::unparseable(&err);
-            match super::salvage_for_response(buf) {
+            match salvage_for_response(buf) {
                 Some(s) if !s.is_ack => {
                     let top_via = s.vias.first().copied().unwrap_or("");
                     let tag = reply.tags.tag_for(s.call_id, s.from, top_via);
