@@ -1,5 +1,5 @@
 //! Raw FFI to DAHDI, the Linux kernel interface to analog and digital
-//! telephony cards.
+//! telephony cards, and a thin safe channel over it.
 //!
 //! - The crate root holds every constant, struct and ioctl request number
 //!   of `dahdi/user.h`, named as the header names them
@@ -7,12 +7,16 @@
 //!   `DAHDI_EVENT_RINGBEGIN`, ...). A test compiles a C program against
 //!   the real header and checks every ioctl number, struct size, alignment
 //!   and field offset against these definitions.
+//! - `channel` opens a channel by number and carries 20 ms frames, line
+//!   events and hook changes behind the `AnalogChannel` trait.
 //!
 //! DAHDI exists only on Linux; on other systems the crate is empty so the
 //! rest of the workspace still builds.
 
 #![warn(missing_docs)]
 
+#[cfg(target_os = "linux")]
+pub mod channel;
 #[cfg(target_os = "linux")]
 #[doc(hidden)]
 pub mod layout;
