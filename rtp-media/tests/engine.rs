@@ -389,14 +389,14 @@ async fn port_pool_exhaustion_and_reuse() {
 async fn invalid_params_are_rejected() {
     let eng = engine(21650, 2);
     let mut p = SessionParams::new(Codec::Pcmu);
-    p.ptime_ms = 25;
+    p.ptime = Duration::from_millis(25);
     assert!(matches!(
         eng.open_session(p),
-        Err(MediaError::UnsupportedPtime(25))
+        Err(MediaError::UnsupportedPtime(d)) if d == Duration::from_millis(25)
     ));
     for bad in [0, 5, 130] {
         let mut p = SessionParams::new(Codec::Pcmu);
-        p.ptime_ms = bad;
+        p.ptime = Duration::from_millis(bad);
         assert!(matches!(
             eng.open_session(p),
             Err(MediaError::UnsupportedPtime(_))
@@ -421,11 +421,11 @@ async fn hold_stops_sending_and_resume_restarts() {
     let far = peer();
     let mut params = SessionParams::new(Codec::Pcmu);
     params.remote_rtp = Some(far.local_addr().unwrap());
-    params.direction = Direction::RECV_ONLY;
+    params.direction = Direction::RecvOnly;
     let s = eng.open_session(params.clone()).unwrap();
     s.play(tone(1600, 440.0)).unwrap();
     assert!(collect_rtp(&far, Duration::from_millis(200)).is_empty());
-    params.direction = Direction::SEND_RECV;
+    params.direction = Direction::SendRecv;
     s.update(params).unwrap();
     assert_eq!(collect_rtp(&far, Duration::from_millis(200)).len(), 10);
 }
@@ -437,7 +437,7 @@ async fn sendonly_delivers_no_frames_and_update_moves_target() {
     let other = peer();
     let mut params = SessionParams::new(Codec::Pcmu);
     params.remote_rtp = Some(sender.local_addr().unwrap());
-    params.direction = Direction::SEND_ONLY;
+    params.direction = Direction::SendOnly;
     let mut s = eng.open_session(params.clone()).unwrap();
     let sender = stream(sender, s.local_rtp_addr(), payloads(5, 1))
         .join()
@@ -513,8 +513,8 @@ async fn rtcp_reports_and_round_trip_time() {
     let st = stats(&mut s).await;
     assert_eq!(st.rtcp_received, 1);
     assert!(st.rtcp_sent >= 1);
-    let rtt = st.rtt_ms.expect("rtt");
-    assert!(rtt < 200.0, "rtt {rtt}");
+    let rtt = st.rtt.expect("rtt");
+    assert!(rtt < Duration::from_millis(200), "rtt {rtt:?}");
 }
 
 /// Joins two calls of `eng` and checks that the agent hears the caller.

@@ -585,7 +585,7 @@ async fn frames_come_out_at_16_khz_and_16_khz_audio_goes_out_at_8_khz() {
     let far = thread.join().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut wide = Vec::new();
-    while let Some(f) = frames.try_next() {
+    while let Some(f) = frames.try_recv() {
         assert_eq!(f.samples.len(), 320, "20 ms at 16 kHz");
         if f.kind == rtp_media::engine::FrameKind::Audio {
             wide.extend_from_slice(f.samples);
@@ -681,7 +681,7 @@ fn deep_buffer_call(base_port: u16, ptime_ms: u32) -> (MediaEngine, UdpSocket, M
     let far = peer();
     let mut params = SessionParams::new(Codec::Pcmu);
     params.remote_rtp = Some(far.local_addr().unwrap());
-    params.ptime_ms = ptime_ms;
+    params.ptime = Duration::from_millis(u64::from(ptime_ms));
     let s = eng.open_session(params).unwrap();
     (eng, far, s)
 }
@@ -803,7 +803,7 @@ async fn reinvite_to_40_ms_ptime_changes_the_packets_sent() {
     ));
     assert_eq!(before.len(), 10);
     assert!(before.iter().all(|p| p.payload.len() == 160));
-    params.ptime_ms = 40;
+    params.ptime = Duration::from_millis(40);
     s.update(params).unwrap();
     s.play(tone(1600, 440.0, 8000)).unwrap();
     let after = parse_all(&collect_rtp(
@@ -878,8 +878,8 @@ async fn far_end_packets_other_than_negotiated(runs: &[(u32, usize)], base_port:
     let st = stats(&mut s).await;
     let last_ms = runs.last().unwrap().0;
     assert_eq!(
-        (st.rx_ptime_ms, st.rx_ptime_changes),
-        (last_ms, 1),
+        (st.rx_ptime, st.rx_ptime_changes),
+        (Duration::from_millis(u64::from(last_ms)), 1),
         "{st:?}"
     );
     assert_eq!(st.packets_received, packets.len() as u64);

@@ -208,7 +208,7 @@ fn engine_side(o: &Opts) -> Result<(), String> {
         for mut s in sessions.drain(..) {
             let mut stop = stop_rx.clone();
             echo_tasks.push(rt.spawn(async move {
-                let Some(mut frames) = s.take_frames() else {
+                let Ok(mut frames) = s.take_frames() else {
                     return s;
                 };
                 loop {

@@ -7,8 +7,10 @@
 //! thread that wants the audio. Both converters are streaming
 //! [`Resampler`]s sized at construction, so no frame allocates.
 
-use super::worker::{Command, Op};
-use super::{FrameKind, FrameReceiver, MediaError, FRAME_SAMPLES};
+use super::command::{Command, Op};
+use super::error::MediaError;
+use super::event::{AudioFrame, FrameKind, FRAME_SAMPLES};
+use super::frames::FrameReceiver;
 use crate::g711::Codec;
 use crate::resample::{Quality, Resampler};
 use tokio::sync::mpsc;
@@ -40,7 +42,9 @@ pub struct ResampledFrames {
 }
 
 impl ResampledFrames {
-    /// Converts the frames of `rx` from 8 kHz to `rate` Hz.
+    /// Converts the frames of `rx` (from
+    /// [`MediaSession::take_frames`](super::MediaSession::take_frames))
+    /// from 8 kHz to `rate` Hz.
     pub fn new(rx: FrameReceiver, rate: u32) -> Result<Self, MediaError> {
         let resampler = Resampler::for_20ms(Codec::CLOCK_RATE, rate, Quality::Sinc)?;
         Ok(ResampledFrames { rx, resampler })
@@ -56,19 +60,20 @@ impl ResampledFrames {
         self.resampler.latency()
     }
 
-    /// Waits for the next frame; `None` once the call's media has ended.
-    pub async fn next(&mut self) -> Option<ResampledFrame<'_>> {
+    /// Waits for the next frame; `None` once the call's media has ended
+    /// (as [`FrameReceiver::recv`]).
+    pub async fn recv(&mut self) -> Option<ResampledFrame<'_>> {
         let frame = self.rx.recv().await?;
         Some(self.convert(frame))
     }
 
-    /// The next frame if one is waiting.
-    pub fn try_next(&mut self) -> Option<ResampledFrame<'_>> {
-        let frame = self.rx.try_recv().ok()?;
+    /// The next frame if one is waiting (as [`FrameReceiver::try_recv`]).
+    pub fn try_recv(&mut self) -> Option<ResampledFrame<'_>> {
+        let frame = self.rx.try_recv()?;
         Some(self.convert(frame))
     }
 
-    fn convert(&mut self, frame: super::AudioFrame) -> ResampledFrame<'_> {
+    fn convert(&mut self, frame: AudioFrame) -> ResampledFrame<'_> {
         // 160 samples always fit the 20 ms converter.
         let samples = self.resampler.process(&frame.samples).unwrap_or(&[]);
         ResampledFrame {

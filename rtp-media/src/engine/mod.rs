@@ -13,7 +13,9 @@
 //!   socket.
 //! - On the same tick it pops one frame per call, decodes (or conceals) it
 //!   and hands the 160 samples to the application, then sends the next
-//!   20 ms of queued playback as one RTP packet.
+//!   20 ms of queued playback as one RTP packet (or into packets of the
+//!   negotiated ptime, which leave one every ptime on 10 ms slots: the
+//!   worker wakes between two ticks only when such a packet is due).
 //! - The application talks to a call through a [`MediaSession`]: commands go
 //!   to the worker over a channel the worker drains each tick, and frames and
 //!   [`MediaEvent`]s come back over bounded per-call channels.
@@ -21,6 +23,12 @@
 //! The engine knows nothing of SIP: [`SessionParams`] carries the values
 //! negotiated in SDP (codec, payload types, remote address, ptime,
 //! direction).
+//!
+//! A call's port pair can be reserved before its parameters are known
+//! ([`MediaEngine::reserve_ports`], then [`MediaEngine::open_session_on`]),
+//! so that an SDP answer can name it; the address for SDP is
+//! [`MediaSession::advertised_rtp_addr`] (never `0.0.0.0`, see
+//! [`EngineConfig::advertised_ip`]).
 //!
 //! Per call, besides frames in and out: [`MediaSession::send_dtmf`] (RFC 4733
 //! events in the audio's RTP stream, or in-band tones),
@@ -53,8 +61,8 @@
 //! params.remote_rtp = Some("203.0.113.7:40000".parse()?);
 //! params.telephone_event_pt = Some(101);
 //! let mut session = engine.open_session(params)?;
-//! // The port pair to put in our SDP.
-//! println!("local RTP {}", session.local_rtp_addr());
+//! // The address and port to put in our SDP.
+//! println!("our RTP {}", session.advertised_rtp_addr()?);
 //!
 //! let mut caller_audio = session.take_frames_at(16_000)?; // for the model
 //! let greeting = session.play(vec![0i16; 8000])?; // 1 s of 8 kHz audio
@@ -67,386 +75,56 @@
 //!         MediaEvent::Timeout { .. } => break, // the far end went silent
 //!         _ => {}
 //!     }
-//!     while let Some(frame) = caller_audio.try_next() {
+//!     while let Some(frame) = caller_audio.try_recv() {
 //!         let _samples_16k: &[i16] = frame.samples; // 320 per 20 ms
 //!     }
 //! }
 //! # Ok(()) }
 //! ```
 
+mod address;
 mod app_rate;
 mod batch;
+mod bridge;
 mod call;
+mod command;
+mod config;
 mod dtmf_events;
+mod error;
+mod event;
+mod frames;
 mod latch;
+mod params;
 mod ports;
+mod tick;
 mod worker;
 
+pub use app_rate::{FramePlayer, ResampledFrame, ResampledFrames};
+pub use config::EngineConfig;
+pub use error::MediaError;
+pub use event::{
+    AudioFrame, FrameKind, MediaEvent, MediaStats, PlaybackId, RecordingSummary, FRAME_DURATION,
+    FRAME_SAMPLES,
+};
+pub use frames::FrameReceiver;
+pub use params::{Direction, SessionParams, MAX_PTIME, MIN_PTIME, PTIME_STEP};
+pub use ports::PortReservation;
+
 use crate::g711::Codec;
-use crate::jitter::{ConcealerConfig, JitterConfig};
-use crate::recording::{RecordMode, Recorder, RecordingError};
+use crate::recording::{RecordMode, Recorder};
 use crate::resample::ResampleError;
-use crate::vad::VadConfig;
+use address::advertised_addr;
+use bridge::{BridgeEnd, BridgedFrame};
+use command::{Command, Op};
 use ports::{PortLease, PortPool};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::ops::RangeInclusive;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
-
-pub use app_rate::{FramePlayer, ResampledFrame, ResampledFrames};
-pub use call::MediaStats;
-use worker::{Command, WorkerHandle};
-
-/// Samples in one 20 ms frame at 8 kHz.
-pub const FRAME_SAMPLES: usize = 160;
-/// The engine's frame period.
-pub const FRAME_DURATION: Duration = Duration::from_millis(20);
-
-/// Why the engine could not do what was asked.
-#[derive(Debug, Error)]
-pub enum MediaError {
-    /// Every RTP/RTCP port pair of the configured range is in use (or could
-    /// not be bound).
-    #[error("no free RTP port pair in {first}..={last}")]
-    PortsExhausted {
-        /// First port of the range.
-        first: u16,
-        /// Last port of the range.
-        last: u16,
-    },
-    /// The packetization time is not a multiple of 10 ms from 10 to 120.
-    #[error("ptime {0} ms is not supported (10 to 120 ms in steps of 10)")]
-    UnsupportedPtime(u32),
-    /// The audio and telephone-event payload types are the same, or not a
-    /// valid RTP payload type (0..=127).
-    #[error("payload types audio {audio} / telephone-event {event:?} are invalid")]
-    BadPayloadType {
-        /// Audio payload type.
-        audio: u8,
-        /// Telephone-event payload type.
-        event: Option<u8>,
-    },
-    /// [`MediaSession::stop_recording`] without a recording running.
-    #[error("the call is not being recorded")]
-    NotRecording,
-    /// The recording file could not be created (a failure while recording
-    /// is [`MediaError::RecordingIncomplete`]).
-    #[error(transparent)]
-    Recording(#[from] RecordingError),
-    /// The recording stopped but its file is not complete: writing failed
-    /// part way (later audio was not written), or the WAV header could not
-    /// be finished ([`RecordingError::Finalize`], e.g. the path is a pipe).
-    /// `summary` still says what reached the file and what was dropped.
-    #[error(
-        "recording incomplete ({} samples per channel written, {} frames dropped): {source}",
-        .summary.samples,
-        .summary.frames_dropped
-    )]
-    RecordingIncomplete {
-        /// Frames (samples per channel) written before the failure, and
-        /// 20 ms frames dropped because the writer fell behind.
-        summary: RecordingSummary,
-        /// What failed.
-        source: RecordingError,
-    },
-    /// A sample rate the converter does not take.
-    #[error(transparent)]
-    Resample(#[from] ResampleError),
-    /// The frame receiver was already taken by [`MediaSession::take_frames`]
-    /// or [`MediaSession::take_frames_at`].
-    #[error("the call's frames were already taken")]
-    FramesTaken,
-    /// Not a DTMF key (`0`-`9`, `*`, `#`, `A`-`D`).
-    #[error("{0:?} is not a DTMF key")]
-    InvalidDigit(char),
-    /// The engine configuration cannot work (e.g. zero workers).
-    #[error("invalid engine configuration: {0}")]
-    Config(&'static str),
-    /// The engine (or the call's worker) has stopped.
-    #[error("media engine stopped")]
-    Stopped,
-    /// A socket or thread operation failed.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Settings of a [`MediaEngine`].
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Local address the RTP/RTCP sockets bind to.
-    pub bind_ip: IpAddr,
-    /// Ports for RTP (even) and RTCP (odd, RTP + 1).
-    pub port_range: RangeInclusive<u16>,
-    /// Worker threads; each owns many calls.
-    pub workers: usize,
-    /// Jitter buffer settings for every call (its ptime is the size of the
-    /// packets each call receives).
-    /// The default keeps at least 40 ms: a worker reads each socket once
-    /// per tick, so a packet landing just after its read waits a whole
-    /// frame, and a 20 ms floor would trim and conceal around that phase.
-    pub jitter: JitterConfig,
-    /// Loss concealment settings.
-    pub concealer: ConcealerConfig,
-    /// Consecutive valid packets from one source before RTP is sent there
-    /// (symmetric RTP latching).
-    pub latch_packets: u32,
-    /// How long the latched source must be silent before another source
-    /// can take the latch over (NAT rebinding mid-call).
-    pub relatch_idle: Duration,
-    /// Raise [`MediaEvent::Timeout`] after this long without RTP while
-    /// receiving; `None` disables it.
-    pub rtp_timeout: Option<Duration>,
-    /// Mean interval between RTCP reports (randomized ±50%, RFC 3550 §6.2).
-    pub rtcp_interval: Duration,
-    /// Interval of [`MediaEvent::Stats`].
-    pub stats_interval: Duration,
-    /// Decoded frames buffered towards the application before new ones are
-    /// dropped (and counted) because it is not reading.
-    pub frame_queue: usize,
-    /// Events buffered towards the application.
-    pub event_queue: usize,
-    /// CNAME sent in RTCP SDES.
-    pub cname: String,
-    /// Voice activity detection on every received frame, reported as
-    /// [`MediaEvent::SpeechStarted`]/[`MediaEvent::SpeechStopped`]; `None`
-    /// turns it off.
-    pub vad: Option<VadConfig>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            port_range: 16384..=32768,
-            workers: 2,
-            jitter: JitterConfig {
-                min_delay: Duration::from_millis(40),
-                ..JitterConfig::default()
-            },
-            concealer: ConcealerConfig::default(),
-            latch_packets: 2,
-            relatch_idle: Duration::from_millis(500),
-            rtp_timeout: Some(Duration::from_secs(30)),
-            rtcp_interval: Duration::from_secs(5),
-            stats_interval: Duration::from_secs(5),
-            frame_queue: 50,
-            event_queue: 64,
-            cname: "ai-line".to_owned(),
-            vad: Some(VadConfig::default()),
-        }
-    }
-}
-
-/// Which ways media flows, from the SDP direction attribute as seen by us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Direction {
-    /// We send RTP (`sendrecv` or `sendonly`).
-    pub send: bool,
-    /// We receive and deliver RTP (`sendrecv` or `recvonly`).
-    pub recv: bool,
-}
-
-impl Direction {
-    /// `a=sendrecv`.
-    pub const SEND_RECV: Direction = Direction {
-        send: true,
-        recv: true,
-    };
-    /// `a=sendonly`: we send, do not deliver received audio.
-    pub const SEND_ONLY: Direction = Direction {
-        send: true,
-        recv: false,
-    };
-    /// `a=recvonly` (we are on hold by the remote): we do not send.
-    pub const RECV_ONLY: Direction = Direction {
-        send: false,
-        recv: true,
-    };
-    /// `a=inactive`.
-    pub const INACTIVE: Direction = Direction {
-        send: false,
-        recv: false,
-    };
-}
-
-/// Media parameters of one call, as negotiated in SDP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionParams {
-    /// G.711 law.
-    pub codec: Codec,
-    /// RTP payload type of the audio (normally the codec's static type).
-    pub payload_type: u8,
-    /// Payload type of RFC 4733 telephone-event, if negotiated.
-    pub telephone_event_pt: Option<u8>,
-    /// Where to send RTP until latching finds the real source; `None` waits
-    /// for the first packets.
-    pub remote_rtp: Option<SocketAddr>,
-    /// Where to send RTCP; default is the RTP address with port + 1.
-    pub remote_rtcp: Option<SocketAddr>,
-    /// Packetization time in ms: 10 to 120 in steps of 10 (RFC 4566
-    /// `a=ptime`). Playback is sent in packets of this size. Received
-    /// packets are expected at this size, but the far end's real size is
-    /// what counts: when a few packets in a row (or all there is to play)
-    /// carry another whole number of 10 ms, the receive side switches to
-    /// it without a gap in the audio ([`MediaStats::rx_ptime_ms`]). Frames
-    /// to and from the application stay 20 ms whatever it is.
-    pub ptime_ms: u32,
-    /// Send and/or receive.
-    pub direction: Direction,
-    /// Also detect DTMF tones in the decoded audio (for lines without
-    /// RFC 4733).
-    pub inband_dtmf: bool,
-}
-
-impl SessionParams {
-    /// Send-receive, 20 ms, the codec's static payload type, telephone-event
-    /// on 101, remote address unknown.
-    pub fn new(codec: Codec) -> Self {
-        SessionParams {
-            codec,
-            payload_type: codec.payload_type(),
-            telephone_event_pt: Some(101),
-            remote_rtp: None,
-            remote_rtcp: None,
-            ptime_ms: 20,
-            direction: Direction::SEND_RECV,
-            inband_dtmf: false,
-        }
-    }
-
-    fn validate(&self) -> Result<(), MediaError> {
-        if !call::ptime_supported(self.ptime_ms) {
-            return Err(MediaError::UnsupportedPtime(self.ptime_ms));
-        }
-        let bad = self.payload_type > 127
-            || self
-                .telephone_event_pt
-                .is_some_and(|e| e > 127 || e == self.payload_type);
-        if bad {
-            return Err(MediaError::BadPayloadType {
-                audio: self.payload_type,
-                event: self.telephone_event_pt,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Identifies one [`MediaSession::play`] call in [`MediaEvent::PlaybackFinished`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PlaybackId(pub u64);
-
-/// Something the application should know about a call.
-#[derive(Debug, Clone, PartialEq)]
-// `Stats` is the large variant; it is sent every few seconds, and boxing it
-// would change what applications match on for no measurable gain.
-#[allow(clippy::large_enum_variant)]
-pub enum MediaEvent {
-    /// A key press (RFC 4733, or in-band when enabled; in-band presses have
-    /// a zero duration).
-    Dtmf {
-        /// `0`-`9`, `*`, `#`, `A`-`D`.
-        digit: char,
-        /// How long the key was held.
-        duration: Duration,
-        /// RTP timestamp of the event (in-band: the delivered-audio clock).
-        media_ts: u32,
-    },
-    /// A key press queued by [`MediaSession::send_dtmf`] has been sent
-    /// completely (its end packets, or its tone and the pause after it).
-    DtmfSent {
-        /// The key.
-        digit: char,
-        /// How long it was held.
-        duration: Duration,
-        /// RTP timestamp of the event (our sending clock).
-        media_ts: u32,
-    },
-    /// A key press queued by [`MediaSession::send_dtmf`] was dropped by
-    /// [`MediaSession::clear_playback`] before it started: nothing of it
-    /// was sent, and no [`MediaEvent::DtmfSent`] follows for it (the
-    /// counterpart of an `interrupted` [`MediaEvent::PlaybackFinished`]).
-    DtmfCancelled {
-        /// The key.
-        digit: char,
-        /// How long it would have been held.
-        duration: Duration,
-    },
-    /// The caller started talking (voice activity detection).
-    SpeechStarted {
-        /// Position in the delivered-audio clock (8 kHz samples).
-        media_ts: u32,
-    },
-    /// The caller stopped talking.
-    SpeechStopped {
-        /// Position in the delivered-audio clock (8 kHz samples).
-        media_ts: u32,
-    },
-    /// Periodic quality report.
-    Stats(MediaStats),
-    /// Latching moved the RTP destination (NAT, or the far end moved).
-    RemoteAddressChanged {
-        /// Previous destination.
-        from: Option<SocketAddr>,
-        /// New destination.
-        to: SocketAddr,
-    },
-    /// No RTP for the configured time while receiving.
-    Timeout {
-        /// Time since the last packet (or since the call started).
-        silent_for: Duration,
-    },
-    /// The audio of one `play` was fully sent, or dropped by
-    /// [`MediaSession::clear_playback`] (`interrupted`).
-    PlaybackFinished {
-        /// Which play.
-        id: PlaybackId,
-        /// Cleared before it was all sent.
-        interrupted: bool,
-    },
-}
-
-/// What [`MediaSession::stop_recording`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordingSummary {
-    /// Samples per channel in the file, at 8 kHz (samples / 8000 is its
-    /// length in seconds).
-    pub samples: u64,
-    /// 20 ms frames dropped because the writer fell behind the call.
-    pub frames_dropped: u64,
-}
-
-/// How a delivered frame was produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
-    /// Decoded from a received packet.
-    Audio,
-    /// The packet was missing: repeated and faded from the previous audio.
-    Concealed,
-    /// Missing for a while: comfort noise.
-    ComfortNoise,
-    /// Nothing buffered yet: silence.
-    Silence,
-}
-
-/// 20 ms of decoded audio from the far end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AudioFrame {
-    /// Frames delivered before this one; consecutive unless the application
-    /// fell behind and frames were dropped.
-    pub index: u64,
-    /// `index × 160`: position in the delivered-audio clock.
-    pub media_ts: u32,
-    /// How the samples were produced.
-    pub kind: FrameKind,
-    /// 8 kHz linear samples.
-    pub samples: [i16; FRAME_SAMPLES],
-}
+use worker::WorkerHandle;
 
 struct EngineInner {
     config: EngineConfig,
@@ -478,6 +156,11 @@ impl MediaEngine {
     pub fn new(config: EngineConfig) -> Result<MediaEngine, MediaError> {
         if config.workers == 0 {
             return Err(MediaError::Config("workers must be at least 1"));
+        }
+        if config.advertised_ip.is_some_and(|ip| ip.is_unspecified()) {
+            return Err(MediaError::Config(
+                "advertised_ip must be a specific address, not 0.0.0.0 or ::",
+            ));
         }
         let pool = PortPool::new(&config.port_range);
         if pool.capacity() == 0 {
@@ -517,7 +200,15 @@ impl MediaEngine {
             .collect()
     }
 
-    fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket, PortLease), MediaError> {
+    /// Binds an RTP/RTCP port pair from the pool and holds it for a call
+    /// whose parameters are not known yet: its address goes into the SDP
+    /// ([`PortReservation::advertised_rtp_addr`]), and
+    /// [`MediaEngine::open_session_on`] opens the call on it once the
+    /// offer/answer is done. Dropped unused, it frees the pair.
+    pub fn reserve_ports(&self) -> Result<PortReservation, MediaError> {
+        if self.inner.stop.load(Ordering::Relaxed) {
+            return Err(MediaError::Stopped);
+        }
         let cfg = &self.inner.config;
         let attempts = self
             .inner
@@ -540,7 +231,7 @@ impl MediaEngine {
             };
             rtp.set_nonblocking(true)?;
             rtcp.set_nonblocking(true)?;
-            return Ok((rtp, rtcp, lease));
+            return Ok(PortReservation::new(rtp, rtcp, lease, cfg.advertised_ip)?);
         }
         Err(MediaError::PortsExhausted {
             first: *cfg.port_range.start(),
@@ -549,16 +240,36 @@ impl MediaEngine {
     }
 
     /// Opens the media of one call: binds an RTP/RTCP port pair and hands the
-    /// call to the least loaded worker. Put [`MediaSession::local_rtp_port`]
-    /// in the SDP.
+    /// call to the least loaded worker. Put
+    /// [`MediaSession::advertised_rtp_addr`] in the SDP. To know the port
+    /// before the parameters, use [`MediaEngine::reserve_ports`] and
+    /// [`MediaEngine::open_session_on`].
     pub fn open_session(&self, params: SessionParams) -> Result<MediaSession, MediaError> {
+        params.validate()?;
+        let reservation = self.reserve_ports()?;
+        self.open_session_on(reservation, params)
+    }
+
+    /// Opens the media of one call on a port pair reserved by
+    /// [`MediaEngine::reserve_ports`] (the one already in the SDP), with
+    /// the negotiated parameters. On an error the reservation is dropped
+    /// and its ports freed ([`SessionParams::validate`] checks the
+    /// parameters beforehand).
+    pub fn open_session_on(
+        &self,
+        reservation: PortReservation,
+        params: SessionParams,
+    ) -> Result<MediaSession, MediaError> {
         params.validate()?;
         if self.inner.stop.load(Ordering::Relaxed) {
             return Err(MediaError::Stopped);
         }
-        let (rtp, rtcp, lease) = self.bind_pair()?;
-        let local_rtp = rtp.local_addr()?;
-        let local_rtcp = rtcp.local_addr()?;
+        let local_rtp = reservation.local_rtp_addr();
+        let local_rtcp = reservation.local_rtcp_addr();
+        let advertised_ip = reservation.advertised_ip();
+        let PortReservation {
+            rtp, rtcp, lease, ..
+        } = reservation;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (event_tx, event_rx) = mpsc::channel(self.inner.config.event_queue.max(1));
         let (frame_tx, frame_rx) = mpsc::channel(self.inner.config.frame_queue.max(1));
@@ -569,6 +280,7 @@ impl MediaEngine {
             .enumerate()
             .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
             .ok_or(MediaError::Stopped)?;
+        let remote_rtp = params.remote_rtp;
         let call = call::CallMedia::new(
             id,
             &self.inner.config,
@@ -590,10 +302,13 @@ impl MediaEngine {
             id,
             worker: index,
             tx: handle.tx.clone(),
+            bridged: handle.bridged.clone(),
             local_rtp,
             local_rtcp,
+            advertised_ip,
+            remote_rtp: Mutex::new(remote_rtp),
             events: event_rx,
-            frames: Some(frame_rx),
+            frames: Some(FrameReceiver::new(frame_rx)),
             next_playback: AtomicU64::new(1),
         })
     }
@@ -620,18 +335,20 @@ pub struct MediaSession {
     id: u64,
     worker: usize,
     tx: mpsc::UnboundedSender<Command>,
+    /// The bridged-frame queue of the call's worker.
+    bridged: mpsc::UnboundedSender<BridgedFrame>,
     local_rtp: SocketAddr,
     local_rtcp: SocketAddr,
+    advertised_ip: Option<IpAddr>,
+    /// The remote RTP address last negotiated, for the route to it.
+    remote_rtp: Mutex<Option<SocketAddr>>,
     events: mpsc::Receiver<MediaEvent>,
-    frames: Option<mpsc::Receiver<AudioFrame>>,
+    frames: Option<FrameReceiver>,
     next_playback: AtomicU64,
 }
 
-/// Receives a call's decoded frames; see [`MediaSession::take_frames`].
-pub type FrameReceiver = mpsc::Receiver<AudioFrame>;
-
 impl MediaSession {
-    fn send(&self, op: worker::Op) -> Result<(), MediaError> {
+    fn send(&self, op: Op) -> Result<(), MediaError> {
         self.tx
             .send(Command::Call { id: self.id, op })
             .map_err(|_| MediaError::Stopped)
@@ -652,9 +369,24 @@ impl MediaSession {
         self.local_rtp.port()
     }
 
-    /// The local RTP socket address.
+    /// The address the RTP socket is bound to. With the engine bound to
+    /// the unspecified address this is `0.0.0.0` (or `::`): for SDP use
+    /// [`MediaSession::advertised_rtp_addr`].
     pub fn local_rtp_addr(&self) -> SocketAddr {
         self.local_rtp
+    }
+
+    /// The RTP address to write into SDP (`c=` and `m=`): the engine's
+    /// [`EngineConfig::advertised_ip`] if set, else the bound address if
+    /// it is a specific one, else the local address the kernel routes to
+    /// the remote RTP address negotiated. Never the unspecified address:
+    /// [`MediaError::NoAdvertisedAddress`] when none is known.
+    pub fn advertised_rtp_addr(&self) -> Result<SocketAddr, MediaError> {
+        let remote = *self
+            .remote_rtp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        advertised_addr(self.advertised_ip, self.local_rtp, remote)
     }
 
     /// The local RTCP socket address (RTP port + 1).
@@ -667,21 +399,25 @@ impl MediaSession {
     /// packets we send (the received ones are followed as they come).
     pub fn update(&self, params: SessionParams) -> Result<(), MediaError> {
         params.validate()?;
-        self.send(worker::Op::Update(Box::new(params)))
+        *self
+            .remote_rtp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = params.remote_rtp;
+        self.send(Op::Update(Box::new(params)))
     }
 
     /// Queues 8 kHz samples to be sent after what is already queued; returns
     /// the id that [`MediaEvent::PlaybackFinished`] will carry.
     pub fn play(&self, samples: Vec<i16>) -> Result<PlaybackId, MediaError> {
         let id = PlaybackId(self.next_playback.fetch_add(1, Ordering::Relaxed));
-        self.send(worker::Op::Play { id, samples })?;
+        self.send(Op::Play { id, samples })?;
         Ok(id)
     }
 
     /// Queues one 20 ms frame without an id or finish event (streaming
     /// audio, echo); does not allocate.
     pub fn play_frame(&self, samples: &[i16; FRAME_SAMPLES]) -> Result<(), MediaError> {
-        self.send(worker::Op::Frame(*samples))
+        self.send(Op::Frame(*samples))
     }
 
     /// Drops all queued playback at once (barge-in); no more audio is sent
@@ -692,7 +428,7 @@ impl MediaSession {
     /// rest of its tone): the far end never sees a key pressed without
     /// its release.
     pub fn clear_playback(&self) -> Result<(), MediaError> {
-        self.send(worker::Op::ClearPlayback)
+        self.send(Op::ClearPlayback)
     }
 
     /// Sends a key press to the far end, after any keys already queued.
@@ -713,7 +449,7 @@ impl MediaSession {
         if crate::dtmf::digit_to_event(digit).is_none() {
             return Err(MediaError::InvalidDigit(digit));
         }
-        self.send(worker::Op::Dtmf { digit, length })
+        self.send(Op::Dtmf { digit, length })
     }
 
     /// Starts recording the call to a WAV file at `path` (created now,
@@ -733,7 +469,7 @@ impl MediaSession {
     ) -> Result<(), MediaError> {
         let recorder = Recorder::create(path, mode)?;
         let tap = call::RecordingTap::start(self.id, recorder)?;
-        self.send(worker::Op::StartRecording(Box::new(tap)))
+        self.send(Op::StartRecording(Box::new(tap)))
     }
 
     /// Stops the recording and waits until its file is complete.
@@ -747,13 +483,13 @@ impl MediaSession {
     /// [`MediaError::RecordingIncomplete`], with the counts.
     pub async fn stop_recording(&self) -> Result<RecordingSummary, MediaError> {
         let (reply, done) = oneshot::channel();
-        self.send(worker::Op::StopRecording(reply))?;
+        self.send(Op::StopRecording(reply))?;
         done.await.map_err(|_| MediaError::Stopped)?
     }
 
     /// Asks for a [`MediaEvent::Stats`] on the next tick.
     pub fn request_stats(&self) -> Result<(), MediaError> {
-        self.send(worker::Op::RequestStats)
+        self.send(Op::RequestStats)
     }
 
     /// Waits for the next event; `None` once the call's media has ended.
@@ -777,13 +513,14 @@ impl MediaSession {
 
     /// The next decoded frame if one is waiting.
     pub fn try_next_frame(&mut self) -> Option<AudioFrame> {
-        self.frames.as_mut().and_then(|f| f.try_recv().ok())
+        self.frames.as_mut().and_then(FrameReceiver::try_recv)
     }
 
     /// Moves the frame receiver out, e.g. into the task feeding speech
-    /// recognition, while this handle keeps control and events.
-    pub fn take_frames(&mut self) -> Option<FrameReceiver> {
-        self.frames.take()
+    /// recognition, while this handle keeps control and events;
+    /// [`MediaError::FramesTaken`] if it was taken already.
+    pub fn take_frames(&mut self) -> Result<FrameReceiver, MediaError> {
+        self.frames.take().ok_or(MediaError::FramesTaken)
     }
 
     /// Moves the frame receiver out converted to `rate` Hz (16 000 or
@@ -816,10 +553,10 @@ impl MediaSession {
     /// Joining a session with itself echoes its audio back.
     pub fn join(a: &MediaSession, b: &MediaSession) -> Result<Bridge, MediaError> {
         let end = |to: &MediaSession, from: &MediaSession| {
-            worker::Op::Bridge(Some(call::BridgeEnd {
+            Op::Bridge(Some(BridgeEnd {
                 peer: to.id,
-                tx: to.tx.clone(),
-                same_worker: to.tx.same_channel(&from.tx),
+                tx: to.bridged.clone(),
+                same_worker: to.bridged.same_channel(&from.bridged),
             }))
         };
         a.send(end(b, a))?;
@@ -869,7 +606,7 @@ impl Drop for Bridge {
         for (id, tx) in &self.ends {
             let _ = tx.send(Command::Call {
                 id: *id,
-                op: worker::Op::Bridge(None),
+                op: Op::Bridge(None),
             });
         }
     }
@@ -883,6 +620,3 @@ fn check_rate(rate: u32) -> Result<(), ResampleError> {
         Err(ResampleError::BadRate(rate))
     }
 }
-
-/// Loads of each worker, used by [`MediaEngine::worker_loads`].
-pub(crate) type Load = Arc<AtomicUsize>;

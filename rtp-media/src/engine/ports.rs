@@ -5,7 +5,10 @@
 //! just ended is not handed out again at once and stray packets of the old
 //! call do not land in a new one.
 
+use super::address::advertised_addr;
+use super::error::MediaError;
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -99,6 +102,78 @@ impl Drop for PortLease {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .release(self.port);
+    }
+}
+
+/// An RTP/RTCP port pair bound and held for a call whose media is not
+/// open yet, from [`MediaEngine::reserve_ports`](super::MediaEngine::reserve_ports).
+///
+/// An answer (or an offer) names our port before the codec and the rest
+/// are known; reserve the pair, put [`PortReservation::advertised_rtp_addr`]
+/// in the SDP, and open the call on it with the negotiated parameters
+/// ([`MediaEngine::open_session_on`](super::MediaEngine::open_session_on)).
+/// Until then the sockets are bound (nobody else can take the ports) and
+/// packets that arrive wait in them. Dropping the reservation closes the
+/// sockets and returns the pair to the engine's pool.
+#[derive(Debug)]
+pub struct PortReservation {
+    // Field order matters: the sockets close before the lease returns
+    // their ports.
+    pub(crate) rtp: UdpSocket,
+    pub(crate) rtcp: UdpSocket,
+    pub(crate) lease: PortLease,
+    local_rtp: SocketAddr,
+    local_rtcp: SocketAddr,
+    advertised_ip: Option<IpAddr>,
+}
+
+impl PortReservation {
+    pub(crate) fn new(
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        lease: PortLease,
+        advertised_ip: Option<IpAddr>,
+    ) -> std::io::Result<Self> {
+        Ok(PortReservation {
+            local_rtp: rtp.local_addr()?,
+            local_rtcp: rtcp.local_addr()?,
+            rtp,
+            rtcp,
+            lease,
+            advertised_ip,
+        })
+    }
+
+    /// The RTP port (even), for the SDP `m=` line.
+    pub fn rtp_port(&self) -> u16 {
+        self.local_rtp.port()
+    }
+
+    /// The address the RTP socket is bound to (possibly the unspecified
+    /// address: for SDP use [`PortReservation::advertised_rtp_addr`]).
+    pub fn local_rtp_addr(&self) -> SocketAddr {
+        self.local_rtp
+    }
+
+    /// The address the RTCP socket is bound to (RTP port + 1).
+    pub fn local_rtcp_addr(&self) -> SocketAddr {
+        self.local_rtcp
+    }
+
+    /// The RTP address to write into SDP: the configured advertised
+    /// address, else the bound one if specific, else the local address
+    /// routed to `remote` (the offer's RTP address); never the
+    /// unspecified address ([`MediaError::NoAdvertisedAddress`] when none
+    /// of them is known).
+    pub fn advertised_rtp_addr(
+        &self,
+        remote: Option<SocketAddr>,
+    ) -> Result<SocketAddr, MediaError> {
+        advertised_addr(self.advertised_ip, self.local_rtp, remote)
+    }
+
+    pub(crate) fn advertised_ip(&self) -> Option<IpAddr> {
+        self.advertised_ip
     }
 }
 

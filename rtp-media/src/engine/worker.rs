@@ -9,57 +9,37 @@
 //! an active RTP socket takes one system call per tick instead of a read
 //! per packet plus one that finds it empty. Then the worker walks its calls
 //! in order: play out, send, timers.
+//!
+//! Packets of a ptime that is not a multiple of 20 ms (10, 30, 50 ms ...)
+//! leave one every ptime, on 10 ms slots: when a call has such a packet
+//! due between two ticks, the worker wakes on the half tick and sends it
+//! (only those calls do anything then). With no such call it wakes once
+//! per tick, as before.
 
-use super::call::{BridgeEnd, CallMedia, MediaPort, RecordingTap, TickCtx};
-use super::{
-    Load, MediaError, PlaybackId, RecordingSummary, SessionParams, FRAME_DURATION, FRAME_SAMPLES,
-};
-
-const FRAME_NS: u64 = FRAME_DURATION.as_nanos() as u64;
+use super::bridge::BridgedFrame;
+use super::call::{CallMedia, MediaPort};
+use super::command::Command;
+use super::event::FRAME_DURATION;
+use super::tick::TickCtx;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-/// An operation on one call.
-#[derive(Debug)]
-// `Frame` is as large as the audio it carries; boxing it would allocate per
-// forwarded frame, which is what the worker avoids.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Op {
-    Update(Box<SessionParams>),
-    Play { id: PlaybackId, samples: Vec<i16> },
-    Frame([i16; FRAME_SAMPLES]),
-    ClearPlayback,
-    RequestStats,
-    Bridge(Option<BridgeEnd>),
-    Dtmf { digit: char, length: Duration },
-    StartRecording(Box<RecordingTap>),
-    StopRecording(oneshot::Sender<Result<RecordingSummary, MediaError>>),
-}
+const FRAME_NS: u64 = FRAME_DURATION.as_nanos() as u64;
 
-/// A message to a worker.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // see `Op`
-pub(crate) enum Command {
-    Add(Box<CallMedia>),
-    Remove {
-        id: u64,
-        done: Option<oneshot::Sender<()>>,
-    },
-    Call {
-        id: u64,
-        op: Op,
-    },
-}
+/// Calls open on a worker, read by [`MediaEngine::worker_loads`](super::MediaEngine::worker_loads).
+pub(crate) type Load = Arc<AtomicUsize>;
 
 /// The engine's side of a worker.
 pub(crate) struct WorkerHandle {
     pub(crate) tx: mpsc::UnboundedSender<Command>,
+    /// Where calls joined to one of this worker's calls send their frames.
+    pub(crate) bridged: mpsc::UnboundedSender<BridgedFrame>,
     pub(crate) load: Load,
 }
 
@@ -69,6 +49,7 @@ pub(crate) fn spawn(
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<(WorkerHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let (bridged, bridged_rx) = mpsc::unbounded_channel();
     let load = Load::default();
     let poll = Poll::new()?;
     let worker_load = Arc::clone(&load);
@@ -79,6 +60,7 @@ pub(crate) fn spawn(
             // `Send`.
             let worker = Worker {
                 rx,
+                bridged: bridged_rx,
                 calls: Vec::new(),
                 index_of: HashMap::new(),
                 load: worker_load,
@@ -91,11 +73,13 @@ pub(crate) fn spawn(
             };
             worker.run()
         })?;
-    Ok((WorkerHandle { tx, load }, thread))
+    Ok((WorkerHandle { tx, bridged, load }, thread))
 }
 
 struct Worker {
     rx: mpsc::UnboundedReceiver<Command>,
+    /// Frames of calls on other workers joined to calls of this one.
+    bridged: mpsc::UnboundedReceiver<BridgedFrame>,
     /// Calls in tick order. A call's sockets are registered under tokens
     /// made from its index here ([`socket_token`]), re-registered when a
     /// removal moves it.
@@ -141,13 +125,29 @@ impl Worker {
         let mut tick: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
             self.ctx.tick = tick;
+            self.ctx.slot = tick * 2;
             self.drain_commands();
             self.ctx.now = Instant::now();
             self.read_ready_sockets();
+            let mut half_tick = false;
             for call in &mut self.calls {
-                call.run_tick(&mut self.ctx);
+                half_tick |= call.run_tick(&mut self.ctx);
             }
             self.hand_over_bridged_frames();
+            if half_tick {
+                // Packets of a ptime that is not a multiple of 20 ms due
+                // between this tick and the next (a 30 ms stream leaves
+                // every 30 ms, not at 20/40 ms).
+                let half = start + Duration::from_nanos(tick * FRAME_NS + FRAME_NS / 2);
+                let now = Instant::now();
+                if half > now {
+                    std::thread::sleep(half - now);
+                }
+                self.ctx.slot = tick * 2 + 1;
+                for call in &mut self.calls {
+                    call.run_half_tick(&mut self.ctx);
+                }
+            }
             tick += 1;
             let deadline = start + Duration::from_nanos(tick * FRAME_NS);
             let now = Instant::now();
@@ -173,7 +173,7 @@ impl Worker {
         } = self;
         for (peer, samples) in ctx.forwarded.drain(..) {
             if let Some(call) = index_of.get(&peer).and_then(|&i| calls.get_mut(i)) {
-                call.apply(Op::Frame(samples));
+                call.play_frame(&samples);
             }
         }
     }
@@ -240,6 +240,15 @@ impl Worker {
     }
 
     fn drain_commands(&mut self) {
+        while let Ok((peer, samples)) = self.bridged.try_recv() {
+            if let Some(call) = self
+                .index_of
+                .get(&peer)
+                .and_then(|&i| self.calls.get_mut(i))
+            {
+                call.play_frame(&samples);
+            }
+        }
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
                 Command::Add(call) => {
@@ -278,7 +287,7 @@ impl Worker {
                 Command::Call { id, op } => {
                     if let Some(&i) = self.index_of.get(&id) {
                         if let Some(call) = self.calls.get_mut(i) {
-                            call.apply(op);
+                            op.apply(call);
                         }
                     }
                 }

@@ -16,7 +16,7 @@
 //! the old one plays out what it still holds first, so the application
 //! sees the same continuous 20 ms frames across the change. A packet of
 //! another size that stays alone goes into the jitter buffer as it is.
-//! Each change is counted ([`super::MediaStats::rx_ptime_changes`]).
+//! Each change is counted ([`MediaStats::rx_ptime_changes`](crate::engine::MediaStats::rx_ptime_changes)).
 //!
 //! The jitter buffer places packets by timestamp and counts loss by
 //! sequence number, one push per packet; at 20 ms one jitter-buffer frame
@@ -24,23 +24,22 @@
 //! a small FIFO from which each tick takes 160.
 //!
 //! The send side stays on the negotiated ptime: 20 ms of playback per tick
-//! goes into a packetizer that sends a packet whenever a whole ptime of
-//! audio is in it, with timestamps contiguous over the talkspurt; a 30 ms
-//! stream therefore goes out at 20/40 ms spacing that averages 30. A play
-//! counts as sent (its [`MediaEvent::PlaybackFinished`]) once its last
+//! goes into a [`Packetizer`] that cuts packets of a whole ptime, with
+//! timestamps contiguous over the talkspurt, and sends one every ptime
+//! (a 30 ms stream leaves every 30 ms, on the worker's 10 ms slots). A
+//! play counts as sent (its `MediaEvent::PlaybackFinished`) once its last
 //! sample is in the packetizer, up to one ptime before that packet leaves.
 
-use super::dtmf_send::send_rtp;
-use super::{CallMedia, Side, TickCtx};
-use crate::engine::{FrameKind, MediaEvent, FRAME_SAMPLES};
+use crate::engine::event::{FrameKind, FRAME_SAMPLES};
+use crate::engine::params::{self, ptime_samples};
 use crate::g711::Codec;
-use crate::jitter::{Concealer, Frame, JitterBuffer, JitterConfig, JitterStats};
+use crate::jitter::{Concealer, ConcealerConfig, Frame, JitterBuffer, JitterConfig, JitterStats};
 use std::time::{Duration, Instant};
 
 /// Longest ptime accepted, in ms (960 G.711 bytes, within one MTU).
 pub(crate) const MAX_PTIME_MS: u32 = 120;
 /// Samples in the longest packet.
-const MAX_PACKET_SAMPLES: usize = (MAX_PTIME_MS * 8) as usize;
+pub(crate) const MAX_PACKET_SAMPLES: usize = (MAX_PTIME_MS * 8) as usize;
 /// Consecutive received packets of one new size that switch the receive
 /// side to it (fewer when nothing else is left to play).
 pub(crate) const CONFIRM_PACKETS: usize = 3;
@@ -56,12 +55,13 @@ const CHANGE_BURST: u32 = 4;
 const CHANGE_REFILL_PACKETS: u32 = 50;
 
 /// `ptime_ms` is a multiple of 10 between 10 and [`MAX_PTIME_MS`].
-pub(crate) fn ptime_supported(ptime_ms: u32) -> bool {
-    ptime_ms % 10 == 0 && (10..=MAX_PTIME_MS).contains(&ptime_ms)
+fn ptime_supported(ptime_ms: u32) -> bool {
+    params::ptime_supported(Duration::from_millis(u64::from(ptime_ms)))
 }
 
 /// Samples (= G.711 bytes) in one packet of `ptime_ms`.
-pub(crate) fn packet_samples(ptime_ms: u32) -> usize {
+#[cfg(test)]
+fn packet_samples(ptime_ms: u32) -> usize {
     (ptime_ms * Codec::CLOCK_RATE / 1000) as usize
 }
 
@@ -73,12 +73,12 @@ fn ptime_of(len: usize) -> Option<u32> {
     (len % samples_per_ms == 0 && ptime_supported(ms)).then_some(ms)
 }
 
-/// Jitter buffer settings for packets of `ptime_ms`.
-pub(crate) fn jitter_config(base: JitterConfig, ptime_ms: u32) -> JitterConfig {
+/// Jitter buffer settings for packets of `packet` samples.
+fn jitter_config(base: JitterConfig, packet: usize) -> JitterConfig {
     JitterConfig {
         clock_rate: Codec::CLOCK_RATE,
-        ptime: Duration::from_millis(u64::from(ptime_ms)),
-        max_payload: base.max_payload.max(packet_samples(ptime_ms)),
+        ptime: Duration::from_micros(packet as u64 * 1_000_000 / u64::from(Codec::CLOCK_RATE)),
+        max_payload: base.max_payload.max(packet),
         ..base
     }
 }
@@ -201,10 +201,19 @@ struct Draining {
     packet: usize,
 }
 
-/// The receive side's packetization: the packet size the jitter buffer is
-/// built for, and what following the far end's size needs.
+/// The received audio on its way to 20 ms frames: the jitter buffer (built
+/// for the packet size the far end sends), loss concealment, and what
+/// following a change of that size needs (the packet-size probe, the
+/// buffer being replaced, the FIFO that cuts 20 ms frames).
 #[derive(Debug)]
-pub(crate) struct Receive {
+pub(crate) struct Playout {
+    /// The call, for logs.
+    call_id: u64,
+    jitter: JitterBuffer,
+    concealer: Concealer,
+    /// The engine's settings, for the buffers built for another size.
+    jitter_cfg: JitterConfig,
+    concealer_cfg: ConcealerConfig,
     /// Samples per packet of the call's jitter buffer.
     packet: usize,
     /// The FIFO that cuts 20 ms frames; `None` while every packet received
@@ -224,11 +233,21 @@ pub(crate) struct Receive {
     since_credit: u32,
 }
 
-impl Receive {
-    /// Receiving packets of `ptime_ms` to start with.
-    pub(crate) fn new(ptime_ms: u32) -> Self {
-        let packet = packet_samples(ptime_ms);
-        Receive {
+impl Playout {
+    /// Receiving packets of `ptime` to start with.
+    pub(crate) fn new(
+        call_id: u64,
+        jitter_cfg: JitterConfig,
+        concealer_cfg: ConcealerConfig,
+        ptime: Duration,
+    ) -> Self {
+        let packet = ptime_samples(ptime);
+        Playout {
+            call_id,
+            jitter: JitterBuffer::new(jitter_config(jitter_cfg, packet)),
+            concealer: Concealer::new(packet, concealer_cfg),
+            jitter_cfg,
+            concealer_cfg,
             packet,
             fifo: (packet != FRAME_SAMPLES).then(|| Box::new(RxFifo::new())),
             last_end: None,
@@ -251,9 +270,9 @@ impl Receive {
         ok
     }
 
-    /// The packetization received, in ms.
-    pub(crate) fn ptime_ms(&self) -> u32 {
-        (self.packet * 1000 / Codec::CLOCK_RATE as usize) as u32
+    /// The packet time received.
+    pub(crate) fn ptime(&self) -> Duration {
+        Duration::from_micros(self.packet as u64 * 1_000_000 / u64::from(Codec::CLOCK_RATE))
     }
 
     /// Times the receive side changed its packet size.
@@ -267,8 +286,8 @@ impl Receive {
 
     /// Counters of every jitter buffer of the call, with the delay of
     /// those still playing and the target of the current one.
-    pub(crate) fn jitter_stats(&self, current: &JitterBuffer) -> JitterStats {
-        let now = current.stats();
+    pub(crate) fn jitter_stats(&self) -> JitterStats {
+        let now = self.jitter.stats();
         let mut total = self.retired;
         total.add_counters(&now);
         total.delay_ms = now.delay_ms;
@@ -282,7 +301,17 @@ impl Receive {
     }
 }
 
-/// Playback collected into packets of the negotiated ptime.
+/// Playback collected into packets of the negotiated ptime, and sent one
+/// every ptime.
+///
+/// The worker's tick adds 20 ms of audio at a time, so a packet of another
+/// length is complete at an uneven rhythm (a 30 ms stream after 40, 60,
+/// 100, 120 ms ...). Sent when complete, the packets would leave 20 and
+/// 40 ms apart, which the far end measures as jitter. Instead the first
+/// packet of a talkspurt leaves when it is complete and each next one a
+/// ptime after the one before, on the worker's 10 ms slots (packets whose
+/// time falls between two ticks go out on the half tick between them); a
+/// packet is always complete by its time.
 #[derive(Debug)]
 pub(crate) struct Packetizer {
     packet: usize,
@@ -290,30 +319,125 @@ pub(crate) struct Packetizer {
     len: usize,
     /// RTP timestamp of `samples[0]`.
     ts: u32,
+    /// 10 ms slots from one packet to the next.
+    step: u64,
+    /// The slot of the next packet, while a talkspurt is being sent.
+    next_due: Option<u64>,
+    /// The talkspurt has ended: the partial packet left goes out padded
+    /// with silence, at its time.
+    flush: bool,
 }
 
 impl Packetizer {
-    /// The send side's packetizer for a negotiated `ptime_ms`; `None` at
+    /// The send side's packetizer for a negotiated `ptime`; `None` at
     /// 20 ms, where each tick sends its frame as one packet.
-    pub(crate) fn for_ptime(ptime_ms: u32) -> Option<Box<Packetizer>> {
-        (ptime_ms != 20).then(|| Box::new(Packetizer::new(ptime_ms)))
+    pub(crate) fn for_ptime(ptime: Duration) -> Option<Box<Packetizer>> {
+        let packet = ptime_samples(ptime);
+        (packet != FRAME_SAMPLES).then(|| Box::new(Packetizer::with_samples(packet)))
     }
 
+    #[cfg(test)]
     fn new(ptime_ms: u32) -> Self {
+        Packetizer::with_samples(packet_samples(ptime_ms))
+    }
+
+    fn with_samples(packet: usize) -> Self {
         Packetizer {
-            packet: packet_samples(ptime_ms),
+            packet,
             samples: [0; MAX_PACKET_SAMPLES + FRAME_SAMPLES],
             len: 0,
             ts: 0,
+            step: (packet / (FRAME_SAMPLES / 2)).max(1) as u64,
+            next_due: None,
+            flush: false,
         }
     }
 
-    fn push(&mut self, pcm: &[i16; FRAME_SAMPLES], ts: u32) {
+    /// Samples per packet.
+    #[cfg(test)]
+    pub(crate) fn packet_samples(&self) -> usize {
+        self.packet
+    }
+
+    /// Whether 20 ms more fit (they always do while packets leave on
+    /// time; after a stall of the worker the oldest must go first).
+    pub(crate) fn has_room(&self) -> bool {
+        self.len + FRAME_SAMPLES <= self.samples.len()
+    }
+
+    /// Adds 20 ms of audio whose first sample has RTP timestamp `ts`; the
+    /// talkspurt goes on (`flush` is cleared). The caller checks
+    /// [`Packetizer::has_room`] first.
+    pub(crate) fn push(&mut self, pcm: &[i16; FRAME_SAMPLES], ts: u32) {
         if self.len == 0 {
             self.ts = ts;
         }
-        self.samples[self.len..self.len + FRAME_SAMPLES].copy_from_slice(pcm);
-        self.len += FRAME_SAMPLES;
+        self.flush = false;
+        let end = (self.len + FRAME_SAMPLES).min(self.samples.len());
+        let n = end - self.len;
+        self.samples[self.len..end].copy_from_slice(&pcm[..n]);
+        self.len = end;
+    }
+
+    /// The talkspurt ended: what is left goes out padded, at its time.
+    pub(crate) fn end_talkspurt(&mut self) {
+        self.flush = true;
+    }
+
+    /// Drops what was collected (hold, nowhere to send).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.next_due = None;
+        self.flush = false;
+    }
+
+    /// Nothing is waiting to be sent.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A packet is ready (whole, or the padded end of a talkspurt).
+    fn ready(&self) -> bool {
+        self.len >= self.packet || (self.flush && self.len > 0)
+    }
+
+    /// A packet is due at `slot`.
+    pub(crate) fn due_at(&self, slot: u64) -> bool {
+        self.ready() && self.next_due.is_none_or(|due| due <= slot)
+    }
+
+    /// The packet due at `slot`, if any, moved into `out` (padded with
+    /// silence at the end of a talkspurt); returns its timestamp, its
+    /// length and whether it starts a talkspurt. `now` sends the next
+    /// packet whatever its time (before a key press, or to make room).
+    pub(crate) fn take_due(
+        &mut self,
+        slot: u64,
+        now: bool,
+        out: &mut [i16],
+    ) -> Option<(u32, usize, bool)> {
+        if !(self.due_at(slot) || (now && self.len > 0)) {
+            return None;
+        }
+        let first = self.next_due.is_none();
+        // On time, the next packet is a ptime after this one; late (a
+        // stalled worker), a ptime after now.
+        let base = self.next_due.map_or(slot, |due| due.max(slot));
+        let (ts, n) = self.take(true, out)?;
+        self.next_due = if self.len == 0 && self.flush {
+            // The talkspurt is over: the next one starts when complete.
+            self.flush = false;
+            None
+        } else {
+            Some(base + self.step)
+        };
+        Some((ts, n, first))
+    }
+
+    /// The talkspurt is over (or was cut by a key press): the next packet
+    /// starts a new one, sent as soon as it is complete.
+    pub(crate) fn restart(&mut self) {
+        self.next_due = None;
     }
 
     /// Moves the oldest packet (padded with silence when `flush`) into
@@ -334,13 +458,7 @@ impl Packetizer {
     }
 }
 
-impl CallMedia {
-    /// Rebuilds the send packetization for a new negotiated ptime
-    /// (re-INVITE). The receive side follows the packets themselves.
-    pub(crate) fn set_send_ptime(&mut self, ptime_ms: u32) {
-        self.packetizer = Packetizer::for_ptime(ptime_ms);
-    }
-
+impl Playout {
     /// One received audio packet: into the jitter buffer, or held back
     /// while a new packet size is being confirmed (see the module
     /// documentation).
@@ -353,10 +471,10 @@ impl CallMedia {
         read_at: Instant,
     ) {
         let len = payload.len();
-        self.rx.since_credit = self.rx.since_credit.saturating_add(1);
-        let other_size = len != self.rx.packet && ptime_of(len).is_some();
+        self.since_credit = self.since_credit.saturating_add(1);
+        let other_size = len != self.packet && ptime_of(len).is_some();
         if !other_size {
-            if self.rx.held() > 0 {
+            if self.held() > 0 {
                 // The other size did not last: its packets play as they are.
                 self.release_held();
             }
@@ -364,46 +482,45 @@ impl CallMedia {
             return;
         }
         if self
-            .rx
             .probe
             .as_ref()
             .is_some_and(|p| !p.continues(ssrc, seq, ts, len))
         {
             self.release_held();
         }
-        if self.rx.held() + 1 >= CONFIRM_PACKETS {
+        if self.held() + 1 >= CONFIRM_PACKETS {
             self.switch_rx_ptime(Some((seq, ts, ssrc, payload, read_at)));
         } else {
             // Allocated once per call, by the first packet of another size.
-            let probe = self.rx.probe.get_or_insert_with(|| Box::new(Probe::new()));
+            let probe = self.probe.get_or_insert_with(|| Box::new(Probe::new()));
             probe.hold(seq, ts, ssrc, payload, read_at);
         }
     }
 
     fn push_audio(&mut self, seq: u16, ts: u32, ssrc: u32, payload: &[u8], read_at: Instant) {
         self.jitter.push(seq, ts, ssrc, payload, read_at);
-        self.rx.last_end = Some((ssrc, ts.wrapping_add(payload.len() as u32)));
+        self.last_end = Some((ssrc, ts.wrapping_add(payload.len() as u32)));
     }
 
     /// Pushes the held packets into the jitter buffer as they are.
     fn release_held(&mut self) {
-        let Some(mut probe) = self.rx.probe.take() else {
+        let Some(mut probe) = self.probe.take() else {
             return;
         };
         for h in &probe.held[..probe.n] {
             self.push_audio(h.seq, h.ts, h.ssrc, &h.payload[..h.len], h.read_at);
         }
         probe.n = 0;
-        self.rx.probe = Some(probe);
+        self.probe = Some(probe);
     }
 
     /// Switches the receive side to the size of the held packets (and of
     /// `incoming`, the packet that confirmed it, if any): a new jitter
     /// buffer takes them, the old one plays out what it still holds.
     fn switch_rx_ptime(&mut self, incoming: Option<(u16, u32, u32, &[u8], Instant)>) {
-        if !self.rx.take_change() {
+        if !self.take_change() {
             tracing::debug!(
-                call = self.id,
+                call = self.call_id,
                 "far end keeps changing its packet size; packets taken as they are"
             );
             self.release_held();
@@ -412,7 +529,7 @@ impl CallMedia {
             }
             return;
         }
-        let Some(mut probe) = self.rx.probe.take() else {
+        let Some(mut probe) = self.probe.take() else {
             return;
         };
         let first = probe.held[..probe.n]
@@ -420,45 +537,45 @@ impl CallMedia {
             .map(|h| (h.ssrc, h.ts, h.len))
             .or(incoming.map(|(_, ts, ssrc, p, _)| (ssrc, ts, p.len())));
         let Some((ssrc, ts, len)) = first else {
-            self.rx.probe = Some(probe);
+            self.probe = Some(probe);
             return;
         };
         let Some(ptime_ms) = ptime_of(len) else {
-            self.rx.probe = Some(probe);
+            self.probe = Some(probe);
             self.release_held();
             return;
         };
-        let old_ms = self.rx.ptime_ms();
-        let old_packet = self.rx.packet;
+        let old_ptime = self.ptime();
+        let old_packet = self.packet;
         let old = std::mem::replace(
             &mut self.jitter,
-            JitterBuffer::new(jitter_config(self.cfg.jitter, ptime_ms)),
+            JitterBuffer::new(jitter_config(self.jitter_cfg, len)),
         );
-        if let Some(gone) = self.rx.draining.take() {
+        if let Some(gone) = self.draining.take() {
             // A second change before the first one played out: what the
             // oldest buffer still held is given up.
             let mut s = gone.jitter.stats();
             s.dropped +=
                 u64::from(s.delay_ms) * Codec::CLOCK_RATE as u64 / 1000 / gone.packet.max(1) as u64;
-            self.rx.retired.add_counters(&s);
+            self.retired.add_counters(&s);
         }
         let before = old.stats();
         // The new buffer picks up where the old one stops, without a
         // fill-up delay of its own, when the old one still has audio to
         // play or the new packets continue its last one; after a pause
         // it fills up as at the start of a stream.
-        let continues = before.delay_ms > 0 || self.rx.last_end == Some((ssrc, ts));
+        let continues = before.delay_ms > 0 || self.last_end == Some((ssrc, ts));
         if before.delay_ms > 0 {
-            self.rx.draining = Some(Box::new(Draining {
+            self.draining = Some(Box::new(Draining {
                 jitter: old,
                 packet: old_packet,
             }));
         } else {
-            self.rx.retired.add_counters(&before);
+            self.retired.add_counters(&before);
         }
-        self.rx.packet = len;
-        self.rx.fifo.get_or_insert_with(|| Box::new(RxFifo::new()));
-        self.concealer = Concealer::new(len.max(old_packet), self.cfg.concealer);
+        self.packet = len;
+        self.fifo.get_or_insert_with(|| Box::new(RxFifo::new()));
+        self.concealer = Concealer::new(len.max(old_packet), self.concealer_cfg);
         let skip = if continues { self.fill_up_frames() } else { 0 };
         for (i, h) in probe.held[..probe.n].iter().enumerate() {
             self.push_audio(h.seq, h.ts, h.ssrc, &h.payload[..h.len], h.read_at);
@@ -473,12 +590,12 @@ impl CallMedia {
             }
         }
         probe.n = 0;
-        self.rx.probe = Some(probe);
-        self.rx.changes = self.rx.changes.saturating_add(1);
+        self.probe = Some(probe);
+        self.changes = self.changes.saturating_add(1);
         tracing::info!(
-            call = self.id,
-            from_ms = old_ms,
-            to_ms = ptime_ms,
+            call = self.call_id,
+            from = ?old_ptime,
+            to = ?Duration::from_millis(u64::from(ptime_ms)),
             "far end sends another packet size; receive side follows"
         );
     }
@@ -504,24 +621,27 @@ impl CallMedia {
     /// while packets are 20 ms, else from the FIFO refilled one packet at
     /// a time (from the buffer being replaced first, while it has audio).
     /// Also returns the frame's sum of squared samples, for the VAD gate.
-    pub(crate) fn pull_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> (FrameKind, u64) {
-        if self.rx.held() > 0 && self.rx.jitter_stats(&self.jitter).delay_ms == 0 {
+    pub(crate) fn pull_frame(
+        &mut self,
+        codec: Codec,
+        out: &mut [i16; FRAME_SAMPLES],
+    ) -> (FrameKind, u64) {
+        if self.held() > 0 && self.jitter_stats().delay_ms == 0 {
             // Nothing else to play: the held packets are the stream now.
             self.switch_rx_ptime(None);
         }
-        let codec = self.params.codec;
-        let Some(fifo) = self.rx.fifo.as_mut() else {
+        let Some(fifo) = self.fifo.as_mut() else {
             let frame = self.jitter.pop();
             let kind = kind_of(&frame);
             let (_, energy) = self.concealer.render_energy(frame, codec, out);
             return (kind, energy);
         };
         while fifo.len < FRAME_SAMPLES {
-            let draining = match self.rx.draining.as_mut() {
+            let draining = match self.draining.as_mut() {
                 Some(d) if d.jitter.stats().delay_ms > 0 => Some(d),
                 Some(_) => {
-                    if let Some(d) = self.rx.draining.take() {
-                        self.rx.retired.add_counters(&d.jitter.stats());
+                    if let Some(d) = self.draining.take() {
+                        self.retired.add_counters(&d.jitter.stats());
                     }
                     None
                 }
@@ -529,7 +649,7 @@ impl CallMedia {
             };
             let (jitter, packet) = match draining {
                 Some(d) => (&mut d.jitter, d.packet),
-                None => (&mut self.jitter, self.rx.packet),
+                None => (&mut self.jitter, self.packet),
             };
             let frame = jitter.pop();
             let kind = kind_of(&frame);
@@ -563,114 +683,22 @@ impl CallMedia {
         }
         (kind, crate::vad::sum_of_squares(out))
     }
-
-    /// The send path for a ptime other than 20 ms; called once per tick
-    /// with the RTP timestamp of the tick set. Returns false at 20 ms
-    /// ptime, where the caller sends one packet per tick itself.
-    pub(crate) fn send_packetized(&mut self, ctx: &mut TickCtx) -> bool {
-        if self.packetizer.is_none() {
-            return false;
-        }
-        let target = match self.latch.target() {
-            Some(t) if self.params.direction.send => t,
-            _ => {
-                // Hold or nowhere to send: what was collected is dropped.
-                if let Some(p) = self.packetizer.as_mut() {
-                    p.len = 0;
-                }
-                self.talking = false;
-                return true;
-            }
-        };
-        let playing = !self.playback.is_empty();
-        if playing {
-            let mut pcm = [0i16; FRAME_SAMPLES];
-            let n = self.playback.len().min(FRAME_SAMPLES);
-            for (dst, src) in pcm.iter_mut().zip(self.playback.drain(..n)) {
-                *dst = src;
-            }
-            self.record(Side::Agent, &pcm);
-            if let Some(p) = self.packetizer.as_mut() {
-                p.push(&pcm, self.current_ts);
-            }
-            self.sent_total += n as u64;
-            self.finish_sent_plays();
-        }
-        // At the end of a talkspurt the last partial packet goes out padded.
-        self.send_packets(ctx, target, !playing);
-        if !playing {
-            self.talking = false;
-        }
-        true
-    }
-
-    /// Sends every whole packet collected (and the partial one if `flush`).
-    pub(crate) fn send_packets(
-        &mut self,
-        ctx: &mut TickCtx,
-        to: std::net::SocketAddr,
-        flush: bool,
-    ) {
-        let mut pcm = [0i16; MAX_PACKET_SAMPLES];
-        let mut payload = [0u8; MAX_PACKET_SAMPLES];
-        loop {
-            let Some(packetizer) = self.packetizer.as_mut() else {
-                return;
-            };
-            let Some((ts, n)) = packetizer.take(flush, &mut pcm) else {
-                return;
-            };
-            self.params.codec.encode(&pcm[..n], &mut payload[..n]);
-            let marker = !self.talking;
-            let pt = self.params.payload_type;
-            send_rtp(self, ctx, to, pt, marker, ts, &payload[..n]);
-            self.talking = true;
-        }
-    }
-
-    /// Sends 20 ms of audio (a tone) through the packetizer: `false` at
-    /// 20 ms ptime, where the caller sends it as one packet.
-    pub(crate) fn packetize(
-        &mut self,
-        ctx: &mut TickCtx,
-        to: std::net::SocketAddr,
-        pcm: &[i16; FRAME_SAMPLES],
-        flush: bool,
-    ) -> bool {
-        let ts = self.current_ts;
-        let Some(packetizer) = self.packetizer.as_mut() else {
-            return false;
-        };
-        packetizer.push(pcm, ts);
-        self.send_packets(ctx, to, flush);
-        true
-    }
-
-    /// Reports the plays whose last sample has been taken for sending.
-    pub(super) fn finish_sent_plays(&mut self) {
-        while let Some(&(id, end)) = self.marks.front() {
-            if end > self.sent_total {
-                break;
-            }
-            self.marks.pop_front();
-            self.emit(MediaEvent::PlaybackFinished {
-                id,
-                interrupted: false,
-            });
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::call::CallIo;
+    use crate::engine::call::{CallIo, CallMedia};
     use crate::engine::ports::{PortLease, PortPool};
     use crate::engine::{EngineConfig, SessionParams};
     use crate::rtp::RtpHeader;
     use std::net::{SocketAddr, UdpSocket};
     use std::sync::{Arc, Mutex};
     use tokio::sync::mpsc;
+
+    fn ms(v: u32) -> Duration {
+        Duration::from_millis(u64::from(v))
+    }
 
     fn frame(v: i16) -> [i16; FRAME_SAMPLES] {
         [v; FRAME_SAMPLES]
@@ -686,7 +714,7 @@ mod tests {
         let far: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let mut params = SessionParams::new(Codec::Pcmu);
         params.remote_rtp = Some(far);
-        params.ptime_ms = ptime_ms;
+        params.ptime = ms(ptime_ms);
         let mut config = EngineConfig {
             vad: None,
             ..EngineConfig::default()
@@ -773,9 +801,9 @@ mod tests {
                 call.on_rtp(pkt, far, now, now);
                 next += 1;
             }
-            if call.delivering {
+            if call.receive.delivering {
                 let mut out = [0i16; FRAME_SAMPLES];
-                let (kind, _) = call.pull_frame(&mut out);
+                let (kind, _) = call.receive.playout.pull_frame(Codec::Pcmu, &mut out);
                 delivered.extend_from_slice(&out);
                 kinds.push(kind);
             }
@@ -785,7 +813,7 @@ mod tests {
             delivered,
             kinds,
             stats: call.stats(),
-            jitter: call.rx.jitter_stats(&call.jitter),
+            jitter: call.receive.playout.jitter_stats(),
         }
     }
 
@@ -842,7 +870,7 @@ mod tests {
     fn a_far_end_sending_30_ms_on_a_20_ms_call_is_followed_from_the_first_packet() {
         let p = play(20, &run(30, 60).collect::<Vec<_>>());
         p.assert_continuous(0);
-        assert_eq!((p.stats.rx_ptime_ms, p.stats.rx_ptime_changes), (30, 1));
+        assert_eq!((p.stats.rx_ptime, p.stats.rx_ptime_changes), (ms(30), 1));
     }
 
     #[test]
@@ -862,8 +890,8 @@ mod tests {
             let p = play(from, &sizes);
             p.assert_continuous(stretches);
             assert_eq!(
-                (p.stats.rx_ptime_ms, p.stats.rx_ptime_changes),
-                (to, 1),
+                (p.stats.rx_ptime, p.stats.rx_ptime_changes),
+                (ms(to), 1),
                 "{from} -> {to}"
             );
         }
@@ -878,8 +906,8 @@ mod tests {
             let p = play_with(20, &sizes, Duration::from_millis(160));
             p.assert_continuous(stretches);
             assert_eq!(
-                (p.stats.rx_ptime_ms, p.stats.rx_ptime_changes),
-                (to, 1),
+                (p.stats.rx_ptime, p.stats.rx_ptime_changes),
+                (ms(to), 1),
                 "20 -> {to}"
             );
         }
@@ -890,7 +918,7 @@ mod tests {
         let sizes: Vec<u32> = run(20, 30).chain(run(40, 20)).chain(run(20, 30)).collect();
         let p = play(20, &sizes);
         p.assert_continuous(0);
-        assert_eq!((p.stats.rx_ptime_ms, p.stats.rx_ptime_changes), (20, 2));
+        assert_eq!((p.stats.rx_ptime, p.stats.rx_ptime_changes), (ms(20), 2));
     }
 
     #[test]
@@ -901,7 +929,7 @@ mod tests {
         let sizes: Vec<u32> = run(20, 30).chain([30]).chain(run(20, 30)).collect();
         let p = play(20, &sizes);
         p.assert_continuous(1);
-        assert_eq!(p.stats.rx_ptime_ms, 20);
+        assert_eq!(p.stats.rx_ptime, ms(20));
     }
 
     #[test]
@@ -923,11 +951,19 @@ mod tests {
         let (mut call, _) = call(20, Duration::from_millis(40));
         call.update({
             let mut p = call.params.clone();
-            p.ptime_ms = 40;
+            p.ptime = ms(40);
             p
         });
-        assert!(call.packetizer.as_ref().is_some_and(|p| p.packet == 320));
-        assert_eq!(call.rx.ptime_ms(), 20, "the receive side follows packets");
+        assert!(call
+            .send
+            .packetizer
+            .as_ref()
+            .is_some_and(|p| p.packet_samples() == 320));
+        assert_eq!(
+            call.receive.playout.ptime(),
+            ms(20),
+            "the receive side follows packets"
+        );
     }
 
     #[test]
@@ -951,6 +987,56 @@ mod tests {
         assert_eq!(p.take(true, &mut out), Some((5000, 240)));
     }
 
+    /// Pushes 20 ms per tick (two slots) into a packetizer of `ptime_ms`
+    /// and returns the slots its packets are taken at, one per due slot.
+    fn send_slots(ptime_ms: u32, ticks: u64) -> Vec<u64> {
+        let mut p = Packetizer::new(ptime_ms);
+        let mut out = [0i16; MAX_PACKET_SAMPLES];
+        let mut slots = Vec::new();
+        for tick in 0..ticks {
+            for slot in [2 * tick, 2 * tick + 1] {
+                if slot % 2 == 0 {
+                    assert!(p.has_room());
+                    p.push(&frame(1), (tick * 160) as u32);
+                }
+                if let Some((ts, n, _)) = p.take_due(slot, false, &mut out) {
+                    assert_eq!(ts as usize, slots.len() * n, "timestamps contiguous");
+                    slots.push(slot);
+                }
+            }
+        }
+        slots
+    }
+
+    #[test]
+    fn packets_of_30_ms_are_taken_every_30_ms_on_10_ms_slots() {
+        // Complete at 20, 40, 80, 100 ms ...; sent at 20, 50, 80, 110 ms.
+        assert_eq!(send_slots(30, 12), [2, 5, 8, 11, 14, 17, 20, 23]);
+        assert_eq!(send_slots(10, 3), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(send_slots(40, 8), [2, 6, 10, 14]);
+        assert_eq!(send_slots(120, 12), [10, 22]);
+    }
+
+    #[test]
+    fn the_end_of_a_talkspurt_goes_out_padded_at_its_time() {
+        let mut p = Packetizer::new(30);
+        let mut out = [0i16; MAX_PACKET_SAMPLES];
+        p.push(&frame(1), 0);
+        assert_eq!(p.take_due(0, false, &mut out), None);
+        p.push(&frame(2), 160);
+        assert_eq!(p.take_due(2, false, &mut out), Some((0, 240, true)));
+        p.end_talkspurt();
+        assert_eq!(p.take_due(4, false, &mut out), None, "due at slot 5");
+        assert_eq!(p.take_due(5, false, &mut out), Some((240, 240, false)));
+        assert!(out[..80].iter().all(|&x| x == 2));
+        assert!(out[80..240].iter().all(|&x| x == 0));
+        assert!(p.is_empty());
+        // The next talkspurt starts as soon as its first packet is whole.
+        p.push(&frame(3), 5000);
+        p.push(&frame(3), 5160);
+        assert_eq!(p.take_due(6, false, &mut out), Some((5000, 240, true)));
+    }
+
     #[test]
     fn packetizer_splits_a_frame_into_10_ms_packets() {
         let mut p = Packetizer::new(10);
@@ -969,7 +1055,13 @@ mod tests {
         for bad in [0, 5, 25, 130, u32::MAX] {
             assert!(!ptime_supported(bad), "{bad}");
         }
-        assert_eq!(jitter_config(JitterConfig::default(), 60).max_payload, 480);
-        assert_eq!(jitter_config(JitterConfig::default(), 20).max_payload, 320);
+        assert_eq!(
+            jitter_config(JitterConfig::default(), packet_samples(60)).max_payload,
+            480
+        );
+        assert_eq!(
+            jitter_config(JitterConfig::default(), packet_samples(20)).max_payload,
+            320
+        );
     }
 }

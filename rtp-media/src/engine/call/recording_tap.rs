@@ -16,8 +16,8 @@
 //! tests can run a writer of their own with a small queue; the engine's
 //! writer has [`RECORDING_QUEUE`].
 
-use super::CallMedia;
-use crate::engine::{MediaError, RecordingSummary, FRAME_SAMPLES};
+use crate::engine::error::MediaError;
+use crate::engine::event::{RecordingSummary, FRAME_SAMPLES};
 use crate::recording::{Recorder, RecordingError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -275,18 +275,21 @@ fn write_recordings(rx: Receiver<WriterMsg>, queued: &AtomicUsize) {
     }
 }
 
-impl CallMedia {
+/// The recording of one call, when one runs.
+#[derive(Debug, Default)]
+pub(crate) struct CallRecording {
+    tap: Option<RecordingTap>,
+}
+
+impl CallRecording {
     /// Starts recording, finishing any recording already running.
-    pub(crate) fn start_recording(&mut self, tap: RecordingTap) {
-        self.recording = Some(tap);
+    pub(crate) fn start(&mut self, tap: RecordingTap) {
+        self.tap = Some(tap);
     }
 
     /// Stops recording; the writer thread answers on `reply`.
-    pub(crate) fn stop_recording(
-        &mut self,
-        reply: oneshot::Sender<Result<RecordingSummary, MediaError>>,
-    ) {
-        match self.recording.take() {
+    pub(crate) fn stop(&mut self, reply: oneshot::Sender<Result<RecordingSummary, MediaError>>) {
+        match self.tap.take() {
             Some(mut tap) => tap.finish(Some(reply)),
             None => {
                 let _ = reply.send(Err(MediaError::NotRecording));
@@ -295,13 +298,14 @@ impl CallMedia {
     }
 
     /// Frames dropped by the running recording so far.
-    pub(crate) fn recording_dropped(&self) -> u64 {
-        self.recording.as_ref().map_or(0, |t| t.dropped)
+    pub(crate) fn dropped(&self) -> u64 {
+        self.tap.as_ref().map_or(0, |t| t.dropped)
     }
 
     /// Records one frame of `side`, if recording.
+    #[inline]
     pub(crate) fn record(&mut self, side: Side, samples: &[i16; FRAME_SAMPLES]) {
-        if let Some(tap) = self.recording.as_mut() {
+        if let Some(tap) = self.tap.as_mut() {
             tap.push(side, samples);
         }
     }
@@ -310,7 +314,7 @@ impl CallMedia {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::worker::Op;
+    use crate::engine::command::Op;
     use crate::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, MediaStats};
     use crate::engine::{SessionParams, FRAME_DURATION};
     use crate::g711::Codec;
