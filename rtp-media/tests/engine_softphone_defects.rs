@@ -193,3 +193,33 @@ async fn a_reserved_port_pair_is_held_used_by_the_session_and_freed_on_drop() {
     s.close().await;
     assert!(eng.reserve_ports().is_ok());
 }
+
+#[tokio::test]
+async fn a_30_ms_call_sends_its_key_updates_every_30_ms_too() {
+    let eng = engine(23340, 2);
+    let far = peer();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.ptime = Duration::from_millis(30);
+    let s = eng.open_session(params).unwrap();
+    s.send_dtmf('7', Duration::from_millis(1500)).unwrap();
+    let got = collect_rtp_for(&far, Duration::from_millis(300), Duration::from_secs(5));
+    let updates: Vec<Instant> = got
+        .iter()
+        .filter(|(_, d)| {
+            let p = RtpPacket::parse(d).unwrap();
+            p.payload_type() == 101 && p.payload()[1] & 0x80 == 0
+        })
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(updates.len(), 50);
+    // The RFC 3550 jitter estimate against one packet every 30 ms (on the
+    // 20 ms tick they went 20 and 40 ms apart: about 10 ms).
+    let mut j = 0.0f64;
+    for w in updates.windows(2) {
+        let d = ((w[1] - w[0]).as_secs_f64() - 0.030).abs();
+        j += (d - j) / 16.0;
+    }
+    let jitter = Duration::from_secs_f64(j);
+    assert!(jitter < Duration::from_millis(4), "jitter {jitter:?}");
+}

@@ -32,7 +32,7 @@ use crate::rtcp::{mos_estimate, ntp_middle, ntp_timestamp, parse_compound, valid
 use crate::rtcp::{RtcpPacket, SenderInfo};
 use crate::rtp::RtpPacket;
 use crate::vad::VadEvent;
-use dtmf::{CallDtmf, DtmfSlot, Signal, DTMF_QUIET};
+use dtmf::{since_key_down, CallDtmf, DtmfSlot, Signal, DTMF_QUIET};
 use ptime::MAX_PACKET_SAMPLES;
 use receive::ReceiveSide;
 pub(crate) use recording_tap::RecordingTap;
@@ -257,24 +257,38 @@ impl CallMedia {
         self.play_out(ctx);
         self.send_tick(ctx);
         self.timers(ctx, now);
+        let half = ctx.slot + 1;
         self.send
             .packetizer
             .as_ref()
-            .is_some_and(|p| p.due_at(ctx.slot + 1))
+            .is_some_and(|p| p.due_at(half))
+            || self.dtmf.send.events_due(half)
     }
 
     /// The half tick between two ticks: sends the packet due then, if any.
     pub(crate) fn run_half_tick(&mut self, ctx: &mut TickCtx) {
-        if !self
+        let audio = self
             .send
             .packetizer
             .as_ref()
-            .is_some_and(|p| p.due_at(ctx.slot))
-        {
+            .is_some_and(|p| p.due_at(ctx.slot));
+        let events = self.dtmf.send.events_due(ctx.slot);
+        if !audio && !events {
             return;
         }
-        if let Some(to) = self.send_target() {
+        let Some(to) = self.send_target() else {
+            // Nowhere to send: the next tick deals with it.
+            return;
+        };
+        if audio {
             self.send_due(ctx, to, false);
+        }
+        if let Some(mut active) = self.dtmf.send.active.take() {
+            let elapsed = since_key_down(&active, ctx.slot);
+            if let Signal::Events { payload_type, next } = &mut active.signal {
+                self.send_due_events(ctx, Some(to), *payload_type, next, elapsed);
+            }
+            self.dtmf.send.active = Some(active);
         }
     }
 
@@ -621,21 +635,11 @@ impl CallMedia {
         let Some(mut active) = self.dtmf.send.active.take() else {
             return DtmfSlot::Audio;
         };
-        let elapsed = FRAME_DURATION * ctx.tick.saturating_sub(active.start_tick) as u32;
+        let elapsed = since_key_down(&active, ctx.slot);
         let mut tone = None;
         let finished = match &mut active.signal {
             Signal::Events { payload_type, next } => {
-                while let Some(&p) = self.dtmf.send.packets.get(*next) {
-                    if p.send_after > elapsed {
-                        break;
-                    }
-                    *next += 1;
-                    if let Some(to) = target {
-                        let pt = *payload_type;
-                        self.send_rtp(ctx, to, pt, p.marker, p.timestamp, &p.payload);
-                    }
-                }
-                *next >= self.dtmf.send.packets.len()
+                self.send_due_events(ctx, target, *payload_type, next, elapsed)
             }
             Signal::Tone {
                 generator,
@@ -681,6 +685,29 @@ impl CallMedia {
             media_ts: active.timestamp,
         });
         DtmfSlot::Taken
+    }
+
+    /// Sends the key's event packets due `elapsed` after it went down
+    /// (RFC 4733 §2.5.1: one per ptime, then the end packets); whether
+    /// all have gone. Without a target they are passed over.
+    fn send_due_events(
+        &mut self,
+        ctx: &mut TickCtx,
+        target: Option<SocketAddr>,
+        payload_type: u8,
+        next: &mut usize,
+        elapsed: Duration,
+    ) -> bool {
+        while let Some(&p) = self.dtmf.send.packets.get(*next) {
+            if p.send_after > elapsed {
+                break;
+            }
+            *next += 1;
+            if let Some(to) = target {
+                self.send_rtp(ctx, to, payload_type, p.marker, p.timestamp, &p.payload);
+            }
+        }
+        *next >= self.dtmf.send.packets.len()
     }
 
     fn timers(&mut self, ctx: &mut TickCtx, now: Instant) {

@@ -2,7 +2,11 @@
 
 use super::batch::RecvBatch;
 use super::event::FRAME_SAMPLES;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The worker's finest step: packets of any ptime (a multiple of 10 ms)
+/// leave on these slots, two per 20 ms tick.
+pub(crate) const SLOT: Duration = Duration::from_millis(10);
 
 /// Scratch space and clock shared by the calls of one worker.
 #[derive(Debug)]

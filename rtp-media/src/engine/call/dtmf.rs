@@ -22,6 +22,7 @@ use crate::dtmf::ToneGenerator;
 use crate::dtmf::{digit_to_event, DetectorConfig, DtmfDetector, DtmfSender, EventPacket};
 use crate::engine::dtmf_events::DtmfEvents;
 use crate::engine::event::{FRAME_DURATION, FRAME_SAMPLES};
+use crate::engine::tick::SLOT;
 use crate::g711::Codec;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -127,6 +128,11 @@ pub(crate) struct DtmfSend {
     pub(crate) cancelled: u64,
 }
 
+/// Time from the key going down to `slot`.
+pub(crate) fn since_key_down(active: &ActiveDigit, slot: u64) -> Duration {
+    SLOT * slot.saturating_sub(2 * active.start_tick) as u32
+}
+
 /// Whole ticks from the key-down tick until `after` has passed.
 fn ticks_for(after: Duration) -> u64 {
     let frame = FRAME_DURATION.as_nanos();
@@ -145,6 +151,21 @@ impl DtmfSend {
             length: length.clamp(MIN_DIGIT, MAX_DIGIT),
         });
         true
+    }
+
+    /// An event packet of the key being sent is due at `slot` (10 ms
+    /// slots; the key went down at slot `2 × start_tick`).
+    pub(crate) fn events_due(&self, slot: u64) -> bool {
+        let Some(active) = &self.active else {
+            return false;
+        };
+        let Signal::Events { next, .. } = &active.signal else {
+            return false;
+        };
+        let elapsed = since_key_down(active, slot);
+        self.packets
+            .get(*next)
+            .is_some_and(|p| p.send_after <= elapsed)
     }
 
     /// A key is being sent, or keys wait: audio must wait too.
