@@ -408,22 +408,23 @@ impl Packetizer {
 
     /// The packet due at `slot`, if any, moved into `out` (padded with
     /// silence at the end of a talkspurt); returns its timestamp, its
-    /// length and whether it starts a talkspurt. `now` sends the next
-    /// packet whatever its time (before a key press, or to make room).
+    /// length and whether it starts a talkspurt. `now` takes the next
+    /// ready packet whatever its time (before a key press, or to make
+    /// room).
     pub(crate) fn take_due(
         &mut self,
         slot: u64,
         now: bool,
         out: &mut [i16],
     ) -> Option<(u32, usize, bool)> {
-        if !(self.due_at(slot) || (now && self.len > 0)) {
+        if !(self.due_at(slot) || (now && self.ready())) {
             return None;
         }
         let first = self.next_due.is_none();
         // On time, the next packet is a ptime after this one; late (a
         // stalled worker), a ptime after now.
         let base = self.next_due.map_or(slot, |due| due.max(slot));
-        let (ts, n) = self.take(true, out)?;
+        let (ts, n) = self.take(self.flush, out)?;
         self.next_due = if self.len == 0 && self.flush {
             // The talkspurt is over: the next one starts when complete.
             self.flush = false;
