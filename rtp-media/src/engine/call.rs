@@ -550,11 +550,13 @@ impl CallMedia {
             let Some(p) = self.send.packetizer.as_mut() else {
                 return;
             };
-            let Some((ts, n, _)) = p.take_due(ctx.slot, now, &mut pcm) else {
+            let Some((ts, n, first)) = p.take_due(ctx.slot, now, &mut pcm) else {
                 return;
             };
             self.params.codec.encode(&pcm[..n], &mut payload[..n]);
-            let marker = !self.send.talking;
+            // A talkspurt's first packet: after silence, or after the
+            // padded end of the previous one went out on a half tick.
+            let marker = first || !self.send.talking;
             let pt = self.params.payload_type;
             self.send_rtp(ctx, to, pt, marker, ts, &payload[..n]);
             self.send.talking = true;
