@@ -1,7 +1,7 @@
 //! The softswitch an application depends on: lines (SIP trunk accounts,
 //! trusted peers, DAHDI channels) produce calls; policy refuses the ones
 //! that must not reach media; routing picks a profile; the profile's
-//! [`Agent`](crate) answers; every call leaves a call record.
+//! [`Agent`] answers; every call leaves a call record.
 //!
 //! Modules, each depending only on the ones listed before it:
 //!
@@ -22,13 +22,32 @@
 //! - [`routing`]: tenants, DIDs, profiles with opening hours and holidays
 //!   in their own time zone, and the router from (tenant, DID, caller) to
 //!   the agent or greeting that takes the call.
+//! - [`journal`]: a call's record written in order from async code.
+//! - [`call`]: one call as an agent sees it: context, events, the
+//!   [`CallHandle`](call::CallHandle) and how the agent's part ends.
+//! - [`speech`]: the speech-to-text, responder and text-to-speech traits.
+//! - [`agent`](mod@agent): the [`Agent`] trait, the one extension point for AI.
+//! - [`media`]: the media side of a call, joining an `rtp-media` session
+//!   to the agent's handle (barge-in, playback tracking, recording).
+//! - [`supervise`]: runs an agent so that an error, panic or hang ends in a
+//!   fallback decision, written to the record.
+//! - [`agents`]: the built-in agents.
 
 #![warn(missing_docs)]
 
+pub mod agent;
+pub mod agents;
+pub mod call;
 pub mod config;
 pub mod customer;
+pub mod journal;
+pub mod media;
 pub mod numbers;
 pub mod outbound_routes;
 pub mod policy;
 pub mod record;
 pub mod routing;
+pub mod speech;
+pub mod supervise;
+
+pub use agent::{agent_fn, Agent, AgentError, DynAgent, SharedAgent};

@@ -1,0 +1,360 @@
+//! The media side of a call: joins an `rtp-media` [`MediaSession`] to the
+//! agent's [`CallHandle`](crate::call::CallHandle).
+//!
+//! A [`MediaBridge`] forwards the session's decoded frames (converted to
+//! the agent's rate) and events (speech, keys, playback finished) to the
+//! agent, and carries out the agent's commands (play, stop playback, wait
+//! for playback, keys, recording). Barge-in happens here, on the media
+//! side: with it on, the first [`MediaEvent::SpeechStarted`] while audio is
+//! queued clears the playback at once, without a round trip through the
+//! agent.
+//!
+//! The bridge knows nothing of SIP: the switch opens the session with the
+//! negotiated parameters, runs the bridge beside the agent, and resolves
+//! the bridge's hang-up future when the far end sends BYE.
+
+use crate::call::{CallCommand, CallError, CallEvent, EventSender, Frame, LineSide, PlaybackId};
+use crate::call::{RecordingMode, LINE_RATE};
+use rtp_media::engine::{
+    AudioFrame, FrameKind, FrameReceiver, MediaError, MediaEvent, MediaSession, MediaStats,
+    PlaybackId as MediaPlaybackId,
+};
+use rtp_media::recording::RecordMode;
+use rtp_media::resample::{resample, Quality, Resampler};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Longest wait for a recording's file to be finished when the agent
+/// stops it (a stalled disk); the file is finished in the background after.
+const STOP_RECORDING_WAIT: Duration = Duration::from_secs(5);
+
+/// Why [`MediaBridge::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BridgeEnd {
+    /// The agent is done with the call (its handle was dropped).
+    AgentDone,
+    /// The hang-up future resolved (BYE from the far end).
+    RemoteHungUp,
+    /// No RTP for the engine's media timeout.
+    MediaTimeout {
+        /// How long the line was silent.
+        silent_for: Duration,
+    },
+    /// The media session ended under the bridge (the engine stopped).
+    MediaStopped,
+}
+
+/// One play queued on the session.
+#[derive(Debug)]
+struct Pending {
+    media: MediaPlaybackId,
+    agent: Option<PlaybackId>,
+    on_air: Option<oneshot::Sender<Instant>>,
+}
+
+/// Playback bookkeeping of one run.
+#[derive(Debug, Default)]
+struct Playback {
+    pending: VecDeque<Pending>,
+    waiters: Vec<oneshot::Sender<()>>,
+    barge_in: bool,
+}
+
+/// A call's media session, served to an agent; see the module docs.
+#[derive(Debug)]
+pub struct MediaBridge {
+    session: MediaSession,
+    frames: FrameReceiver,
+    last_stats: Option<MediaStats>,
+}
+
+impl MediaBridge {
+    /// Takes over `session` (and its frames).
+    pub fn new(mut session: MediaSession) -> Result<MediaBridge, MediaError> {
+        let frames = session.take_frames()?;
+        Ok(MediaBridge {
+            session,
+            frames,
+            last_stats: None,
+        })
+    }
+
+    /// The session, e.g. to apply a re-INVITE with
+    /// [`MediaSession::update`].
+    pub fn session(&self) -> &MediaSession {
+        &self.session
+    }
+
+    /// The last quality report of the session.
+    pub fn last_stats(&self) -> Option<&MediaStats> {
+        self.last_stats.as_ref()
+    }
+
+    /// Gives the session back (to close it, or to join it to another call).
+    pub fn into_session(self) -> MediaSession {
+        self.session
+    }
+
+    /// Serves `line` until the agent is done, the far end hangs up
+    /// (`hangup` resolves), or the media ends. Can be run again with
+    /// another agent's line (a fallback) on the same session.
+    ///
+    /// The agent gets [`CallEvent::HungUp`] unless it was the one that
+    /// left; queued playback is dropped when the run ends.
+    pub async fn run(&mut self, line: LineSide, hangup: impl Future<Output = ()>) -> BridgeEnd {
+        let LineSide {
+            mut commands,
+            events,
+            audio_rate,
+        } = line;
+        let mut upsample = (audio_rate != LINE_RATE)
+            .then(|| Resampler::for_20ms(LINE_RATE, audio_rate, Quality::Sinc))
+            .and_then(|r| {
+                r.map_err(|e| tracing::error!(audio_rate, error = %e, "audio at 8 kHz instead"))
+                    .ok()
+            });
+        let mut playback = Playback::default();
+        tokio::pin!(hangup);
+        let end = loop {
+            tokio::select! {
+                biased;
+                () = &mut hangup => {
+                    events.send(CallEvent::HungUp);
+                    break BridgeEnd::RemoteHungUp;
+                }
+                event = self.session.next_event() => {
+                    let Some(event) = event else {
+                        events.send(CallEvent::HungUp);
+                        break BridgeEnd::MediaStopped;
+                    };
+                    if let Some(end) = self.on_media_event(event, &events, &mut playback) {
+                        break end;
+                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else {
+                        break BridgeEnd::AgentDone;
+                    };
+                    self.on_command(command, &events, &mut playback).await;
+                }
+                frame = self.frames.recv() => {
+                    let Some(frame) = frame else {
+                        events.send(CallEvent::HungUp);
+                        break BridgeEnd::MediaStopped;
+                    };
+                    events.send(CallEvent::Audio(to_agent(&frame, upsample.as_mut())));
+                }
+            }
+        };
+        if !playback.pending.is_empty() {
+            let _ = self.session.clear_playback();
+        }
+        end
+    }
+
+    fn on_media_event(
+        &mut self,
+        event: MediaEvent,
+        events: &EventSender,
+        playback: &mut Playback,
+    ) -> Option<BridgeEnd> {
+        match event {
+            MediaEvent::SpeechStarted { media_ts } => {
+                if playback.barge_in && !playback.pending.is_empty() {
+                    if let Err(e) = self.session.clear_playback() {
+                        tracing::warn!(error = %e, "barge-in could not clear playback");
+                    }
+                }
+                events.send(CallEvent::SpeechStarted {
+                    at: clock(media_ts),
+                });
+            }
+            MediaEvent::SpeechStopped { media_ts } => {
+                events.send(CallEvent::SpeechStopped {
+                    at: clock(media_ts),
+                });
+            }
+            MediaEvent::Dtmf {
+                digit, duration, ..
+            } => {
+                events.send(CallEvent::Dtmf {
+                    digit,
+                    duration: Some(duration).filter(|d| !d.is_zero()),
+                });
+            }
+            MediaEvent::PlaybackFinished { id, interrupted } => {
+                // Plays finish in order, so `id` finishing means every
+                // earlier one has too (even if its event was lost).
+                while playback.pending.front().is_some_and(|p| p.media <= id) {
+                    let Some(done) = playback.pending.pop_front() else {
+                        break;
+                    };
+                    if let Some(on_air) = done.on_air {
+                        if !interrupted {
+                            let _ = on_air.send(Instant::now());
+                        }
+                    }
+                    if let Some(id) = done.agent {
+                        events.send(CallEvent::PlaybackFinished { id, interrupted });
+                    }
+                }
+                if playback.pending.is_empty() {
+                    for waiter in playback.waiters.drain(..) {
+                        let _ = waiter.send(());
+                    }
+                }
+            }
+            MediaEvent::Timeout { silent_for } => {
+                events.send(CallEvent::HungUp);
+                return Some(BridgeEnd::MediaTimeout { silent_for });
+            }
+            MediaEvent::Stats(stats) => self.last_stats = Some(stats),
+            MediaEvent::RemoteAddressChanged { from, to } => {
+                tracing::info!(?from, %to, "media source moved");
+            }
+            MediaEvent::DtmfSent { .. } | MediaEvent::DtmfCancelled { .. } => {}
+        }
+        None
+    }
+
+    async fn on_command(
+        &mut self,
+        command: CallCommand,
+        events: &EventSender,
+        playback: &mut Playback,
+    ) {
+        match command {
+            CallCommand::Play {
+                id,
+                samples,
+                rate,
+                on_air,
+            } => self.play(id, samples, rate, on_air, events, playback),
+            CallCommand::StopPlayback => {
+                if let Err(e) = self.session.clear_playback() {
+                    tracing::warn!(error = %e, "playback could not be stopped");
+                }
+            }
+            CallCommand::WaitPlayback(reply) => {
+                if playback.pending.is_empty() {
+                    let _ = reply.send(());
+                } else {
+                    playback.waiters.push(reply);
+                }
+            }
+            CallCommand::SetBargeIn(on) => playback.barge_in = on,
+            CallCommand::SendDtmf { digit, length } => {
+                if let Err(e) = self.session.send_dtmf(digit, length) {
+                    tracing::warn!(%digit, error = %e, "key not sent");
+                }
+            }
+            CallCommand::StartRecording { path, mode, reply } => {
+                let mode = match mode {
+                    RecordingMode::Caller => RecordMode::Caller,
+                    RecordingMode::Agent => RecordMode::Agent,
+                    RecordingMode::Both => RecordMode::Stereo,
+                };
+                let started = self
+                    .session
+                    .start_recording(&path, mode)
+                    .map_err(|e| CallError::Line(e.to_string()));
+                let _ = reply.send(started);
+            }
+            CallCommand::StopRecording { reply } => {
+                let stopped =
+                    tokio::time::timeout(STOP_RECORDING_WAIT, self.session.stop_recording()).await;
+                let answer = match stopped {
+                    Ok(Ok(summary)) => Ok((summary.samples, summary.frames_dropped)),
+                    Ok(Err(e)) => Err(CallError::Line(e.to_string())),
+                    Err(_) => Err(CallError::Line(
+                        "the recording's file is still being written".into(),
+                    )),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn play(
+        &mut self,
+        id: Option<PlaybackId>,
+        samples: Vec<i16>,
+        rate: u32,
+        on_air: Option<oneshot::Sender<Instant>>,
+        events: &EventSender,
+        playback: &mut Playback,
+    ) {
+        let mut samples = if rate == LINE_RATE {
+            samples
+        } else {
+            resample(&samples, rate, LINE_RATE)
+        };
+        if samples.is_empty() {
+            if let Some(id) = id {
+                events.send(CallEvent::PlaybackFinished {
+                    id,
+                    interrupted: false,
+                });
+            }
+            return;
+        }
+        // The first frame of a play whose start is wanted goes on its own:
+        // its finish is the moment it was sent.
+        if let Some(on_air) = on_air {
+            let rest = samples.split_off(samples.len().min(rtp_media::engine::FRAME_SAMPLES));
+            let first = std::mem::replace(&mut samples, rest);
+            self.queue(first, None, Some(on_air), playback);
+            if samples.is_empty() {
+                if let Some(id) = id {
+                    // Reported with the first frame's finish.
+                    if let Some(last) = playback.pending.back_mut() {
+                        last.agent = Some(id);
+                    }
+                }
+                return;
+            }
+        }
+        self.queue(samples, id, None, playback);
+    }
+
+    fn queue(
+        &mut self,
+        samples: Vec<i16>,
+        agent: Option<PlaybackId>,
+        on_air: Option<oneshot::Sender<Instant>>,
+        playback: &mut Playback,
+    ) {
+        match self.session.play(samples) {
+            Ok(media) => playback.pending.push_back(Pending {
+                media,
+                agent,
+                on_air,
+            }),
+            Err(e) => tracing::warn!(error = %e, "audio not queued"),
+        }
+    }
+}
+
+/// A position on the 8 kHz delivered-audio clock as a time.
+fn clock(media_ts: u32) -> Duration {
+    Duration::from_micros(u64::from(media_ts) * 1_000_000 / u64::from(LINE_RATE))
+}
+
+/// One engine frame as the agent wants it.
+fn to_agent(frame: &AudioFrame, upsample: Option<&mut Resampler>) -> Frame {
+    let (samples, rate) = match upsample {
+        Some(r) => match r.process(&frame.samples) {
+            Ok(out) => (out.to_vec(), r.to_rate()),
+            Err(_) => (frame.samples.to_vec(), LINE_RATE),
+        },
+        None => (frame.samples.to_vec(), LINE_RATE),
+    };
+    Frame {
+        samples,
+        rate,
+        at: clock(frame.media_ts),
+        concealed: frame.kind != FrameKind::Audio,
+    }
+}
