@@ -28,7 +28,7 @@
 //! A streaming agent (audio in and out all the time) reads
 //! [`CallEvent::Audio`](crate::call::CallEvent::Audio) and plays with
 //! [`CallHandle::play_stream`]; a turn-based one uses
-//! the turn helper.
+//! [`crate::turn::TurnAgent`].
 
 use crate::call::{AgentOutcome, CallContext, CallError, CallHandle, LINE_RATE};
 use std::future::Future;

@@ -31,6 +31,8 @@
 //!   to the agent's handle (barge-in, playback tracking, recording).
 //! - [`supervise`]: runs an agent so that an error, panic or hang ends in a
 //!   fallback decision, written to the record.
+//! - [`turn`]: the speech-to-text → respond → text-to-speech loop with
+//!   barge-in.
 //! - [`agents`]: the built-in agents.
 
 #![warn(missing_docs)]
@@ -49,5 +51,6 @@ pub mod record;
 pub mod routing;
 pub mod speech;
 pub mod supervise;
+pub mod turn;
 
 pub use agent::{agent_fn, Agent, AgentError, DynAgent, SharedAgent};

@@ -1,0 +1,432 @@
+//! The turn helper: the speech-to-text → respond → text-to-speech loop.
+//!
+//! Each turn: the caller's utterance is collected from the start to the
+//! end of speech (as the voice activity detector placed them), and the
+//! turn is over once [`TurnConfig::end_of_turn`] of silence has followed
+//! the speech. The utterance goes to a [`SpeechToText`], its text and the
+//! conversation so far to a [`Responder`], and the reply is spoken with a
+//! [`TextToSpeech`] whose audio is played as it is produced. If the caller
+//! speaks while the reply plays, playback stops at once (the media side
+//! clears it on the first speech event, see [`crate::media`]), synthesis is
+//! abandoned, and the helper listens to the new utterance
+//! ([`TurnConfig::barge_in`]).
+//!
+//! Every turn writes two transcript lines: the caller's (end of speech,
+//! transcript ready) and the agent's (all four moments: end of speech,
+//! transcript ready, reply ready, first audio on the wire).
+//!
+//! ```no_run
+//! use agent::speech::{Responder, SpeechToText, TextToSpeech};
+//! use agent::turn::{TurnAgent, TurnConfig};
+//! use std::sync::Arc;
+//!
+//! fn receptionist(
+//!     stt: Arc<dyn SpeechToText>,
+//!     llm: Arc<dyn Responder>,
+//!     tts: Arc<dyn TextToSpeech>,
+//! ) -> TurnAgent {
+//!     TurnAgent::new(stt, llm, tts, TurnConfig {
+//!         greeting: Some("Hello, how can I help?".into()),
+//!         ..TurnConfig::default()
+//!     })
+//! }
+//! ```
+
+use crate::call::{AgentOutcome, CallContext, CallEvent, CallHandle, Frame, FRAME_DURATION};
+use crate::record::{Speaker, TurnTimings};
+use crate::speech::{Line, Responder, SpeechOut, SpeechToText, TextToSpeech, Utterance};
+use crate::{Agent, AgentError};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the turn helper listens and answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnConfig {
+    /// Silence after the end of speech before the caller's turn is over
+    /// (default 600 ms). The end of speech is only known once the voice
+    /// activity detector's stop hangover has passed, so a shorter value
+    /// waits that long.
+    pub end_of_turn: Duration,
+    /// Stop the reply the moment the caller starts talking, and listen
+    /// (default on). Off: the reply plays to its end; an utterance that
+    /// ends while it plays is not answered.
+    pub barge_in: bool,
+    /// Said when the call starts.
+    pub greeting: Option<String>,
+    /// Longest utterance; a longer one is cut into turns (default 30 s).
+    pub max_utterance: Duration,
+    /// The caller's audio at this rate, Hz (default 8000; 16000 for most
+    /// speech-to-text models).
+    pub audio_rate: u32,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        TurnConfig {
+            end_of_turn: Duration::from_millis(600),
+            barge_in: true,
+            greeting: None,
+            max_utterance: Duration::from_secs(30),
+            audio_rate: crate::call::LINE_RATE,
+        }
+    }
+}
+
+/// An [`Agent`] that holds a conversation with three speech engines.
+#[derive(Clone)]
+pub struct TurnAgent {
+    stt: Arc<dyn SpeechToText>,
+    responder: Arc<dyn Responder>,
+    tts: Arc<dyn TextToSpeech>,
+    config: TurnConfig,
+}
+
+impl std::fmt::Debug for TurnAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnAgent")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TurnAgent {
+    /// A conversation agent from its engines.
+    pub fn new(
+        stt: Arc<dyn SpeechToText>,
+        responder: Arc<dyn Responder>,
+        tts: Arc<dyn TextToSpeech>,
+        config: TurnConfig,
+    ) -> Self {
+        TurnAgent {
+            stt,
+            responder,
+            tts,
+            config,
+        }
+    }
+}
+
+impl Agent for TurnAgent {
+    async fn run(
+        &self,
+        _ctx: CallContext,
+        mut call: CallHandle,
+    ) -> Result<AgentOutcome, AgentError> {
+        converse(
+            &mut call,
+            &*self.stt,
+            &*self.responder,
+            &*self.tts,
+            &self.config,
+        )
+        .await
+    }
+
+    fn audio_rate(&self) -> u32 {
+        self.config.audio_rate
+    }
+}
+
+/// Where the listener is in the caller's turn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Hearing {
+    /// Nobody speaking.
+    Quiet,
+    /// Speech started at this position (and this moment).
+    Speech { start: Duration, seen: Instant },
+    /// Speech from `start` stopped at `stop`; waiting for the end of turn.
+    Trailing {
+        start: Duration,
+        seen: Instant,
+        stop: Duration,
+        stop_seen: Instant,
+    },
+}
+
+/// A finished utterance and when its edges were seen.
+#[derive(Debug)]
+struct Heard {
+    utterance: Utterance,
+    started: Instant,
+    end_of_speech: Instant,
+}
+
+/// Collects the caller's utterances from the call's events.
+#[derive(Debug)]
+struct Listener {
+    /// Recent frames: the start of speech is reported after it happened.
+    frames: VecDeque<Frame>,
+    hearing: Hearing,
+    end_of_turn: Duration,
+    max_utterance: Duration,
+    rate: u32,
+}
+
+/// What one event meant to the listener.
+#[derive(Debug)]
+enum Step {
+    Nothing,
+    SpeechStarted,
+    TurnOver(Heard),
+    HungUp,
+}
+
+impl Listener {
+    fn new(config: &TurnConfig, rate: u32) -> Self {
+        Listener {
+            frames: VecDeque::new(),
+            hearing: Hearing::Quiet,
+            end_of_turn: config.end_of_turn,
+            max_utterance: config.max_utterance,
+            rate,
+        }
+    }
+
+    /// Frames older than this before speech are not kept.
+    const KEEP_BEFORE: Duration = Duration::from_secs(1);
+
+    fn on_event(&mut self, event: Option<CallEvent>) -> Step {
+        let Some(event) = event else {
+            return Step::HungUp;
+        };
+        match event {
+            CallEvent::HungUp => Step::HungUp,
+            CallEvent::SpeechStarted { at } => {
+                self.hearing = match self.hearing {
+                    // A pause inside the turn: the same utterance goes on.
+                    Hearing::Trailing { start, seen, .. } => Hearing::Speech { start, seen },
+                    Hearing::Speech { start, seen } => Hearing::Speech { start, seen },
+                    Hearing::Quiet => Hearing::Speech {
+                        start: at,
+                        seen: Instant::now(),
+                    },
+                };
+                Step::SpeechStarted
+            }
+            CallEvent::SpeechStopped { at } => {
+                if let Hearing::Speech { start, seen } = self.hearing {
+                    self.hearing = Hearing::Trailing {
+                        start,
+                        seen,
+                        stop: at,
+                        stop_seen: Instant::now(),
+                    };
+                }
+                Step::Nothing
+            }
+            CallEvent::Audio(frame) => self.on_frame(frame),
+            _ => Step::Nothing,
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame) -> Step {
+        let at = frame.at;
+        self.frames.push_back(frame);
+        match self.hearing {
+            Hearing::Quiet => {
+                while self
+                    .frames
+                    .front()
+                    .is_some_and(|f| f.at + Self::KEEP_BEFORE < at)
+                {
+                    self.frames.pop_front();
+                }
+                Step::Nothing
+            }
+            Hearing::Speech { start, seen } => {
+                if at.saturating_sub(start) >= self.max_utterance {
+                    let now = Instant::now();
+                    Step::TurnOver(self.take(start, at + FRAME_DURATION, seen, now))
+                } else {
+                    Step::Nothing
+                }
+            }
+            Hearing::Trailing {
+                start,
+                seen,
+                stop,
+                stop_seen,
+            } => {
+                if at + FRAME_DURATION >= stop + self.end_of_turn {
+                    Step::TurnOver(self.take(start, stop, seen, stop_seen))
+                } else {
+                    Step::Nothing
+                }
+            }
+        }
+    }
+
+    /// The utterance from `start` to `stop`; back to quiet.
+    fn take(&mut self, start: Duration, stop: Duration, seen: Instant, end: Instant) -> Heard {
+        let mut samples = Vec::new();
+        let per_frame = self.frames.front().map_or(0, |f| f.samples.len());
+        let rate = self.frames.front().map_or(self.rate, |f| f.rate);
+        for f in self.frames.drain(..) {
+            let f_end = f.at + FRAME_DURATION;
+            if f_end <= start || f.at >= stop {
+                continue;
+            }
+            // Cut partial frames at the edges, in samples.
+            let skip = start.saturating_sub(f.at);
+            let keep = stop.min(f_end).saturating_sub(f.at);
+            let to_samples = |d: Duration| {
+                ((d.as_micros() as u64 * u64::from(rate) / 1_000_000) as usize).min(per_frame)
+            };
+            let (a, b) = (to_samples(skip), to_samples(keep));
+            if let Some(part) = f.samples.get(a..b.min(f.samples.len())) {
+                samples.extend_from_slice(part);
+            }
+        }
+        self.hearing = Hearing::Quiet;
+        Heard {
+            utterance: Utterance { samples, rate },
+            started: seen,
+            end_of_speech: end,
+        }
+    }
+}
+
+/// How a reply's playback went.
+#[derive(Debug, Default)]
+struct Spoken {
+    first_audio: Option<Instant>,
+    /// The caller barged in.
+    interrupted: bool,
+}
+
+/// Holds the conversation on `call` until the caller hangs up: see the
+/// module docs. For agents that want the loop inside their own `run`
+/// (e.g. after an IVR menu).
+pub async fn converse(
+    call: &mut CallHandle,
+    stt: &dyn SpeechToText,
+    responder: &dyn Responder,
+    tts: &dyn TextToSpeech,
+    config: &TurnConfig,
+) -> Result<AgentOutcome, AgentError> {
+    call.set_barge_in(config.barge_in)?;
+    let mut listener = Listener::new(config, call.audio_rate());
+    let mut history: Vec<Line> = Vec::new();
+    if let Some(greeting) = &config.greeting {
+        let spoken = speak(call, &mut listener, tts, greeting, config.barge_in).await?;
+        let Some(spoken) = spoken else {
+            return Ok(AgentOutcome::CallerHungUp);
+        };
+        let timings = TurnTimings {
+            first_audio: spoken.first_audio.map(|t| call.offset_of(t)),
+            ..TurnTimings::default()
+        };
+        call.transcript(Speaker::Agent, greeting.clone(), Duration::ZERO, timings);
+        history.push(Line {
+            speaker: Speaker::Agent,
+            text: greeting.clone(),
+        });
+    }
+    loop {
+        let heard = loop {
+            match listener.on_event(call.next_event().await) {
+                Step::TurnOver(heard) => break heard,
+                Step::HungUp => return Ok(AgentOutcome::CallerHungUp),
+                Step::Nothing | Step::SpeechStarted => {}
+            }
+        };
+        let text = stt.transcribe(&heard.utterance).await?;
+        let transcript_ready = Instant::now();
+        if text.trim().is_empty() {
+            continue;
+        }
+        let mut timings = TurnTimings {
+            end_of_speech: Some(call.offset_of(heard.end_of_speech)),
+            transcript_ready: Some(call.offset_of(transcript_ready)),
+            ..TurnTimings::default()
+        };
+        call.transcript(
+            Speaker::Remote,
+            text.clone(),
+            call.offset_of(heard.started),
+            timings,
+        );
+        let reply = responder.respond(&history, &text).await?;
+        let reply_ready = Instant::now();
+        timings.reply_ready = Some(call.offset_of(reply_ready));
+        history.push(Line {
+            speaker: Speaker::Remote,
+            text,
+        });
+        if reply.trim().is_empty() {
+            continue;
+        }
+        let Some(spoken) = speak(call, &mut listener, tts, &reply, config.barge_in).await? else {
+            return Ok(AgentOutcome::CallerHungUp);
+        };
+        timings.first_audio = spoken.first_audio.map(|t| call.offset_of(t));
+        call.transcript(
+            Speaker::Agent,
+            reply.clone(),
+            call.offset_of(reply_ready),
+            timings,
+        );
+        if spoken.interrupted {
+            tracing::debug!(call_id = call.call_id(), "caller barged in");
+        }
+        history.push(Line {
+            speaker: Speaker::Agent,
+            text: reply,
+        });
+    }
+}
+
+/// Speaks `text` while feeding the call's events to `listener`; stops at
+/// once when the caller barges in. `None` when the call ended.
+async fn speak(
+    call: &mut CallHandle,
+    listener: &mut Listener,
+    tts: &dyn TextToSpeech,
+    text: &str,
+    barge_in: bool,
+) -> Result<Option<Spoken>, AgentError> {
+    let player = call.player();
+    let mut out = SpeechOut::new(player.clone());
+    let mut first_audio = None;
+    let outcome = {
+        let playing = async {
+            tts.synthesize(text, &mut out).await?;
+            let first = out.first_on_air().await;
+            player.wait().await?;
+            Ok::<_, AgentError>(first)
+        };
+        tokio::pin!(playing);
+        loop {
+            tokio::select! {
+                done = &mut playing => {
+                    first_audio = done?;
+                    break Some(false);
+                }
+                event = call.next_event() => match listener.on_event(event) {
+                    Step::HungUp => break None,
+                    Step::SpeechStarted if barge_in => break Some(true),
+                    // Without barge-in, what the caller says over the
+                    // reply is not a turn.
+                    Step::TurnOver(_) => {}
+                    Step::SpeechStarted | Step::Nothing => {}
+                },
+            }
+        }
+    };
+    match outcome {
+        None => Ok(None),
+        Some(interrupted) => {
+            if interrupted {
+                // The media side already cleared what was queued; this
+                // clears what synthesis queued since.
+                player.stop()?;
+                first_audio = out.first_on_air().await;
+            }
+            Ok(Some(Spoken {
+                first_audio,
+                interrupted,
+            }))
+        }
+    }
+}
