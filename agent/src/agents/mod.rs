@@ -2,7 +2,15 @@
 //!
 //! - [`Echo`]: the echo test (FreePBX's `*43`): the caller hears
 //!   themselves.
+//! - [`Ivr`]: a prompt and a DTMF menu that sends the call on: another
+//!   agent, a transfer, voicemail; `0` for a person.
+//! - [`Voicemail`]: greeting, beep, the caller's message recorded to the
+//!   call's WAV file until `#`, silence or a maximum length.
 
 mod echo;
+mod ivr;
+mod voicemail;
 
 pub use echo::Echo;
+pub use ivr::Ivr;
+pub use voicemail::Voicemail;

@@ -218,6 +218,7 @@ pub fn send_paced(
 #[derive(Debug, Clone)]
 pub struct Received {
     pub pt: u8,
+    pub marker: bool,
     pub seq: u16,
     pub ts: u32,
     pub samples: Vec<i16>,
@@ -260,6 +261,7 @@ impl Collector {
                 }
                 r.lock().unwrap().push(Received {
                     pt,
+                    marker: buf[1] & 0x80 != 0,
                     seq,
                     ts,
                     samples,
