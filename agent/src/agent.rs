@@ -30,14 +30,11 @@
 //! [`CallHandle::play_stream`]; a turn-based one uses
 //! [`crate::turn::TurnAgent`].
 
+pub use crate::call::BoxFuture;
 use crate::call::{AgentOutcome, CallContext, CallError, CallHandle, LINE_RATE};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use thiserror::Error;
-
-/// A boxed future that can move between threads.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why an agent gave up on a call. Whatever it is, the call ends through
 /// the profile's fallback and the record says what happened.

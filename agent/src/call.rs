@@ -10,17 +10,24 @@
 //! its events. [`crate::media::MediaBridge`] serves it from a media
 //! session; a DAHDI channel serves the same protocol.
 
+use crate::customer::Customer;
 use crate::journal::RecordLog;
 use crate::record::{
     CallDirection, CallUpdate, DtmfEntry, Party, Speaker, TranscriptEntry, TurnTimings,
 };
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
+
+/// A boxed future that can move between threads: what the object-safe
+/// extension traits ([`crate::DynAgent`], the [`crate::speech`] engines)
+/// return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The rate of the line's own audio (G.711, an analog channel), in Hz.
 pub const LINE_RATE: u32 = 8000;
@@ -45,9 +52,9 @@ pub struct CallContext {
     pub did: Option<String>,
     /// The profile routing chose.
     pub profile: Option<String>,
-    /// What routing found about the caller (the customer list's fields),
-    /// empty when the caller is not a known customer.
-    pub customer: BTreeMap<String, String>,
+    /// The caller as the tenant's customer list knows them (name, fields),
+    /// as routing found them; `None` for an unknown caller.
+    pub customer: Option<Customer>,
 }
 
 impl CallContext {
@@ -66,7 +73,7 @@ impl CallContext {
             caller,
             did: None,
             profile: None,
-            customer: BTreeMap::new(),
+            customer: None,
         }
     }
 }

@@ -8,8 +8,7 @@
 //! from configuration (`Arc<dyn TextToSpeech>`); an implementation writes
 //! `Box::pin(async move { ... })`.
 
-use crate::agent::BoxFuture;
-use crate::call::{CallError, CallHandle, Player};
+use crate::call::{BoxFuture, CallError, CallHandle, Player};
 use crate::record::Speaker;
 use std::time::{Duration, Instant};
 use thiserror::Error;
