@@ -18,7 +18,7 @@ use crate::record::{
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -234,9 +234,9 @@ pub(crate) struct Shared {
     base: Instant,
     /// Milliseconds since `base` of the agent's last command or event read.
     last_activity_ms: AtomicU64,
-    /// The agent is waiting in `next_event` or `wait_playback`: quiet, not
-    /// hung.
-    waiting: AtomicBool,
+    /// Waits in progress (`next_event`, `wait_playback`, stopping a
+    /// recording): while there is one, the agent is quiet, not hung.
+    waiting: AtomicUsize,
     /// Audio frames queued towards the agent and not read yet.
     queued_audio: AtomicUsize,
 }
@@ -245,6 +245,24 @@ impl Shared {
     fn touch(&self) {
         let ms = self.base.elapsed().as_millis() as u64;
         self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// One wait of the agent, from its start until it ends or is cancelled
+/// (its future dropped in a `select!`); the end counts as activity.
+struct Waiting<'a>(&'a Shared);
+
+impl<'a> Waiting<'a> {
+    fn start(shared: &'a Shared) -> Self {
+        shared.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(shared)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -257,7 +275,7 @@ impl AgentActivity {
     /// giving a command; zero while it waits for an event or for playback.
     pub fn busy_for(&self) -> Duration {
         let s = &self.0;
-        if s.waiting.load(Ordering::Relaxed) {
+        if s.waiting.load(Ordering::Relaxed) > 0 {
             return Duration::ZERO;
         }
         let last = Duration::from_millis(s.last_activity_ms.load(Ordering::Relaxed));
@@ -349,7 +367,7 @@ impl CallHandle {
         let shared = Arc::new(Shared {
             base: now,
             last_activity_ms: AtomicU64::new(0),
-            waiting: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
             queued_audio: AtomicUsize::new(0),
         });
         let audio_rate = if options.audio_rate == 0 {
@@ -410,10 +428,10 @@ impl CallHandle {
         if self.ended {
             return None;
         }
-        self.shared.waiting.store(true, Ordering::Relaxed);
-        let event = self.events.recv().await;
-        self.shared.waiting.store(false, Ordering::Relaxed);
-        self.shared.touch();
+        let event = {
+            let _waiting = Waiting::start(&self.shared);
+            self.events.recv().await
+        };
         self.on_event(event)
     }
 
@@ -546,9 +564,10 @@ impl CallHandle {
             .ok_or(CallError::RecordingNotConfigured)?;
         let (reply, done) = oneshot::channel();
         self.send(CallCommand::StopRecording { reply })?;
-        self.shared.waiting.store(true, Ordering::Relaxed);
-        let answer = done.await;
-        self.shared.waiting.store(false, Ordering::Relaxed);
+        let answer = {
+            let _waiting = Waiting::start(&self.shared);
+            done.await
+        };
         let (samples, frames_dropped) = answer.map_err(|_| CallError::Ended)??;
         Ok(RecordingInfo {
             path: crate::record::recording_path(dir, &self.call_id),
@@ -633,10 +652,10 @@ impl Player {
     pub async fn wait(&self) -> Result<(), CallError> {
         let (tx, rx) = oneshot::channel();
         self.send(CallCommand::WaitPlayback(tx))?;
-        self.shared.waiting.store(true, Ordering::Relaxed);
-        let done = rx.await;
-        self.shared.waiting.store(false, Ordering::Relaxed);
-        self.shared.touch();
+        let done = {
+            let _waiting = Waiting::start(&self.shared);
+            rx.await
+        };
         done.map_err(|_| CallError::Ended)
     }
 
@@ -664,6 +683,9 @@ pub(crate) async fn load_prompt(path: PathBuf) -> Result<Vec<i16>, CallError> {
 }
 
 /// How an agent ended its part of the call; the switch acts on it.
+///
+/// Audio still queued when the agent returns is dropped: an agent that
+/// says goodbye calls [`CallHandle::wait_playback`] before returning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentOutcome {
     /// Hang up the call.
@@ -715,5 +737,66 @@ impl std::fmt::Display for TransferTarget {
             TransferTarget::Number(n) => write!(f, "number {n}"),
             TransferTarget::Uri(u) => write!(f, "{u}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_agent_waiting_for_events_is_quiet_and_a_cancelled_wait_is_not_left_waiting() {
+        let (mut call, line) = CallHandle::new("c1", CallOptions::default());
+        let activity = call.activity();
+        // Waiting in next_event: never busy, however long.
+        let check = async {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            activity.busy_for()
+        };
+        tokio::select! {
+            _ = call.next_event() => panic!("no event was sent"),
+            busy = check => assert_eq!(busy, Duration::ZERO),
+        }
+        // The wait above was cancelled: from then on the agent is busy.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(activity.busy_for() >= Duration::from_millis(50));
+        // A command is activity.
+        call.stop_playback().unwrap();
+        assert!(activity.busy_for() < Duration::from_millis(50));
+        drop(line);
+    }
+
+    #[tokio::test]
+    async fn audio_frames_beyond_the_queue_limit_are_dropped_but_other_events_are_not() {
+        let (mut call, line) = CallHandle::new("c2", CallOptions::default());
+        let frame = || {
+            CallEvent::Audio(Frame {
+                samples: vec![0; 160],
+                rate: LINE_RATE,
+                at: Duration::ZERO,
+                concealed: false,
+            })
+        };
+        for _ in 0..EventSender::MAX_QUEUED_AUDIO {
+            assert!(line.events.send(frame()));
+        }
+        assert!(!line.events.send(frame()), "the agent is not reading");
+        assert!(line.events.send(CallEvent::Dtmf {
+            digit: '1',
+            duration: None
+        }));
+        // Reading a frame makes room for one.
+        assert!(matches!(call.next_event().await, Some(CallEvent::Audio(_))));
+        assert!(line.events.send(frame()));
+        assert!(line.events.send(CallEvent::HungUp));
+        let mut keys = 0;
+        while let Some(event) = call.next_event().await {
+            keys += usize::from(matches!(event, CallEvent::Dtmf { .. }));
+        }
+        assert_eq!(keys, 1);
+        assert!(
+            call.next_event().await.is_none(),
+            "nothing after the hang-up"
+        );
     }
 }

@@ -12,6 +12,47 @@
 //! The bridge knows nothing of SIP: the switch opens the session with the
 //! negotiated parameters, runs the bridge beside the agent, and resolves
 //! the bridge's hang-up future when the far end sends BYE.
+//!
+//! What the switch does with one answered call, once SDP has given the
+//! session parameters:
+//!
+//! ```no_run
+//! use agent::call::{AgentOutcome, CallContext, CallHandle, CallOptions};
+//! use agent::media::{BridgeEnd, MediaBridge};
+//! use agent::supervise::{supervise, Supervision, Verdict};
+//! use agent::SharedAgent;
+//! use rtp_media::engine::MediaSession;
+//! use tokio::sync::oneshot;
+//!
+//! async fn serve(
+//!     session: MediaSession,
+//!     ctx: CallContext,
+//!     agent: SharedAgent,
+//!     bye: oneshot::Receiver<()>,
+//! ) -> Result<(), Box<dyn std::error::Error>> {
+//!     let options = CallOptions { audio_rate: agent.audio_rate(), ..CallOptions::default() };
+//!     let (call, line) = CallHandle::new(ctx.call_id.clone(), options);
+//!     let mut bridge = MediaBridge::new(session)?;
+//!     let hung_up = async { let _ = bye.await; };
+//!     let limits = Supervision::default();
+//!     let (end, verdict) = tokio::join!(
+//!         bridge.run(line, hung_up),
+//!         supervise(agent, ctx, call, &limits),
+//!     );
+//!     match (end, verdict) {
+//!         // The far end is gone: send nothing more, close the record.
+//!         (BridgeEnd::RemoteHungUp | BridgeEnd::MediaTimeout { .. }, _) => {}
+//!         (_, Verdict::Finished(AgentOutcome::HangUp { .. })) => { /* send BYE */ }
+//!         (_, Verdict::Finished(AgentOutcome::Transfer { .. })) => { /* REFER, or run another agent */ }
+//!         (_, Verdict::Finished(AgentOutcome::CallerHungUp)) => {}
+//!         // Run the profile's fallback agent on the same bridge with a
+//!         // new CallHandle, or play a prompt and hang up.
+//!         (_, Verdict::Fallback(_failure)) => {}
+//!     }
+//!     bridge.into_session().close().await;
+//!     Ok(())
+//! }
+//! ```
 
 use crate::call::{CallCommand, CallError, CallEvent, EventSender, Frame, LineSide, PlaybackId};
 use crate::call::{RecordingMode, LINE_RATE};
