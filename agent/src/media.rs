@@ -109,6 +109,9 @@ pub struct MediaBridge {
     session: MediaSession,
     frames: FrameReceiver,
     last_stats: Option<MediaStats>,
+    /// A recording an agent started is running (it outlives the run of
+    /// the agent that started it).
+    recording: bool,
 }
 
 impl MediaBridge {
@@ -119,6 +122,7 @@ impl MediaBridge {
             session,
             frames,
             last_stats: None,
+            recording: false,
         })
     }
 
@@ -143,7 +147,9 @@ impl MediaBridge {
     /// another agent's line (a fallback) on the same session.
     ///
     /// The agent gets [`CallEvent::HungUp`] unless it was the one that
-    /// left; queued playback is dropped when the run ends.
+    /// left; queued playback is dropped when the run ends. When the call
+    /// is over (not when the agent merely left), a recording the agent
+    /// started is stopped and its file complete before this returns.
     pub async fn run(&mut self, line: LineSide, hangup: impl Future<Output = ()>) -> BridgeEnd {
         let LineSide {
             mut commands,
@@ -191,6 +197,17 @@ impl MediaBridge {
         };
         if !playback.pending.is_empty() {
             let _ = self.session.clear_playback();
+        }
+        // The call is over: the recording (a voicemail left by a caller
+        // who hung up) is complete when this returns. An agent that left
+        // a call still up leaves its recording running for the next one.
+        if self.recording && end != BridgeEnd::AgentDone {
+            self.recording = false;
+            match tokio::time::timeout(STOP_RECORDING_WAIT, self.session.stop_recording()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "recording incomplete"),
+                Err(_) => tracing::warn!("recording still being written"),
+            }
         }
         end
     }
@@ -301,9 +318,11 @@ impl MediaBridge {
                     .session
                     .start_recording(&path, mode)
                     .map_err(|e| CallError::Line(e.to_string()));
+                self.recording |= started.is_ok();
                 let _ = reply.send(started);
             }
             CallCommand::StopRecording { reply } => {
+                self.recording = false;
                 let stopped =
                     tokio::time::timeout(STOP_RECORDING_WAIT, self.session.stop_recording()).await;
                 let answer = match stopped {

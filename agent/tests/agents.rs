@@ -237,3 +237,41 @@ async fn voicemail_ends_the_message_after_the_configured_silence() {
         "{len} s, speech ends at {speech_end} s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voicemail_keeps_the_message_of_a_caller_who_hangs_up_while_talking() {
+    let dir = scratch("vm-hangup");
+    let store = store(&dir);
+    let engine = engine(24260);
+    let recordings = dir.join("recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    let agent: SharedAgent = Arc::new(Voicemail::default());
+    let mut call = start_call(
+        &engine,
+        &store,
+        "vm-hangup",
+        agent,
+        limits(),
+        Some(recordings.clone()),
+    );
+    let words = speech("I will call again later, goodbye", "vm-hangup");
+    let packets = Stream::new(0xdddd)
+        .audio(&noise(4000, 40.0, 81))
+        .audio(&words)
+        .packets;
+    send_paced(&call.far, call.local, packets).join().unwrap();
+    call.hang_up();
+    assert_eq!(
+        call.bridge.await.unwrap(),
+        agent::media::BridgeEnd::RemoteHungUp
+    );
+    assert_eq!(
+        call.verdict.await.unwrap(),
+        Verdict::Finished(AgentOutcome::CallerHungUp)
+    );
+    // The file is complete as soon as the call's media has ended.
+    let message = Prompt::load(recording_path(&recordings, "vm-hangup")).unwrap();
+    let loud = message.samples().iter().filter(|x| x.abs() > 1000).count();
+    assert!(loud > 2000, "{loud} loud samples in the message");
+    close(&call.record).await;
+}

@@ -4,8 +4,11 @@
 mod common;
 
 use agent::agents::Echo;
-use agent::call::{AgentOutcome, CallEvent};
+use agent::call::{AgentOutcome, CallContext, CallEvent, CallHandle, CallOptions};
+use agent::media::{BridgeEnd, MediaBridge};
+use agent::record::{CallDirection, Party};
 use agent::record::{CallEnd, HangupCause, Outcome};
+use agent::supervise::supervise;
 use agent::supervise::{AgentFailure, Supervision, Verdict};
 use agent::{agent_fn, AgentError, SharedAgent};
 use common::*;
@@ -303,4 +306,76 @@ async fn failing_agents_fall_back_with_the_reason_in_the_record_while_another_ca
     );
     close(&healthy.record).await;
     close(&patient.record).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_agent_serves_a_failed_agents_call_on_the_same_media() {
+    let engine = engine(24220);
+    let (session, far) = open(&engine);
+    let local = session.local_rtp_addr();
+    let ctx = CallContext::new(
+        "fb-1",
+        "test-line",
+        CallDirection::Inbound,
+        Party::raw("100"),
+    );
+    let mut bridge = MediaBridge::new(session).unwrap();
+
+    let failing: SharedAgent = Arc::new(agent_fn(|_ctx, _call| async move {
+        Err::<AgentOutcome, _>(AgentError::failed("no model loaded"))
+    }));
+    let (call, line) = CallHandle::new("fb-1", CallOptions::default());
+    let limits = limits();
+    let (end, verdict) = tokio::join!(
+        bridge.run(line, std::future::pending()),
+        supervise(failing, ctx.clone(), call, &limits)
+    );
+    assert_eq!(end, BridgeEnd::AgentDone);
+    assert!(matches!(verdict, Verdict::Fallback(AgentFailure::Error(_))));
+
+    // The profile's fallback (here the echo test) takes the same call.
+    let (call, line) = CallHandle::new("fb-1", CallOptions::default());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let collector = Collector::start(&far, Arc::clone(&sent));
+    let packets = Stream::new(0xbbbb)
+        .audio(&tone(8000, 440.0, 8000, 8000.0))
+        .packets;
+    let sender = send_paced_counting(&far, local, packets, sent);
+    let far_end_done = async {
+        tokio::task::spawn_blocking(move || sender.join().unwrap())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    };
+    let echo: SharedAgent = Arc::new(Echo);
+    let (end, verdict) = tokio::join!(
+        bridge.run(line, far_end_done),
+        supervise(echo, ctx, call, &limits)
+    );
+    assert_eq!(end, BridgeEnd::RemoteHungUp);
+    assert_eq!(verdict, Verdict::Finished(AgentOutcome::CallerHungUp));
+    let echoed = tone_packets(&collector.finish(), 440.0).len();
+    assert!(echoed >= 45, "{echoed} of 50 frames echoed by the fallback");
+    bridge.into_session().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_gone_silent_ends_the_call_as_a_media_timeout_and_the_agent_sees_the_hang_up() {
+    let dir = scratch("timeout");
+    let store = store(&dir);
+    let engine = engine_with(24240, |c| c.rtp_timeout = Some(Duration::from_millis(800)));
+    let agent: SharedAgent = Arc::new(Echo);
+    let call = start_call(&engine, &store, "timeout-1", agent, limits(), None);
+    let packets = Stream::new(0xcccc).audio(&noise(4000, 40.0, 71)).packets;
+    send_paced(&call.far, call.local, packets).join().unwrap();
+    // No hang-up from the test: only the silence ends the call.
+    assert!(matches!(
+        call.bridge.await.unwrap(),
+        BridgeEnd::MediaTimeout { silent_for } if silent_for >= Duration::from_millis(800)
+    ));
+    assert_eq!(
+        call.verdict.await.unwrap(),
+        Verdict::Finished(AgentOutcome::CallerHungUp)
+    );
+    close(&call.record).await;
 }

@@ -9,7 +9,7 @@ use agent::media::{BridgeEnd, MediaBridge};
 use agent::record::{CallDirection, CallRecord, CallStore, OpenCallRecord, Party, SqliteStore};
 use agent::supervise::{supervise, Supervision, Verdict};
 use agent::SharedAgent;
-use rtp_media::engine::{EngineConfig, MediaEngine, SessionParams};
+use rtp_media::engine::{EngineConfig, MediaEngine, MediaSession, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::prompt::Prompt;
 use std::net::{SocketAddr, UdpSocket};
@@ -22,14 +22,28 @@ use tokio::task::JoinHandle;
 pub const TE_PT: u8 = 101;
 
 pub fn engine(base: u16) -> MediaEngine {
-    MediaEngine::new(EngineConfig {
+    engine_with(base, |_| {})
+}
+
+pub fn engine_with(base: u16, f: impl FnOnce(&mut EngineConfig)) -> MediaEngine {
+    let mut config = EngineConfig {
         bind_ip: "127.0.0.1".parse().unwrap(),
         port_range: base..=base + 19,
         workers: 2,
         rtcp_interval: Duration::from_secs(60),
         ..EngineConfig::default()
-    })
-    .unwrap()
+    };
+    f(&mut config);
+    MediaEngine::new(config).unwrap()
+}
+
+/// A session on `engine` towards a new far-end socket.
+pub fn open(engine: &MediaEngine) -> (MediaSession, UdpSocket) {
+    let far = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut params = SessionParams::new(Codec::Pcmu);
+    params.remote_rtp = Some(far.local_addr().unwrap());
+    params.telephone_event_pt = Some(TE_PT);
+    (engine.open_session(params).unwrap(), far)
 }
 
 /// A scratch directory for one test's records and recordings.
@@ -66,11 +80,7 @@ pub fn start_call(
     limits: Supervision,
     recordings: Option<PathBuf>,
 ) -> TestCall {
-    let far = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut params = SessionParams::new(Codec::Pcmu);
-    params.remote_rtp = Some(far.local_addr().unwrap());
-    params.telephone_event_pt = Some(TE_PT);
-    let session = engine.open_session(params).unwrap();
+    let (session, far) = open(engine);
     let local = session.local_rtp_addr();
     let caller = Party::raw("+15550001111");
     let record = CallRecord::new(
