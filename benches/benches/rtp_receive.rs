@@ -381,7 +381,7 @@ fn stages(c: &mut Criterion) {
     });
     let mut pcm = [0i16; FRAME];
     decode_ulaw(&p, &mut pcm);
-    let energy = rtp_media::vad::sum_of_squares(&pcm);
+    let energy = rtp_media::energy::sum_of_squares(&pcm);
     g.bench_function("vad_shut_frame_energy_known", |b| {
         let mut vad = Vad::new(VadConfig::default());
         let mut ts = 0u32;
@@ -397,7 +397,7 @@ fn stages(c: &mut Criterion) {
     let mut gate = EnergyGate::new(&VadConfig::default());
     g.bench_function("energy_gate", |b| b.iter(|| gate.process(black_box(&pcm))));
     g.bench_function("sum_of_squares", |b| {
-        b.iter(|| rtp_media::vad::sum_of_squares(black_box(&pcm)))
+        b.iter(|| rtp_media::energy::sum_of_squares(black_box(&pcm)))
     });
     g.bench_function("energy_db", |b| {
         b.iter(|| rtp_media::vad::frame_energy_db(black_box(&pcm)))

@@ -286,7 +286,7 @@ pub fn decode_ulaw(payload: &[u8], out: &mut [i16]) -> usize {
 }
 
 /// [`decode_ulaw`], also returning the sum of the squared samples written
-/// ([`crate::vad::sum_of_squares`] of them), computed in the same pass.
+/// ([`crate::energy::sum_of_squares`] of them), computed in the same pass.
 #[inline]
 pub fn decode_ulaw_energy(payload: &[u8], out: &mut [i16]) -> (usize, u64) {
     decode::<false, true>(payload, out)
@@ -341,7 +341,7 @@ fn decode_rest<const ENERGY: bool>(table: &[i16; 256], payload: &[u8], out: &mut
         *o = table[usize::from(c)];
     }
     if ENERGY {
-        crate::vad::sum_of_squares(out)
+        crate::energy::sum_of_squares(out)
     } else {
         0
     }

@@ -19,8 +19,8 @@
 //! [`Concealer`] then works on decoded samples: it repeats the last good
 //! frame with a fade and falls back to comfort noise.
 
+use crate::energy::sum_of_squares;
 use crate::g711::Codec;
-use crate::vad::sum_of_squares;
 use std::time::{Duration, Instant};
 
 /// Settings of a [`JitterBuffer`].
@@ -899,7 +899,7 @@ impl Concealer {
     }
 
     /// [`Concealer::render`], also returning the sum of the squared samples
-    /// written ([`crate::vad::sum_of_squares`], the VAD gate's input):
+    /// written ([`crate::energy::sum_of_squares`], the VAD gate's input):
     /// computed during the decode for audio, so the frame is read once.
     #[inline]
     pub fn render_energy(
@@ -1574,7 +1574,7 @@ mod tests {
                 let n = plain.render(frame, codec, &mut a);
                 let (m, sum) = with.render_energy(frame, codec, &mut b);
                 assert_eq!((m, a), (n, b), "{frame:?}");
-                assert_eq!(sum, crate::vad::sum_of_squares(&b[..m]), "{frame:?}");
+                assert_eq!(sum, crate::energy::sum_of_squares(&b[..m]), "{frame:?}");
                 assert!(sum > 0 || matches!(frame, Frame::Empty), "{frame:?}");
             }
         }

@@ -10,6 +10,8 @@
 //! - [`jitter`]: adaptive jitter buffer over a fixed ring, and loss concealment.
 //! - [`dtmf`]: RFC 4733 telephone events, in-band DTMF detection and call
 //!   progress tone generation.
+//! - [`energy`]: a frame's sum of squared samples, the one kernel behind
+//!   the decoder's, the concealer's and the VAD gate's frame energy.
 //! - [`resample`]: streaming and one-shot sample-rate conversion (8 kHz line
 //!   ↔ 16/24 kHz voice engines, any rate for prompts).
 //! - [`vad`]: per-call voice activity detection (adaptive energy gate in
@@ -29,11 +31,12 @@
 
 #![warn(missing_docs)]
 // `unsafe` is denied everywhere except the x86_64 SIMD kernels of the
-// per-frame hot path (G.711 decode, VAD frame energy), where the receive-path
+// per-frame hot path (G.711 decode, frame energy), where the receive-path
 // benchmark shows the gain; each has a portable fallback.
 #![deny(unsafe_code)]
 
 pub mod dtmf;
+pub mod energy;
 pub mod engine;
 pub mod g711;
 pub mod jitter;

@@ -682,7 +682,7 @@ impl Playout {
                 fifo.n_parts -= 1;
             }
         }
-        (kind, crate::vad::sum_of_squares(out))
+        (kind, crate::energy::sum_of_squares(out))
     }
 }
 
