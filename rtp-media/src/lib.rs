@@ -35,6 +35,11 @@
 // benchmark shows the gain; each has a portable fallback.
 #![deny(unsafe_code)]
 
+// Lets a test helper shared with the integration tests (which name the
+// crate) be included by path in the unit tests.
+#[cfg(test)]
+extern crate self as rtp_media;
+
 pub mod dtmf;
 pub mod energy;
 pub mod engine;

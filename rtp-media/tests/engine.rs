@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{collect_rtp_for, engine, engine_with, peer, rtp, stats};
+use common::{
+    collect_rtp_for, engine, engine_with, events_until, events_until_quiet, peer, rtp, stats,
+};
 
 use rtp_media::dtmf::TelephoneEvent;
 use rtp_media::engine::{
@@ -164,20 +166,12 @@ async fn playback_of_one_second_is_fifty_paced_packets() {
         span > Duration::from_millis(900) && span < Duration::from_millis(1100),
         "span {span:?}"
     );
-    let mut finished = false;
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), s.next_event()).await
-    {
-        if ev
-            == (MediaEvent::PlaybackFinished {
-                id,
-                interrupted: false,
-            })
-        {
-            finished = true;
-            break;
-        }
-    }
-    assert!(finished);
+    let wanted = MediaEvent::PlaybackFinished {
+        id,
+        interrupted: false,
+    };
+    let events = events_until(&mut s, Duration::from_millis(200), |e| *e == wanted).await;
+    assert_eq!(events.last(), Some(&wanted));
 }
 
 #[tokio::test]
@@ -220,20 +214,12 @@ async fn clear_playback_stops_sending_at_once() {
     s.clear_playback().unwrap();
     let after = collect_rtp(&far, Duration::from_millis(300));
     assert!(after.len() <= 2, "{} packets after clear", after.len());
-    let mut interrupted = false;
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), s.next_event()).await
-    {
-        if ev
-            == (MediaEvent::PlaybackFinished {
-                id,
-                interrupted: true,
-            })
-        {
-            interrupted = true;
-            break;
-        }
-    }
-    assert!(interrupted);
+    let wanted = MediaEvent::PlaybackFinished {
+        id,
+        interrupted: true,
+    };
+    let events = events_until(&mut s, Duration::from_millis(200), |e| *e == wanted).await;
+    assert_eq!(events.last(), Some(&wanted));
     // New audio plays again after a barge-in.
     s.play(tone(160, 440.0)).unwrap();
     assert_eq!(collect_rtp(&far, Duration::from_millis(200)).len(), 1);
@@ -263,16 +249,16 @@ async fn rfc4733_digits_arrive_once_with_duration() {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    let mut digits = Vec::new();
-    let deadline = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < deadline {
-        if let Ok(Some(MediaEvent::Dtmf {
-            digit, duration, ..
-        })) = tokio::time::timeout(Duration::from_millis(100), s.next_event()).await
-        {
-            digits.push((digit, duration));
-        }
-    }
+    let digits: Vec<_> = events_until_quiet(&mut s, Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::Dtmf {
+                digit, duration, ..
+            } => Some((digit, duration)),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
         digits,
         vec![
@@ -458,17 +444,14 @@ async fn timeout_when_no_rtp() {
         c.rtp_timeout = Some(Duration::from_millis(200));
     });
     let mut s = eng.open_session(SessionParams::new(Codec::Pcmu)).unwrap();
-    let ev = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            match s.next_event().await {
-                Some(MediaEvent::Timeout { silent_for }) => return Some(silent_for),
-                Some(_) => {}
-                None => return None,
-            }
-        }
+    let events = events_until(&mut s, Duration::from_secs(2), |e| {
+        matches!(e, MediaEvent::Timeout { .. })
     })
-    .await
-    .unwrap();
+    .await;
+    let ev = match events.last() {
+        Some(MediaEvent::Timeout { silent_for }) => Some(*silent_for),
+        _ => None,
+    };
     assert!(ev.is_some_and(|d| d >= Duration::from_millis(200)));
 }
 
@@ -596,16 +579,16 @@ async fn inband_dtmf_detected_when_enabled() {
         frames.push(p);
     }
     stream(sender, s.local_rtp_addr(), frames).join().unwrap();
-    let mut digits = Vec::new();
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), s.next_event()).await
-    {
-        if let MediaEvent::Dtmf {
-            digit, duration, ..
-        } = ev
-        {
-            digits.push((digit, duration));
-        }
-    }
+    let digits: Vec<_> = events_until_quiet(&mut s, Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::Dtmf {
+                digit, duration, ..
+            } => Some((digit, duration)),
+            _ => None,
+        })
+        .collect();
     assert_eq!(digits, vec![('7', Duration::ZERO)]);
 }
 

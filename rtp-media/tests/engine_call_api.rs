@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::delivered::found_in_order;
 use common::{
-    collect_rtp_for, engine, engine_with, found_in_order, pcmu_payloads, peer, rtp, send_paced,
+    collect_rtp_for, engine, engine_with, events_until_quiet, pcmu_payloads, peer, rtp, send_paced,
     stats,
 };
 
@@ -120,18 +121,6 @@ fn collect_rtp(sock: &UdpSocket, idle: Duration, max: Duration) -> Vec<Vec<u8>> 
         .into_iter()
         .map(|(_, d)| d)
         .collect()
-}
-
-/// Events of a session until `quiet` passes without one.
-async fn events_until_quiet(
-    s: &mut rtp_media::engine::MediaSession,
-    quiet: Duration,
-) -> Vec<MediaEvent> {
-    let mut out = Vec::new();
-    while let Ok(Some(ev)) = tokio::time::timeout(quiet, s.next_event()).await {
-        out.push(ev);
-    }
-    out
 }
 
 /// One sent RTP packet, parsed.

@@ -1,15 +1,15 @@
 //! 10 s of G.711 through a relay with 40 ± 30 ms delay, 3% loss, 1% reorder
 //! and 1% duplicates: the application still gets one frame per 20 ms.
 
-mod support;
+mod common;
 
+use common::relay::{Impairment, ImpairmentRelay};
 use rtp_media::engine::{EngineConfig, FrameKind, MediaEngine, MediaEvent, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::rtp::RtpHeader;
 use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::relay::{Impairment, ImpairmentRelay};
 
 const SECONDS: u64 = 10;
 

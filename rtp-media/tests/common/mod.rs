@@ -1,6 +1,9 @@
 //! Helpers shared by the media engine's tests on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod delivered;
+pub mod relay;
+
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaEvent, MediaSession, MediaStats};
 use rtp_media::g711::Codec;
 use rtp_media::rtp::RtpHeader;
@@ -66,18 +69,46 @@ pub fn collect_rtp_for(sock: &UdpSocket, idle: Duration, max: Duration) -> Vec<(
     got
 }
 
+/// Events of a session, in order, until `quiet` passes without one, or
+/// `done` says the one just received is what the test waits for (it is
+/// then the last of the list), or 10 s in all. The one way these tests
+/// wait for events.
+pub async fn events_until(
+    s: &mut MediaSession,
+    quiet: Duration,
+    mut done: impl FnMut(&MediaEvent) -> bool,
+) -> Vec<MediaEvent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        let Ok(Some(ev)) = tokio::time::timeout(quiet, s.next_event()).await else {
+            break;
+        };
+        let stop = done(&ev);
+        out.push(ev);
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
+/// [`events_until`] `quiet` passes without an event.
+pub async fn events_until_quiet(s: &mut MediaSession, quiet: Duration) -> Vec<MediaEvent> {
+    events_until(s, quiet, |_| false).await
+}
+
 /// Asks the session for its statistics and waits (up to 2 s) for them.
 pub async fn stats(s: &mut MediaSession) -> MediaStats {
     s.request_stats().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(200), s.next_event()).await {
-            Ok(Some(MediaEvent::Stats(st))) => return st,
-            Ok(Some(_)) | Err(_) => {}
-            Ok(None) => break,
-        }
+    let events = events_until(s, Duration::from_secs(2), |e| {
+        matches!(e, MediaEvent::Stats(_))
+    })
+    .await;
+    match events.last() {
+        Some(MediaEvent::Stats(st)) => st.clone(),
+        _ => panic!("no stats event"),
     }
-    panic!("no stats event");
 }
 
 /// Sends `payloads` (PCMU, payload type 0) from `sock` to `to` as one
@@ -132,23 +163,4 @@ pub fn pcmu_payloads(audio: &[i16], sizes: impl IntoIterator<Item = usize>) -> V
         at += n;
     }
     out
-}
-
-/// How many of `payloads` (PCMU) are found decoded in `delivered`, in
-/// order and each one whole (concealed frames in between are skipped).
-pub fn found_in_order(delivered: &[i16], payloads: &[Vec<u8>]) -> usize {
-    let mut pos = 0;
-    let mut found = 0;
-    for p in payloads {
-        let mut want = vec![0i16; p.len()];
-        Codec::Pcmu.decode(p, &mut want);
-        if let Some(at) = delivered[pos..]
-            .windows(want.len())
-            .position(|w| w == &want[..])
-        {
-            pos += at + want.len();
-            found += 1;
-        }
-    }
-    found
 }

@@ -686,8 +686,14 @@ impl Playout {
     }
 }
 
+// The integration tests' own copy: one source for both.
+#[cfg(test)]
+#[path = "../../../tests/common/delivered.rs"]
+mod delivered;
+
 #[cfg(test)]
 mod tests {
+    use super::delivered::found_in_order;
     use super::*;
     use crate::engine::call::{CallIo, CallMedia};
     use crate::engine::ports::{PortLease, PortPool};
@@ -842,25 +848,6 @@ mod tests {
             // A concealed packet of up to 60 ms spans up to 4 frames.
             assert!(other as u64 <= 4 * jb.stretched, "{:?} {jb:?}", self.kinds);
         }
-    }
-
-    /// How many of `packets` (PCMU) are found decoded in `delivered`, in
-    /// order and each one whole.
-    fn found_in_order(delivered: &[i16], packets: &[Vec<u8>]) -> usize {
-        let mut pos = 0;
-        let mut found = 0;
-        for p in packets {
-            let mut want = vec![0i16; p.len()];
-            Codec::Pcmu.decode(p, &mut want);
-            if let Some(at) = delivered[pos..]
-                .windows(want.len())
-                .position(|w| w == &want[..])
-            {
-                pos += at + want.len();
-                found += 1;
-            }
-        }
-        found
     }
 
     fn run(ms: u32, n: usize) -> impl Iterator<Item = u32> {
