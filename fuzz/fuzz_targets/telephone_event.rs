@@ -1,11 +1,12 @@
 //! Any bytes as RFC 4733 telephone-event traffic: the payload parser and a
 //! receiver fed an arbitrary sequence of (timestamp, payload) packets never
-//! panic, report only real DTMF keys, and never report the same event twice
-//! in a row.
+//! panic, report only real DTMF keys, end only the key that started, start
+//! each event once, and never start the event they just ended again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rtp_media::dtmf::{DtmfReceiver, TelephoneEvent};
+use rtp_media::dtmf::{DtmfDigit, DtmfEvent, DtmfReceiver, TelephoneEvent};
+use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(ev) = TelephoneEvent::parse(data) {
@@ -17,11 +18,32 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(TelephoneEvent::parse(&b).ok(), Some(ev));
     }
     // Packets: 1 byte length (0..=7), 1 byte timestamp step, payload.
-    let mut rx = DtmfReceiver::new();
+    let mut rx = DtmfReceiver::default();
+    let now = Instant::now();
     let mut rest = data;
     let mut ts: u32 = 0;
-    let mut last: Option<(u32, char)> = None;
+    let mut down: Option<DtmfDigit> = None;
+    let mut last_ended: Option<DtmfDigit> = None;
     let mut short = 0u64;
+    let mut check = |e: DtmfEvent| {
+        let key = e.key();
+        assert!("0123456789*#ABCD".contains(key.digit));
+        assert!(key.volume <= 63);
+        match e {
+            DtmfEvent::Started(key) => {
+                assert_eq!(down, None, "a key started while another is down");
+                assert_ne!(last_ended, Some(key), "the event just ended started again");
+                down = Some(key);
+            }
+            DtmfEvent::Ended { key, duration } => {
+                assert_eq!(down, Some(key), "a key ended that had not started");
+                // At most the 16-bit duration field at 8 kHz.
+                assert!(duration <= Duration::from_micros(65_535 * 125));
+                down = None;
+                last_ended = Some(key);
+            }
+        }
+    };
     while let [len, step, tail @ ..] = rest {
         let len = usize::from(*len & 7).min(tail.len());
         let (payload, tail) = tail.split_at(len);
@@ -30,17 +52,14 @@ fuzz_target!(|data: &[u8]| {
         if payload.len() < 4 {
             short += 1;
         }
-        if let Some(d) = rx.on_packet(ts, payload) {
-            assert!("0123456789*#ABCD".contains(d.digit));
-            assert_eq!(d.timestamp, ts);
-            assert!(d.volume <= 63);
-            assert_ne!(
-                last,
-                Some((d.timestamp, d.digit)),
-                "same event reported twice"
-            );
-            last = Some((d.timestamp, d.digit));
+        for e in rx.on_packet(ts, payload, now) {
+            assert_eq!(e.key().timestamp, ts);
+            check(e);
         }
     }
+    if let Some(e) = rx.close() {
+        check(e);
+    }
+    assert_eq!(down, None, "close ends the key still down");
     assert_eq!(rx.malformed(), short);
 });

@@ -429,6 +429,14 @@ impl JitterBuffer {
         self.cfg.ptime * self.target_frames as u32
     }
 
+    /// RTP timestamp of the frame the next [`JitterBuffer::pop`] plays,
+    /// once a stream has started; it advances with every pop (pre-fill
+    /// included) except a stretch. Places other packets of the stream,
+    /// such as telephone events, on the playout timeline.
+    pub(crate) fn play_head_timestamp(&self) -> Option<u32> {
+        self.ssrc.map(|_| self.head_ts())
+    }
+
     /// Starts a new playout timeline with `ts` as its first packet.
     fn sync(&mut self, ssrc: u32, ts: u32) {
         if self.ssrc.is_some() {

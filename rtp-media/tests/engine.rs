@@ -559,7 +559,7 @@ async fn joined_calls_on_one_worker_forward_audio() {
 }
 
 #[tokio::test]
-async fn inband_dtmf_detected_when_enabled() {
+async fn inband_keys_are_reported_when_the_tone_starts_and_ends_on_the_delivered_audio_clock() {
     let eng = engine(21950, 2);
     let sender = peer();
     let mut params = SessionParams::new(Codec::Pcmu);
@@ -579,17 +579,39 @@ async fn inband_dtmf_detected_when_enabled() {
         frames.push(p);
     }
     stream(sender, s.local_rtp_addr(), frames).join().unwrap();
-    let digits: Vec<_> = events_until_quiet(&mut s, Duration::from_millis(300))
+    let keys: Vec<_> = events_until_quiet(&mut s, Duration::from_millis(300))
         .await
         .into_iter()
-        .filter_map(|e| match e {
-            MediaEvent::Dtmf {
-                digit, duration, ..
-            } => Some((digit, duration)),
-            _ => None,
-        })
+        .filter(|e| matches!(e, MediaEvent::DtmfStarted { .. } | MediaEvent::Dtmf { .. }))
         .collect();
-    assert_eq!(digits, vec![('7', Duration::ZERO)]);
+    // Where the tone is in the delivered audio: the first frame of it.
+    let mut tone_at = None;
+    while let Some(f) = s.try_next_frame() {
+        if f.kind == FrameKind::Audio && f.samples.iter().any(|&x| x != 0) {
+            tone_at.get_or_insert(f.media_ts);
+        }
+    }
+    let tone_at = i64::from(tone_at.expect("the tone was delivered"));
+    let [MediaEvent::DtmfStarted {
+        digit: '7',
+        media_ts: down,
+    }, MediaEvent::Dtmf {
+        digit: '7',
+        duration,
+        media_ts,
+    }] = keys[..]
+    else {
+        panic!("{keys:?}");
+    };
+    // One key, placed where its tone starts (to 5 ms), held for 200 ms
+    // (each edge to 5 ms).
+    assert_eq!(down, media_ts);
+    assert!(
+        (i64::from(down) - tone_at).abs() <= 40,
+        "{keys:?} tone at {tone_at}"
+    );
+    let ms = duration.as_secs_f64() * 1000.0;
+    assert!((ms - 200.0).abs() <= 11.0, "{keys:?}");
 }
 
 #[tokio::test]

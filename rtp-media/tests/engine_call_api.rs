@@ -9,7 +9,7 @@ use common::{
     stats,
 };
 
-use rtp_media::dtmf::{DtmfDetector, DtmfReceiver, TelephoneEvent};
+use rtp_media::dtmf::{DtmfDetector, DtmfEvent, DtmfReceiver, TelephoneEvent};
 use rtp_media::engine::{
     FrameKind, MediaEngine, MediaError, MediaEvent, MediaSession, SessionParams,
 };
@@ -229,10 +229,15 @@ async fn rfc4733_keys_sent_with_growing_duration_three_end_packets_and_audio_pau
     assert!(resumed.ts.wrapping_sub(hash[0].ts) >= 480 + 2 * 160);
 
     // The crate's own receiver decodes each key once.
-    let mut rx = DtmfReceiver::new();
+    let mut rx = DtmfReceiver::default();
+    let now = Instant::now();
     let keys: Vec<char> = events
         .iter()
-        .filter_map(|p| rx.on_packet(p.ts, &p.payload).map(|d| d.digit))
+        .flat_map(|p| rx.on_packet(p.ts, &p.payload, now))
+        .filter_map(|e| match e {
+            DtmfEvent::Started(key) => Some(key.digit),
+            DtmfEvent::Ended { .. } => None,
+        })
         .collect();
     assert_eq!(keys, vec!['5', '#']);
 

@@ -2,7 +2,8 @@
 //! frequencies (ITU-T Q.23/Q.24), for lines that carry keys as tones in
 //! the audio instead of RFC 4733 events.
 
-use super::{COL_FREQS, KEYPAD, ROW_FREQS};
+use super::{DtmfDigit, DtmfEvent, COL_FREQS, KEYPAD, ROW_FREQS};
+use std::time::Duration;
 
 /// Analysis window: 205 samples at 8 kHz (25.6 ms, ~39 Hz resolution).
 const WINDOW: usize = 205;
@@ -13,6 +14,18 @@ const HOP: usize = 80;
 const HITS_TO_REPORT: u32 = 2;
 /// Consecutive windows without the digit before the same key can repeat.
 const MISSES_TO_REARM: u32 = 2;
+/// How far the first window that hears a tone starts, on average, after
+/// the tone (a hit needs every quarter of the window loud), and the last
+/// one ends before it: measured over every phase of the hop, the edges
+/// are then within ±40 samples (5 ms).
+const ONSET_LAG: u64 = 10;
+const RELEASE_LEAD: u64 = 7;
+// A key starts on its second hit at the earliest, so one window never both
+// ends a key and starts the next.
+const _: () = assert!(HITS_TO_REPORT > 1);
+/// Amplitude of a sine at 0 dBm0 (G.711, ITU-T G.711 Table 5/6: the
+/// 3.14 dBm0 sine is full scale).
+const ZERO_DBM0_AMPLITUDE: f32 = 22_786.0;
 
 /// Settings of a [`DtmfDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +72,15 @@ pub struct DtmfDetector {
     hits: u32,
     misses: u32,
     reported: bool,
+    /// Samples fed so far: the clock of the keys' positions.
+    position: u64,
+    /// Start of the first window, and end of the last window, in which the
+    /// candidate was heard: a hit needs the tone to fill its window, so
+    /// these are the tone's edges to within half a hop.
+    first_hit_start: u64,
+    last_hit_end: u64,
+    /// Volume of the candidate in −dBm0 (its weaker tone).
+    volume: u8,
 }
 
 impl DtmfDetector {
@@ -83,25 +105,84 @@ impl DtmfDetector {
             hits: 0,
             misses: 0,
             reported: false,
+            position: 0,
+            first_hit_start: 0,
+            last_hit_end: 0,
+            volume: 0,
         }
     }
 
-    /// Feeds audio; calls `on_digit` once for each key press completed
-    /// (i.e. confirmed for the minimum duration) within these samples.
+    /// Feeds audio; calls `on_digit` once for each key press, when it has
+    /// been heard for the minimum duration (the key went down; see
+    /// [`DtmfDetector::process_events`] for its release too).
     pub fn process(&mut self, samples: &[i16], mut on_digit: impl FnMut(char)) {
+        self.process_events(samples, |event| {
+            if let DtmfEvent::Started(key) = event {
+                on_digit(key.digit);
+            }
+        });
+    }
+
+    /// Feeds audio; reports each key press twice, as
+    /// [`DtmfEvent::Started`] once it has been heard for the minimum
+    /// duration, and as [`DtmfEvent::Ended`] once the tone has stopped (a
+    /// few tens of ms after). The keys' [`DtmfDigit::timestamp`] is the
+    /// position of the tone's start in the samples fed to the detector
+    /// (see [`DtmfDetector::position`]), to within about 5 ms, and the
+    /// release is as precise.
+    pub fn process_events(&mut self, samples: &[i16], mut on_event: impl FnMut(DtmfEvent)) {
         for &s in samples {
             self.window[self.head] = f32::from(s);
             self.head = (self.head + 1) % WINDOW;
             self.filled = (self.filled + 1).min(WINDOW);
             self.since_hop += 1;
+            self.position += 1;
             if self.filled == WINDOW && self.since_hop >= HOP {
                 self.since_hop = 0;
                 let d = self.analyse();
-                if let Some(digit) = self.track(d) {
-                    on_digit(digit);
+                if let Some(event) = self.track(d) {
+                    on_event(event);
                 }
             }
         }
+    }
+
+    /// Samples fed to the detector so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Ends the key still heard, if any, with its duration so far: the
+    /// audio is ending (the call is closing) with the tone still on.
+    pub fn close(&mut self) -> Option<DtmfEvent> {
+        let ended = self.end_key();
+        self.candidate = None;
+        self.hits = 0;
+        self.misses = 0;
+        self.reported = false;
+        ended
+    }
+
+    /// The key of the current candidate.
+    fn key(&self) -> Option<DtmfDigit> {
+        Some(DtmfDigit {
+            digit: self.candidate?,
+            timestamp: self.first_hit_start as u32,
+            volume: self.volume,
+        })
+    }
+
+    /// [`DtmfEvent::Ended`] for the reported candidate, if there is one.
+    fn end_key(&self) -> Option<DtmfEvent> {
+        if !self.reported {
+            return None;
+        }
+        let samples = (self.last_hit_end + RELEASE_LEAD).saturating_sub(self.first_hit_start);
+        let rate = u64::from(self.cfg.sample_rate.max(1));
+        Some(DtmfEvent::Ended {
+            key: self.key()?,
+            duration: Duration::from_micros(samples * 1_000_000 / rate),
+        })
     }
 
     fn goertzel(window: &[f32; WINDOW], coeff: f32) -> f32 {
@@ -114,8 +195,9 @@ impl DtmfDetector {
         s1 * s1 + s2 * s2 - coeff * s1 * s2
     }
 
-    /// Classifies the current window as a key or nothing.
-    fn analyse(&self) -> Option<char> {
+    /// Classifies the current window as a key (with the amplitude of its
+    /// weaker tone) or nothing.
+    fn analyse(&self) -> Option<(char, f32)> {
         // Unroll the ring into time order (on the stack, once per hop).
         let mut window = [0f32; WINDOW];
         for (i, w) in window.iter_mut().enumerate() {
@@ -177,41 +259,54 @@ impl DtmfDetector {
         if quarters.iter().any(|&q| q < 0.35 * loudest) {
             return None;
         }
-        Some(KEYPAD[r][c])
+        Some((KEYPAD[r][c], 2.0 * pr.min(pc).sqrt() / n))
     }
 
-    /// Duration and one-report-per-tone state machine.
-    fn track(&mut self, d: Option<char>) -> Option<char> {
+    /// Duration and one-report-per-tone state machine: the key goes down
+    /// on its [`HITS_TO_REPORT`]th window in a row, and up after
+    /// [`MISSES_TO_REARM`] windows without it.
+    fn track(&mut self, d: Option<(char, f32)>) -> Option<DtmfEvent> {
+        let window_end = self.position;
         match d {
-            Some(k) if Some(k) == self.candidate => {
+            Some((k, _)) if Some(k) == self.candidate => {
                 self.hits += 1;
                 self.misses = 0;
+                self.last_hit_end = window_end;
             }
-            Some(k) => {
+            Some((k, amplitude)) => {
                 if self.candidate.is_some() && self.reported && self.misses < MISSES_TO_REARM {
                     // A different key without a gap: treat as a glitch of
                     // the current tone.
                     self.misses += 1;
                     return None;
                 }
+                let ended = self.end_key();
                 self.candidate = Some(k);
                 self.hits = 1;
                 self.misses = 0;
                 self.reported = false;
+                self.first_hit_start = window_end.saturating_sub(WINDOW as u64 + ONSET_LAG);
+                self.last_hit_end = window_end;
+                let db = -20.0 * (amplitude / ZERO_DBM0_AMPLITUDE).log10();
+                self.volume = db.round().clamp(0.0, 63.0) as u8;
+                // Not reported yet: a key needs more than one hit.
+                return ended;
             }
             None => {
                 self.misses += 1;
                 if self.misses >= MISSES_TO_REARM {
+                    let ended = self.end_key();
                     self.candidate = None;
                     self.hits = 0;
                     self.reported = false;
+                    return ended;
                 }
                 return None;
             }
         }
         if !self.reported && self.hits >= HITS_TO_REPORT {
             self.reported = true;
-            return self.candidate;
+            return self.key().map(DtmfEvent::Started);
         }
         None
     }
@@ -270,6 +365,79 @@ mod tests {
             out.resize(out.len() + 8 * gap_ms, 0);
         }
         out
+    }
+
+    /// Every event of `samples` fed in 20 ms frames, with the number of
+    /// samples fed when it was reported.
+    fn events(det: &mut DtmfDetector, samples: &[i16]) -> Vec<(DtmfEvent, u64)> {
+        let mut got = Vec::new();
+        for chunk in samples.chunks(160) {
+            let at = det.position() + chunk.len() as u64;
+            det.process_events(chunk, |e| got.push((e, at)));
+        }
+        got
+    }
+
+    #[test]
+    fn a_tone_is_reported_when_it_starts_and_when_it_stops_with_its_start_and_length() {
+        let noise_rms = 500.0;
+        // Tones of several lengths, starting at several phases of the
+        // 10 ms analysis hop.
+        for (tone_ms, lead) in [(40, 0), (60, 333), (100, 517), (640, 1000), (2000, 77)] {
+            let mut samples = vec![0i16; lead];
+            samples.extend(keyed("7", tone_ms, 100, 5000));
+            add_noise(&mut samples, noise_rms, &mut Noise(lead as u64 + 1));
+            let start = (lead + 800) as i64;
+            let end = start + 8 * tone_ms as i64;
+            let mut det = DtmfDetector::default();
+            let got = events(&mut det, &samples);
+            let case = format!("tone {tone_ms} ms after {lead} samples: {got:?}");
+            let [(DtmfEvent::Started(key), down_at), (DtmfEvent::Ended { key: up, duration }, up_at)] =
+                got[..]
+            else {
+                panic!("{case}");
+            };
+            assert_eq!((key.digit, up), ('7', key), "{case}");
+            // Where the tone started and stopped, each to about 5 ms.
+            assert!((i64::from(key.timestamp) - start).abs() <= 40, "{case}");
+            let released = i64::from(key.timestamp) + duration.as_micros() as i64 * 8 / 1000;
+            assert!((released - end).abs() <= 45, "{case}");
+            // Reported as soon as confirmed (at most 40 ms into the tone,
+            // plus the frame it falls in), not at its end; the end soon
+            // after the tone stops.
+            assert!((down_at as i64) <= start + 320 + 160, "{case}");
+            assert!(
+                (up_at as i64) > end && (up_at as i64) <= end + 480,
+                "{case}"
+            );
+            // About −10 dBm0 per tone at an amplitude of 5000... of 22786.
+            assert!((12..=14).contains(&key.volume), "{case}");
+        }
+    }
+
+    #[test]
+    fn a_tone_still_on_when_the_audio_ends_is_closed_with_its_length_so_far() {
+        let mut det = DtmfDetector::default();
+        let mut samples = vec![0i16; 800];
+        samples.extend(keyed("#", 300, 0, 5000));
+        let got = events(&mut det, &samples);
+        assert!(
+            matches!(got[..], [(DtmfEvent::Started(k), _)] if k.digit == '#'),
+            "{got:?}"
+        );
+        let Some(DtmfEvent::Ended { key, duration }) = det.close() else {
+            panic!("no key to close");
+        };
+        assert_eq!(key.digit, '#');
+        assert!(
+            (duration.as_secs_f64() * 1000.0 - 300.0).abs() <= 11.0,
+            "{duration:?}"
+        );
+        assert_eq!(det.close(), None);
+        // Nothing of it is left over for the next tone.
+        let next = events(&mut det, &keyed("1", 100, 100, 5000));
+        let keys: Vec<_> = next.iter().map(|(e, _)| e.key().digit).collect();
+        assert_eq!(keys, ['1', '1'], "{next:?}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! DTMF and call-progress tones.
 //!
 //! Callers talking to an AI agent still press keys. Keys arrive either as
-//! RFC 4733 telephone-event packets ([`TelephoneEvent`], [`DtmfReceiver`],
-//! [`DtmfSender`]) or, on lines without it, as in-band tones in the audio
-//! ([`DtmfDetector`]). [`ToneGenerator`] produces DTMF digits and the US
-//! ringback and busy tones we play towards the caller.
+//! RFC 4733 telephone-event packets ([`TelephoneEvent`], turned into key
+//! presses by [`DtmfReceiver`]) or, on lines without them, as in-band tones
+//! in the audio ([`DtmfDetector`]). We send keys with [`DtmfSender`]'s
+//! packets or [`ToneGenerator`]'s tones, which also makes the US ringback
+//! and busy tones we play towards the caller.
 //!
 //! One file per concern: the RFC 4733 event block, key codes and sending
 //! sequence (`telephone_event`); the receiver of events (`receiver`);
@@ -17,7 +18,7 @@ mod telephone_event;
 mod tone;
 
 pub use detector::{DetectorConfig, DtmfDetector};
-pub use receiver::{DtmfDigit, DtmfReceiver};
+pub use receiver::{DtmfDigit, DtmfEvent, DtmfEvents, DtmfReceiver, QUIET_END};
 pub use telephone_event::{
     digit_to_event, event_to_digit, DtmfError, DtmfSender, EventPacket, TelephoneEvent,
 };

@@ -10,6 +10,7 @@
 //! key that holds the audio back) is done here, and only here.
 
 mod dtmf;
+mod dtmf_receive;
 mod ptime;
 mod receive;
 mod recording_tap;
@@ -32,7 +33,7 @@ use crate::rtcp::{mos_estimate, ntp_middle, ntp_timestamp, parse_compound, valid
 use crate::rtcp::{RtcpPacket, SenderInfo};
 use crate::rtp::RtpPacket;
 use crate::vad::VadEvent;
-use dtmf::{since_key_down, CallDtmf, DtmfSlot, Signal, DTMF_QUIET};
+use dtmf::{since_key_down, CallDtmf, DtmfSlot, Signal};
 use ptime::MAX_PACKET_SAMPLES;
 use receive::ReceiveSide;
 pub(crate) use recording_tap::RecordingTap;
@@ -374,14 +375,7 @@ impl CallMedia {
         self.receive.reception.on_packet(ssrc, seq, ts, now);
         if is_event {
             self.counters.dtmf_packets += 1;
-            let keys = self.dtmf.receive.on_packet(ts, payload, now);
-            for key in keys.into_iter().flatten() {
-                self.emit(MediaEvent::Dtmf {
-                    digit: key.digit,
-                    duration: key.duration,
-                    media_ts: key.timestamp,
-                });
-            }
+            self.receive_telephone_event(ts, payload, now);
         } else {
             self.receive
                 .playout
@@ -435,17 +429,7 @@ impl CallMedia {
             });
         }
         if frame.kind == FrameKind::Audio {
-            if let Some(detector) = self.dtmf.inband.as_mut() {
-                let mut found = None;
-                detector.process(&frame.samples, |d| found = Some(d));
-                if let Some(digit) = found {
-                    self.emit(MediaEvent::Dtmf {
-                        digit,
-                        duration: Duration::ZERO,
-                        media_ts: frame.media_ts,
-                    });
-                }
-            }
+            self.detect_inband(&frame.samples, frame.media_ts);
         }
         if let Some(end) = &self.bridge {
             if end.same_worker {
@@ -713,13 +697,7 @@ impl CallMedia {
     }
 
     fn timers(&mut self, ctx: &mut TickCtx, now: Instant) {
-        if let Some(key) = self.dtmf.receive.poll(now, DTMF_QUIET) {
-            self.emit(MediaEvent::Dtmf {
-                digit: key.digit,
-                duration: key.duration,
-                media_ts: key.timestamp,
-            });
-        }
+        self.poll_telephone_event(now);
         if let Some(limit) = self.rtp_timeout {
             if self.params.direction.receives() {
                 if let Some(silent_for) = self.receive.timeout(now, limit) {

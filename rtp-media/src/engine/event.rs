@@ -19,14 +19,28 @@ pub struct PlaybackId(pub u64);
 // would change what applications match on for no measurable gain.
 #[allow(clippy::large_enum_variant)]
 pub enum MediaEvent {
-    /// A key press (RFC 4733, or in-band when enabled; in-band presses have
-    /// a zero duration).
+    /// The caller pressed a key (RFC 4733, or in-band when enabled): it
+    /// went down. Reported at once, so a menu need not wait for the
+    /// release; [`MediaEvent::Dtmf`] follows when the key comes up.
+    DtmfStarted {
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// Where the key went down, on the delivered-audio clock (8 kHz
+        /// samples, as [`AudioFrame::media_ts`] and the speech events).
+        media_ts: u32,
+    },
+    /// A key press completed: the key came up (its end packets, a newer
+    /// key, a second without packets for it, or the end of its tone), or
+    /// the session closed with it still down. Follows the key's
+    /// [`MediaEvent::DtmfStarted`].
     Dtmf {
         /// `0`-`9`, `*`, `#`, `A`-`D`.
         digit: char,
-        /// How long the key was held.
+        /// How long the key was held (so far, when the session closed).
         duration: Duration,
-        /// RTP timestamp of the event (in-band: the delivered-audio clock).
+        /// Where the key went down, on the delivered-audio clock: the same
+        /// position as its [`MediaEvent::DtmfStarted`]; it came up at
+        /// `media_ts` + `duration`.
         media_ts: u32,
     },
     /// A key press queued by [`MediaSession::send_dtmf`](super::MediaSession::send_dtmf) has been sent

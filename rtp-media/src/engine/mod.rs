@@ -71,7 +71,7 @@
 //!     match event {
 //!         MediaEvent::SpeechStarted { .. } => session.clear_playback()?, // barge-in
 //!         MediaEvent::PlaybackFinished { id, .. } if id == greeting => {}
-//!         MediaEvent::Dtmf { digit, .. } => println!("caller pressed {digit}"),
+//!         MediaEvent::DtmfStarted { digit, .. } => println!("caller pressed {digit}"),
 //!         MediaEvent::Timeout { .. } => break, // the far end went silent
 //!         _ => {}
 //!     }
@@ -89,7 +89,6 @@ mod bridge;
 mod call;
 mod command;
 mod config;
-mod dtmf_events;
 mod error;
 mod event;
 mod frames;
@@ -568,9 +567,12 @@ impl MediaSession {
         })
     }
 
-    /// Ends the call's media and waits until its sockets are closed and its
-    /// ports are back in the pool.
-    pub async fn close(self) {
+    /// Ends the call's media, waits until its sockets are closed and its
+    /// ports are back in the pool, and returns the events not read yet.
+    /// The last of them reports a key the caller was still holding (a
+    /// hang-up during a key press): [`MediaEvent::Dtmf`] with the duration
+    /// so far, after its [`MediaEvent::DtmfStarted`].
+    pub async fn close(mut self) -> Vec<MediaEvent> {
         let (done, wait) = oneshot::channel();
         if self
             .tx
@@ -582,6 +584,12 @@ impl MediaSession {
         {
             let _ = wait.await;
         }
+        // The worker has dropped the call, and with it the sending side.
+        let mut rest = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            rest.push(event);
+        }
+        rest
     }
 }
 

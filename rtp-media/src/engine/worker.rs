@@ -261,7 +261,10 @@ impl Worker {
                 }
                 Command::Remove { id, done } => {
                     if let Some(i) = self.index_of.remove(&id) {
-                        let call = self.calls.swap_remove(i);
+                        let mut call = self.calls.swap_remove(i);
+                        // A key still down is reported before the events
+                        // channel closes with the call.
+                        call.close_keys();
                         for (_, fd) in call.socket_fds() {
                             // Closing the socket would unregister it too.
                             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));

@@ -18,24 +18,20 @@
 //! tone over the audio payload type, followed by a pause of silence, so
 //! lines without RFC 4733 (analog gateways) still hear it.
 
+use super::dtmf_receive::DtmfReceive;
 use crate::dtmf::ToneGenerator;
 use crate::dtmf::{digit_to_event, DetectorConfig, DtmfDetector, DtmfSender, EventPacket};
-use crate::engine::dtmf_events::DtmfEvents;
 use crate::engine::event::{FRAME_DURATION, FRAME_SAMPLES};
 use crate::engine::tick::SLOT;
 use crate::g711::Codec;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// A telephone event with no packets for this long is reported without
-/// its end packet.
-pub(crate) const DTMF_QUIET: Duration = Duration::from_secs(1);
-
 /// The DTMF of one call, both ways.
 #[derive(Debug)]
 pub(crate) struct CallDtmf {
     /// Keys received as RFC 4733 telephone events.
-    pub(crate) receive: DtmfEvents,
+    pub(crate) receive: DtmfReceive,
     /// Keys detected in the decoded audio, when asked for
     /// ([`SessionParams::inband_dtmf`](crate::engine::SessionParams::inband_dtmf)).
     pub(crate) inband: Option<DtmfDetector>,
@@ -46,7 +42,7 @@ pub(crate) struct CallDtmf {
 impl CallDtmf {
     pub(crate) fn new(inband: bool) -> Self {
         CallDtmf {
-            receive: DtmfEvents::new(Codec::CLOCK_RATE),
+            receive: DtmfReceive::new(Codec::CLOCK_RATE),
             inband: inband.then(detector),
             send: DtmfSend::default(),
         }

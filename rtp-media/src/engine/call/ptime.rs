@@ -284,6 +284,19 @@ impl Playout {
         self.probe.as_ref().map_or(0, |p| p.n)
     }
 
+    /// RTP timestamp of the next sample the application will get, once a
+    /// stream has started: the samples cut but not delivered yet come
+    /// before the play head of the jitter buffer that refills the FIFO
+    /// (the one being replaced, while it still has audio).
+    pub(crate) fn next_delivered_ts(&self) -> Option<u32> {
+        let refills = match &self.draining {
+            Some(d) if d.jitter.stats().delay_ms > 0 => &d.jitter,
+            _ => &self.jitter,
+        };
+        let buffered = self.fifo.as_ref().map_or(0, |f| f.len);
+        Some(refills.play_head_timestamp()?.wrapping_sub(buffered as u32))
+    }
+
     /// Counters of every jitter buffer of the call, with the delay of
     /// those still playing and the target of the current one.
     pub(crate) fn jitter_stats(&self) -> JitterStats {

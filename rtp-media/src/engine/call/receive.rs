@@ -11,6 +11,12 @@ use crate::rtcp::ReceptionStats;
 use crate::vad::{Vad, VadEvent};
 use std::time::{Duration, Instant};
 
+/// Farthest a telephone event's timestamp may lie from the play head and
+/// still be placed by it (10 s at 8 kHz: longer than any key press). A
+/// far end whose events use another timestamp base than its audio gets
+/// its keys placed where they arrived instead.
+const MAX_EVENT_OFFSET: u32 = 80_000;
+
 /// The receive side of one call.
 #[derive(Debug)]
 pub(crate) struct ReceiveSide {
@@ -61,6 +67,29 @@ impl ReceiveSide {
         }
         self.timed_out = true;
         Some(silent_for)
+    }
+
+    /// Position of the next frame to be delivered on the delivered-audio
+    /// clock.
+    pub(crate) fn delivered_ts(&self) -> u32 {
+        (self.frame_index as u32).wrapping_mul(FRAME_SAMPLES as u32)
+    }
+
+    /// Where the received audio of RTP timestamp `rtp_ts` is (or will be)
+    /// delivered, on the delivered-audio clock: another packet of the
+    /// stream (a telephone event, RFC 4733 §2.1) placed relative to the
+    /// play head. Where delivery is now when no audio has been received or
+    /// `rtp_ts` is not on the audio's timeline.
+    pub(crate) fn delivered_position(&self, rtp_ts: u32) -> u32 {
+        let now = self.delivered_ts();
+        let Some(next) = self.playout.next_delivered_ts() else {
+            return now;
+        };
+        let ahead = rtp_ts.wrapping_sub(next) as i32;
+        if ahead.unsigned_abs() > MAX_EVENT_OFFSET {
+            return now;
+        }
+        now.wrapping_add_signed(ahead)
     }
 
     /// The next 20 ms frame to deliver (decoded, concealed or silence), and
