@@ -1,5 +1,5 @@
 //! Key presses of the caller: RFC 4733 telephone events through the one
-//! [`DtmfReceiver`](crate::dtmf::DtmfReceiver), or in-band tones through
+//! [`DtmfReceiver`], or in-band tones through
 //! the [`DtmfDetector`](crate::dtmf::DtmfDetector) when enabled.
 //!
 //! Each key is reported twice: [`MediaEvent::DtmfStarted`] when it goes
@@ -10,7 +10,7 @@
 //!
 //! Both carry the key's position on the one media clock of every event of
 //! the call: the position in the delivered audio (8 kHz samples since the
-//! first delivered frame, as [`super::AudioFrame::media_ts`] and the speech
+//! first delivered frame, as [`AudioFrame::media_ts`](crate::engine::AudioFrame::media_ts) and the speech
 //! events). A telephone event's RTP timestamp is on the far end's audio
 //! clock (RFC 4733 §2.1), so it is placed relative to the play head: the
 //! key is where the audio of the same timestamp is (or will be) delivered.
