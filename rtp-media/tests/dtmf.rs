@@ -142,48 +142,41 @@ async fn telephone_events_are_placed_where_the_audio_of_their_timestamp_is_deliv
     let far = peer();
     let mut s = eng.open_session(params(far.local_addr().unwrap())).unwrap();
     let to = s.local_rtp_addr();
-    // 400 ms of audio, each 20 ms packet one constant µ-law code (so each
-    // can be found among the delivered frames), then a key of 60 ms whose
-    // event starts where the audio stops.
+    // 800 ms of audio, each 20 ms packet one constant µ-law code (so each
+    // can be found among the delivered frames), and a key of 60 ms pressed
+    // 400 ms in: its event carries the timestamp of audio packet 20 and is
+    // sent alongside the audio, as phones do.
     const SSRC: u32 = 0x5151;
-    let (ts0, seq0) = (123_456u32, 300u16);
+    const KEY_PACKET: usize = 20;
+    let ts0 = 123_456u32;
     let code = |k: usize| 0x10 + k as u8;
     let sender = std::thread::spawn(move || {
         let start = std::time::Instant::now();
-        let pace = |n: u64| {
-            let next = start + Duration::from_millis(20 * n);
+        let mut seq = 300u16;
+        let mut send = |pt: u8, ts: u32, marker: bool, payload: &[u8]| {
+            far.send_to(&rtp(pt, seq, ts, SSRC, marker, payload), to)
+                .unwrap();
+            seq = seq.wrapping_add(1);
+        };
+        let key_ts = ts0 + 160 * KEY_PACKET as u32;
+        for k in 0..40usize {
+            send(0, ts0 + 160 * k as u32, k == 0, &[code(k); 160]);
+            match k.checked_sub(KEY_PACKET) {
+                Some(i @ 0..=2) => {
+                    let duration = 160 * (i as u16 + 1);
+                    send(EVENT_PT, key_ts, i == 0, &event(4, false, duration));
+                }
+                Some(3) => {
+                    for _ in 0..3 {
+                        send(EVENT_PT, key_ts, false, &event(4, true, 480));
+                    }
+                }
+                _ => {}
+            }
+            let next = start + Duration::from_millis(20 * (k as u64 + 1));
             if let Some(d) = next.checked_duration_since(std::time::Instant::now()) {
                 std::thread::sleep(d);
             }
-        };
-        for k in 0..20usize {
-            let p = rtp(
-                0,
-                seq0 + k as u16,
-                ts0 + 160 * k as u32,
-                SSRC,
-                k == 0,
-                &[code(k); 160],
-            );
-            far.send_to(&p, to).unwrap();
-            pace(k as u64 + 1);
-        }
-        let key_ts = ts0 + 160 * 20;
-        for (i, (end, duration)) in [(false, 160), (false, 320), (false, 480), (true, 480)]
-            .into_iter()
-            .chain([(true, 480); 2])
-            .enumerate()
-        {
-            let p = rtp(
-                EVENT_PT,
-                seq0 + 20 + i as u16,
-                key_ts,
-                SSRC,
-                i == 0,
-                &event(4, end, duration),
-            );
-            far.send_to(&p, to).unwrap();
-            pace(21 + i as u64);
         }
     });
     sender.join().unwrap();
@@ -194,18 +187,21 @@ async fn telephone_events_are_placed_where_the_audio_of_their_timestamp_is_deliv
         if f.kind != FrameKind::Audio {
             continue;
         }
-        for k in 0..20 {
+        for k in 0..40 {
             let mut want = [0i16; 1];
             Codec::Pcmu.decode(&[code(k)], &mut want);
             if f.samples.iter().all(|&x| x == want[0]) {
-                delivered_at.push((k as u32, f.media_ts));
+                delivered_at.push((k as i64, i64::from(f.media_ts)));
             }
         }
     }
-    let &(k, at) = delivered_at.last().expect("the audio was delivered");
-    // The key starts 20 packets after the first: where the audio after
-    // packet k would have been delivered.
-    let key_at = at + (20 - k) * 160;
+    // The audio of the key's timestamp (or, should that packet have been
+    // lost, the nearest one, and where the key's would have been).
+    let &(k, at) = delivered_at
+        .iter()
+        .min_by_key(|(k, _)| (k - KEY_PACKET as i64).abs())
+        .expect("the audio was delivered");
+    let key_at = (at + (KEY_PACKET as i64 - k) * 160) as u32;
     assert_eq!(
         keys(&events),
         [
