@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{collect_rtp_for, engine, engine_with, peer, rtp};
-use rtp_media::engine::{MediaError, MediaEvent, SessionParams};
+use common::{collect_rtp_for, engine, engine_with, peer, rtp, stats};
+use rtp_media::engine::{MediaError, SessionParams};
 use rtp_media::g711::Codec;
 use rtp_media::rtp::RtpPacket;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -104,14 +104,7 @@ async fn bound_to_all_interfaces_sdp_gets_the_routed_address_never_0_0_0_0() {
             .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    s.request_stats().unwrap();
-    let received = loop {
-        match tokio::time::timeout(Duration::from_secs(2), s.next_event()).await {
-            Ok(Some(MediaEvent::Stats(st))) => break st.packets_received,
-            Ok(Some(_)) => {}
-            other => panic!("no stats: {other:?}"),
-        }
-    };
+    let received = stats(&mut s).await.packets_received;
     assert_eq!(received, 5);
 }
 
