@@ -58,7 +58,8 @@ impl Default for DetectorConfig {
 
 /// In-band DTMF detector: Goertzel filters at the eight DTMF frequencies
 /// over sliding 205-sample windows, with energy, twist, peak-dominance and
-/// duration checks, reporting one digit per tone.
+/// duration checks, reporting each tone once as a key press (or as its
+/// start and its end, [`DtmfDetector::process_events`]).
 #[derive(Debug, Clone)]
 pub struct DtmfDetector {
     cfg: DetectorConfig,
