@@ -234,14 +234,16 @@ impl MediaBridge {
                     at: clock(media_ts),
                 });
             }
-            MediaEvent::Dtmf {
-                digit, duration, ..
-            } => {
+            // A key reaches the agent once, when it goes down, so a menu
+            // moves on while the caller still holds it; its release only
+            // says how long it was held, which the agent does not wait for.
+            MediaEvent::DtmfStarted { digit, .. } => {
                 events.send(CallEvent::Dtmf {
                     digit,
-                    duration: Some(duration).filter(|d| !d.is_zero()),
+                    duration: None,
                 });
             }
+            MediaEvent::Dtmf { .. } => {}
             MediaEvent::PlaybackFinished { id, interrupted } => {
                 // Plays finish in order, so `id` finishing means every
                 // earlier one has too (even if its event was lost).
