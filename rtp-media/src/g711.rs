@@ -230,6 +230,16 @@ static ALAW_ENCODE: [u8; 1 << 13] = {
     t
 };
 
+/// Amplitude of a sine at 0 dBm0, of a 16-bit full scale of 32767
+/// (ITU-T G.711 Tables 5 and 6: the sine at +3.14 dBm0 is full scale).
+/// Tone and modem levels on a line are given in dBm0.
+pub const ZERO_DBM0_AMPLITUDE: f32 = 22_786.0;
+
+/// Amplitude of a sine at `level` dBm0 (e.g. −13 dBm0 → about 5100).
+pub fn dbm0_amplitude(level: f32) -> f32 {
+    ZERO_DBM0_AMPLITUDE * 10f32.powf(level / 20.0)
+}
+
 /// Decodes one µ-law byte to a linear sample.
 #[inline]
 pub fn ulaw_to_linear(code: u8) -> i16 {

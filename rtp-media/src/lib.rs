@@ -44,6 +44,7 @@ pub mod dtmf;
 pub mod energy;
 pub mod engine;
 pub mod g711;
+mod goertzel;
 pub mod jitter;
 pub mod prompt;
 pub mod recording;

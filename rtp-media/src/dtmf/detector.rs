@@ -3,6 +3,8 @@
 //! the audio instead of RFC 4733 events.
 
 use super::{DtmfDigit, DtmfEvent, COL_FREQS, KEYPAD, ROW_FREQS};
+use crate::g711::ZERO_DBM0_AMPLITUDE;
+use crate::goertzel;
 use std::time::Duration;
 
 /// Analysis window: 205 samples at 8 kHz (25.6 ms, ~39 Hz resolution).
@@ -23,9 +25,6 @@ const RELEASE_LEAD: u64 = 7;
 // A key starts on its second hit at the earliest, so one window never both
 // ends a key and starts the next.
 const _: () = assert!(HITS_TO_REPORT > 1);
-/// Amplitude of a sine at 0 dBm0 (G.711, ITU-T G.711 Table 5/6: the
-/// 3.14 dBm0 sine is full scale).
-const ZERO_DBM0_AMPLITUDE: f32 = 22_786.0;
 
 /// Settings of a [`DtmfDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,12 +87,11 @@ impl DtmfDetector {
     /// A detector with the given settings.
     pub fn new(config: DetectorConfig) -> Self {
         let mut coeffs = [0f32; 8];
-        let sr = config.sample_rate.max(1) as f32;
-        for (c, f) in coeffs
+        for (c, &f) in coeffs
             .iter_mut()
             .zip(ROW_FREQS.iter().chain(COL_FREQS.iter()))
         {
-            *c = 2.0 * (2.0 * std::f32::consts::PI * f / sr).cos();
+            *c = goertzel::coefficient(f, config.sample_rate);
         }
         DtmfDetector {
             cfg: config,
@@ -186,16 +184,6 @@ impl DtmfDetector {
         })
     }
 
-    fn goertzel(window: &[f32; WINDOW], coeff: f32) -> f32 {
-        let (mut s1, mut s2) = (0f32, 0f32);
-        for &x in window {
-            let s0 = x + coeff * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        s1 * s1 + s2 * s2 - coeff * s1 * s2
-    }
-
     /// Classifies the current window as a key (with the amplitude of its
     /// weaker tone) or nothing.
     fn analyse(&self) -> Option<(char, f32)> {
@@ -206,7 +194,7 @@ impl DtmfDetector {
         }
         let mut p = [0f32; 8];
         for (pi, &c) in p.iter_mut().zip(&self.coeffs) {
-            *pi = Self::goertzel(&window, c);
+            *pi = goertzel::power(&window, c);
         }
         let argmax = |v: &[f32]| {
             let mut best = 0;
