@@ -8,6 +8,10 @@
 //! - [`rtp`]: zero-copy RTP packet view and header writer (RFC 3550).
 //! - [`rtcp`]: RTCP SR/RR/SDES/BYE, reception statistics, RTT and MOS.
 //! - [`jitter`]: adaptive jitter buffer over a fixed ring, and loss concealment.
+//! - [`callerid`]: caller ID on analog lines: Bell 202 and V.23 FSK
+//!   (SDMF, MDMF) and DTMF caller ID, decoded from the line's audio.
+//! - [`progress`]: call progress tone detection (dial, busy, reorder,
+//!   ringback) with each country's frequencies and cadences.
 //! - [`dtmf`]: RFC 4733 telephone events, in-band DTMF detection and call
 //!   progress tone generation.
 //! - [`energy`]: a frame's sum of squared samples, the one kernel behind
@@ -40,12 +44,14 @@
 #[cfg(test)]
 extern crate self as rtp_media;
 
+pub mod callerid;
 pub mod dtmf;
 pub mod energy;
 pub mod engine;
 pub mod g711;
 mod goertzel;
 pub mod jitter;
+pub mod progress;
 pub mod prompt;
 pub mod recording;
 pub mod resample;
