@@ -22,6 +22,8 @@ const MARK_BEFORE_MESSAGE: f64 = 10.0;
 /// after about three bits without it.
 const CARRIER_UP: u32 = 8;
 const CARRIER_DOWN: u32 = 20;
+/// Samples the carrier detector averages over (about four bits).
+const AVERAGE: f64 = 24.0;
 /// Channel seizure and mark signal the encoder sends (GR-30-CORE §3.2,
 /// EN 300 659-1 §6.1.2): 300 alternating bits, then 180 mark bits.
 const SEIZURE_BITS: usize = 300;
@@ -115,14 +117,26 @@ struct FskDemodulator {
     energy: [f64; WINDOW],
     energy_sum: f64,
     slot: usize,
-    /// Power a correlator window must reach for the carrier to count.
-    min_power: f64,
+    /// Energy a window of the tones must reach for the carrier to count.
+    min_energy: f64,
+    /// Moving averages of the window energy the two tones carry and of
+    /// the window's whole energy.
+    tone_energy: f64,
+    line_energy: f64,
     carrier: bool,
     carrier_run: u32,
     /// Samples since the start.
     n: u64,
     /// Consecutive mark samples while idle.
     mark_run: u32,
+    /// Consecutive space samples while idle.
+    space_run: u32,
+    /// The discriminator's last three values.
+    recent: [f64; 3],
+    /// The discriminator's last value.
+    previous: f64,
+    /// Where the start bit being confirmed began.
+    start: f64,
     /// The byte being received: the sample at which to take its next bit,
     /// that bit's index (0 start, 1..=8 data, 9 stop) and the bits so far.
     byte: Option<(f64, u8, u8, f64)>,
@@ -137,11 +151,17 @@ impl FskDemodulator {
             energy: [0.0; WINDOW],
             energy_sum: 0.0,
             slot: 0,
-            min_power: (a * WINDOW as f64 / 2.0).powi(2),
+            min_energy: a * a * WINDOW as f64 / 2.0,
+            tone_energy: 0.0,
+            line_energy: 0.0,
             carrier: false,
             carrier_run: 0,
             n: 0,
             mark_run: 0,
+            space_run: 0,
+            recent: [0.0; 3],
+            previous: 0.0,
+            start: 0.0,
             byte: None,
         }
     }
@@ -157,9 +177,13 @@ impl FskDemodulator {
             let ps = self.space.push(x, slot);
             self.n += 1;
             // A sine's window power maps to its energy as E = 2P/N; the
-            // two tones must carry most of it and be loud enough.
-            let present = pm + ps >= self.min_power
-                && 2.0 * (pm + ps) / WINDOW as f64 >= 0.5 * self.energy_sum.max(1.0);
+            // two tones, averaged over a few bits, must carry most of the
+            // energy and be loud enough. (White noise puts about 2/N of its
+            // energy in each correlator, 57 % in the two together.)
+            self.tone_energy += (2.0 * (pm + ps) / WINDOW as f64 - self.tone_energy) / AVERAGE;
+            self.line_energy += (self.energy_sum - self.line_energy) / AVERAGE;
+            let present = self.tone_energy >= self.min_energy
+                && self.tone_energy >= 0.8 * self.line_energy.max(1.0);
             if present == self.carrier {
                 self.carrier_run = 0;
             } else {
@@ -169,6 +193,7 @@ impl FskDemodulator {
                     self.carrier = present;
                     self.carrier_run = 0;
                     self.mark_run = 0;
+                    self.space_run = 0;
                     self.byte = None;
                     if !present {
                         out(Framed::CarrierLost);
@@ -178,18 +203,55 @@ impl FskDemodulator {
             if !self.carrier {
                 continue;
             }
-            let bit = pm > ps;
+            // The normalised discriminator, smoothed over three samples
+            // for the bit decisions: +1 all mark, −1 all space.
+            let d = (pm - ps) / (pm + ps).max(1e-9);
+            self.recent[self.n as usize % 3] = d;
             let now = self.n as f64;
-            match self.byte {
-                None if bit => self.mark_run += 1,
-                None => {
-                    // The window is half into the start bit: the window
-                    // lines up with bit k (k = 0 the start bit) one bit
-                    // length, less half a window, after the edge, k bits on.
-                    let first = now + BIT - WINDOW as f64 / 2.0;
-                    self.byte = Some((first, 0, 0, f64::from(self.mark_run) / BIT));
+            // Where the discriminator crossed zero, between the last sample
+            // and this one: the window is then half into a new bit.
+            let crossed = (d > 0.0) != (self.previous > 0.0);
+            let crossing = if crossed {
+                now - 1.0 + self.previous / (self.previous - d)
+            } else {
+                now
+            };
+            self.previous = d;
+            // Every transition inside a byte re-times the bits still to come
+            // (half way, as noise moves a crossing too), so the sampling
+            // instants follow the sender's clock, not the start bit alone.
+            if let Some((at, k, value, idle_bits)) = self.byte {
+                let expected = at - BIT + WINDOW as f64 / 2.0;
+                if crossed && k > 0 && (crossing - expected).abs() < 2.0 {
+                    let at = at + (crossing - expected) / 2.0;
+                    self.byte = Some((at, k, value, idle_bits));
                 }
-                Some((at, k, value, idle_bits)) if now >= at => {
+            }
+            match self.byte {
+                None if d > 0.0 => {
+                    self.mark_run += 1;
+                    self.space_run = 0;
+                }
+                None => {
+                    // A start bit once two samples in a row lean to space
+                    // (one is a noise glitch). The window was half into the
+                    // start bit at the crossing: it lines up with bit k
+                    // (k = 0 the start bit) one bit length, less half a
+                    // window, after that, k bits on.
+                    if self.space_run == 0 {
+                        self.start = crossing;
+                    }
+                    self.space_run += 1;
+                    if self.space_run >= 2 {
+                        let first = self.start + BIT - WINDOW as f64 / 2.0;
+                        self.byte = Some((first, 0, 0, f64::from(self.mark_run) / BIT));
+                        self.space_run = 0;
+                    }
+                }
+                // Decided a sample late, on the three samples around the
+                // instant the window lines up with the bit.
+                Some((at, k, value, idle_bits)) if now >= at + 1.0 => {
+                    let bit = self.recent.iter().sum::<f64>() > 0.0;
                     match k {
                         0 if bit => {
                             // Not a start bit after all: a glitch in the mark.
