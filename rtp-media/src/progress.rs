@@ -38,6 +38,8 @@ const HOP: usize = 80;
 const HOP_DURATION: Duration = Duration::from_millis(10);
 /// Segments kept per tone: enough for the longest cadence matched.
 const SEGMENTS_KEPT: usize = 16;
+/// Hops a change of on/off must last to count: 30 ms.
+const DEBOUNCE: u32 = 3;
 
 /// A call progress tone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,6 +189,8 @@ struct Tracker {
     on: bool,
     /// Hops in the current state.
     run: u32,
+    /// Hops in a row that disagree with the current state.
+    changing: u32,
     /// Completed segments, oldest first: (on, hops).
     segments: VecDeque<(bool, u32)>,
     reported: bool,
@@ -221,6 +225,7 @@ impl ProgressDetector {
                     .collect(),
                 on: false,
                 run: 0,
+                changing: 0,
                 segments: VecDeque::with_capacity(SEGMENTS_KEPT),
                 reported: false,
             })
@@ -301,15 +306,24 @@ fn matches(got: u32, want: Duration) -> bool {
 impl Tracker {
     /// Takes one hop's on/off decision; true when the tone is confirmed.
     fn step(&mut self, on: bool, cadence: &Cadence) -> bool {
+        // A change counts once it has lasted DEBOUNCE hops, so a blip (an
+        // echo's tail, a click) does not split a segment; the hops it took
+        // to confirm go to the new segment, so lengths stay unbiased.
         if on == self.on {
-            self.run = self.run.saturating_add(1);
+            self.run = self.run.saturating_add(1 + self.changing);
+            self.changing = 0;
         } else {
+            self.changing += 1;
+            if self.changing < DEBOUNCE {
+                return false;
+            }
             if self.segments.len() == SEGMENTS_KEPT {
                 self.segments.pop_front();
             }
             self.segments.push_back((self.on, self.run));
             self.on = on;
-            self.run = 1;
+            self.run = self.changing;
+            self.changing = 0;
         }
         match cadence {
             Cadence::Continuous { confirm } => {
@@ -335,7 +349,7 @@ impl Tracker {
                     }
                 }
                 // Check when an on segment has just completed.
-                if self.on || self.run != 1 || pattern.len() < 2 || pattern.len() % 2 != 0 {
+                if self.on || self.run != DEBOUNCE || pattern.len() < 2 || pattern.len() % 2 != 0 {
                     return false;
                 }
                 let needed = pattern.len() + 1;
