@@ -3,7 +3,8 @@
 //! enable the channel's echo canceller.
 //!
 //! The [`AnalogChannel`] trait is what a line driver talks to, so a
-//! simulated channel can stand in for [`Channel`] where there is no card.
+//! simulated channel ([`sim::SimulatedChannel`]) can stand in for
+//! [`Channel`] where there is no card.
 //!
 //! The kernel queues line events (ring, hook, wink, alarms, polarity) per
 //! channel; while one waits, a read or write fails with [`ELAST`]. The
@@ -39,6 +40,8 @@ use std::time::{Duration, Instant};
 use libc::{c_char, c_int, Ioctl};
 
 use crate::user::*;
+
+pub mod sim;
 
 /// The generic channel device: opened, then bound to a channel number with
 /// [`DAHDI_SPECIFY`].

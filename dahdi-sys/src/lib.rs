@@ -8,7 +8,9 @@
 //!   the real header and checks every ioctl number, struct size, alignment
 //!   and field offset against these definitions.
 //! - `channel` opens a channel by number and carries 20 ms frames, line
-//!   events and hook changes behind the `AnalogChannel` trait.
+//!   events and hook changes behind the `AnalogChannel` trait;
+//!   `channel::sim` is a simulated line behind the same trait, playing a
+//!   script of rings, caller ID, audio and line events on a virtual clock.
 //!
 //! DAHDI exists only on Linux; on other systems the crate is empty so the
 //! rest of the workspace still builds.
