@@ -1,8 +1,9 @@
 //! The simulated line as a line driver sees it: an incoming call whose
 //! caller ID, sent between the first and second ring, rtp-media's decoder
 //! reads from the channel's audio; a far end hanging up by busy tone, heard
-//! by the progress tone detector, and by polarity reversal; the line echo
-//! of what we send, 20 ms later and 12 dB down.
+//! by the progress tone detector, and by polarity reversal; dial tone after
+//! going off hook to dial out; the line echo of what we send, 20 ms later
+//! and 12 dB down.
 
 #![cfg(target_os = "linux")]
 
@@ -197,4 +198,38 @@ fn what_we_send_comes_back_20_ms_later_12_db_down() {
             assert_eq!(rms(frame), 0.0, "frame {n} is silent");
         }
     }
+}
+
+#[test]
+fn going_off_hook_to_dial_out_brings_dial_tone_that_the_progress_detector_hears() {
+    // A European exchange: 425 Hz steady once we seize the line.
+    let mut dial = vec![0i16; 8000 * 3];
+    ToneGenerator::continuous(425.0, 425.0, 1000, 8000).fill(&mut dial);
+    let script = LineScript::new()
+        .wait_for_hook(Hook::OffHook)
+        .silence(Duration::from_millis(300))
+        .audio(dial);
+    let mut line = SimulatedChannel::new(1, script);
+    let mut detector = ProgressDetector::new(TonePlan::etsi());
+    // On hook: the line is silent and no tone comes.
+    for _ in 0..50 {
+        assert_eq!(detector.feed(&samples(line.read_frame().unwrap())), None);
+    }
+    line.set_hook(Hook::OffHook).unwrap();
+    let off_hook_at = line.read_time();
+    let mut heard = None;
+    while !line.finished() && heard.is_none() {
+        if let Some(tone) = detector.feed(&samples(line.read_frame().unwrap())) {
+            heard = Some((tone, line.read_time() - off_hook_at));
+        }
+    }
+    let Some((ProgressTone::Dial, after)) = heard else {
+        panic!("{heard:?}");
+    };
+    // 300 ms before the tone, then the 1.5 s a steady 425 Hz tone must last
+    // to be told from ringback's 1 s on.
+    assert!(
+        after >= Duration::from_millis(1790) && after <= Duration::from_millis(1860),
+        "dial tone heard {after:?} after going off hook"
+    );
 }

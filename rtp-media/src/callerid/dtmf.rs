@@ -1,7 +1,6 @@
-//! DTMF caller ID (ETSI EN 300 659-1 Annex B, ETSI TS 101 ...): the number
-//! sent as keypad tones before the first ring, framed by letters. Denmark,
-//! the Netherlands, Sweden, Finland, Iceland, Brazil, India and others use
-//! it:
+//! DTMF caller ID: the number sent as keypad tones (ITU-T Q.23) before the
+//! first ring, framed by letters. Denmark, the Netherlands, Sweden,
+//! Finland, Iceland, Brazil, India and others use it:
 //!
 //! - `A<number>C` or `D<number>C` (or `#` for `C`): the caller's number;
 //! - `B00C` number unavailable, `B10C` number withheld (private);
