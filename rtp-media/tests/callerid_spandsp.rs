@@ -4,7 +4,8 @@
 //! (`ADSI_STANDARD_CLIP`) and DTMF caller ID (`ADSI_STANDARD_CLIP_DTMF`)
 //! for many numbers and names; each burst is set to levels from −10 to −40
 //! dBm0, white noise is added 20 dB below it (seeded), and the decoders
-//! must read at least 99 % of them at every level. The error rates are
+//! must read at least 99 % of them at every level (`CALLERID_SNR_DB`
+//! sets another noise level). The error rates are
 //! printed (`cargo test -p rtp-media --test callerid_spandsp -- --nocapture`).
 //!
 //! Without spandsp the test fails and says how to install it.
@@ -19,7 +20,14 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const LEVELS: [f64; 5] = [-10.0, -20.0, -30.0, -35.0, -40.0];
-const SNR_DB: f64 = 20.0;
+/// The signal-to-noise ratio; `CALLERID_SNR_DB` sets another one, to see
+/// where the decoders' margin ends (the 99 % still applies).
+fn snr_db() -> f64 {
+    std::env::var("CALLERID_SNR_DB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20.0)
+}
 const BURSTS_PER_KIND: usize = 100;
 
 /// Compiles the C generator against spandsp, or fails saying what is missing.
@@ -258,13 +266,13 @@ fn active_power(audio: &[i16]) -> f64 {
     on.iter().sum::<f64>() / on.len() as f64
 }
 
-/// The burst at `level` dBm0 with noise `SNR_DB` below it, between 300 ms
+/// The burst at `level` dBm0 with noise [`snr_db`] below it, between 300 ms
 /// of (noisy) line before and after.
 fn on_the_line(audio: &[i16], level: f64, noise: &mut Noise) -> Vec<i16> {
     let zero_dbm0 = f64::from(ZERO_DBM0_AMPLITUDE).powi(2) / 2.0;
     let target = zero_dbm0 * 10f64.powf(level / 10.0);
     let gain = (target / active_power(audio)).sqrt();
-    let noise_rms = (target / 10f64.powf(SNR_DB / 10.0)).sqrt();
+    let noise_rms = (target / 10f64.powf(snr_db() / 10.0)).sqrt();
     let mut line = vec![0f64; 2400];
     line.extend(audio.iter().map(|&s| f64::from(s) * gain));
     line.extend(vec![0f64; 2400]);
@@ -304,7 +312,11 @@ fn decodes_99_percent_of_spandsp_caller_id_bursts_down_to_minus_40_dbm0_at_20_db
     let bursts = bursts(&mut noise);
     let audio = generate(&bursts);
     let mut failures = Vec::new();
-    println!("caller ID decoding, spandsp bursts, white noise {SNR_DB} dB below the signal");
+    let mut over = Vec::new();
+    println!(
+        "caller ID decoding, spandsp bursts, white noise {} dB below the signal",
+        snr_db()
+    );
     println!("| standard | level | bursts | decoded wrong or not at all | error rate |");
     println!("| --- | --- | --- | --- | --- |");
     for kind in [
@@ -336,15 +348,20 @@ fn decodes_99_percent_of_spandsp_caller_id_bursts_down_to_minus_40_dbm0_at_20_db
                 kind.name(),
                 rate * 100.0
             );
-            assert!(
-                rate <= 0.01,
-                "{} at {level} dBm0: {errors} of {total} bursts wrong; first failures:\n{}",
-                kind.name(),
-                failures.join("\n")
-            );
+            if rate > 0.01 {
+                over.push(format!(
+                    "{} at {level} dBm0: {errors} of {total}",
+                    kind.name()
+                ));
+            }
         }
     }
     for f in &failures {
         println!("wrong: {f}");
     }
+    assert!(
+        over.is_empty(),
+        "more than 1 % of the bursts wrong: {over:?}; first failures:\n{}",
+        failures.join("\n")
+    );
 }
