@@ -248,8 +248,8 @@ async fn rfc4733_keys_sent_with_growing_duration_three_end_packets_and_audio_pau
             MediaEvent::DtmfSent {
                 digit,
                 duration,
-                media_ts,
-            } => Some((digit, duration, media_ts)),
+                rtp_ts,
+            } => Some((digit, duration, rtp_ts)),
             _ => None,
         })
         .collect();

@@ -668,7 +668,7 @@ impl CallMedia {
         self.emit(MediaEvent::DtmfSent {
             digit: active.digit,
             duration: active.length,
-            media_ts: active.timestamp,
+            rtp_ts: active.timestamp,
         });
         DtmfSlot::Taken
     }

@@ -50,8 +50,11 @@ pub enum MediaEvent {
         digit: char,
         /// How long it was held.
         duration: Duration,
-        /// RTP timestamp of the event (our sending clock).
-        media_ts: u32,
+        /// Our RTP timestamp of the key: the one its event packets carry
+        /// (RFC 4733 §2.3), or, sent as in-band tones, that of the tone's
+        /// first audio packet. It is on our sending clock, unlike the
+        /// `media_ts` of the other events (the delivered-audio clock).
+        rtp_ts: u32,
     },
     /// A key press queued by [`MediaSession::send_dtmf`](super::MediaSession::send_dtmf) was dropped by
     /// [`MediaSession::clear_playback`](super::MediaSession::clear_playback) before it started: nothing of it
