@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let cfg = JitterConfig::default();
-    let ptime_ms = cfg.ptime.as_millis() as u32;
-    let max_frames = cfg.max_delay.as_millis() as u32 / ptime_ms;
+    let max_frames = (cfg.max_delay.as_nanos() / cfg.ptime.as_nanos()) as u32;
     // The ring holds 2 * max_frames + 4 slots.
-    let capacity_ms = (2 * max_frames + 4) * ptime_ms;
+    let capacity = cfg.ptime * (2 * max_frames + 4);
     let mut jb = JitterBuffer::new(cfg);
     let start = Instant::now();
     let mut now = start;
@@ -50,10 +49,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let stats = jb.stats();
         assert!(
-            stats.delay_ms <= capacity_ms,
-            "depth {} ms beyond capacity {capacity_ms} ms",
-            stats.delay_ms
+            stats.delay <= capacity,
+            "depth {:?} beyond capacity {capacity:?}",
+            stats.delay
         );
-        assert!(stats.target_ms <= cfg.max_delay.as_millis() as u32 + ptime_ms);
+        assert!(stats.target <= cfg.max_delay + cfg.ptime);
     }
 });

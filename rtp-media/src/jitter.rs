@@ -75,10 +75,11 @@ pub enum Frame<'a> {
 /// Counters of a [`JitterBuffer`], for logs and RTCP-XR style reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JitterStats {
-    /// Current buffered delay in milliseconds (frames from play head to newest).
-    pub delay_ms: u32,
-    /// Current target delay in milliseconds.
-    pub target_ms: u32,
+    /// Current buffered delay: the frames from the play head to the
+    /// newest received, at the buffer's ptime.
+    pub delay: Duration,
+    /// Current target delay.
+    pub target: Duration,
     /// Packets accepted into the buffer.
     pub received: u64,
     /// Packets that arrived after their frame was played or skipped.
@@ -111,8 +112,8 @@ impl JitterStats {
     /// here, so a new one cannot be forgotten.
     pub(crate) fn add_counters(&mut self, other: &JitterStats) {
         let JitterStats {
-            delay_ms: _,
-            target_ms: _,
+            delay: _,
+            target: _,
             received,
             late,
             lost,
@@ -287,7 +288,6 @@ pub struct JitterBuffer {
     capacity: i64,
     /// Ring length − 1.
     slot_mask: u64,
-    ptime_s: f64,
     /// Packetization time in nanoseconds (at least 1 ms).
     ptime_ns: i64,
     min_frames: i64,
@@ -358,7 +358,6 @@ impl JitterBuffer {
             spf_div: Divisor::new(spf),
             capacity: n as i64,
             slot_mask: ring as u64 - 1,
-            ptime_s,
             ptime_ns: i64::try_from(cfg.ptime.as_nanos()).unwrap_or(i64::MAX),
             min_frames,
             max_frames,
@@ -415,10 +414,10 @@ impl JitterBuffer {
 
     /// Counters and current delay.
     pub fn stats(&self) -> JitterStats {
-        let ms = |frames: i64| (frames as f64 * self.ptime_s * 1000.0).round() as u32;
+        let span = |frames: i64| self.cfg.ptime * u32::try_from(frames).unwrap_or(u32::MAX);
         JitterStats {
-            delay_ms: ms(self.depth()),
-            target_ms: ms(self.target_frames),
+            delay: span(self.depth()),
+            target: span(self.target_frames),
             lost: self.lost_before + self.lost_in_sync(),
             ..self.stats
         }
@@ -1000,7 +999,7 @@ mod tests {
     /// Runs the buffer: pops every 20 ms (offset by 10 ms), pushing every
     /// packet that has arrived by then. Returns the outputs and the maximum
     /// buffered delay seen.
-    fn simulate(jb: &mut JitterBuffer, pkts: Vec<Pkt>, pops: u64) -> (Vec<Out>, u32) {
+    fn simulate(jb: &mut JitterBuffer, pkts: Vec<Pkt>, pops: u64) -> (Vec<Out>, u128) {
         simulate_observed(jb, pkts, pops, |_| {})
     }
 
@@ -1010,7 +1009,7 @@ mod tests {
         mut pkts: Vec<Pkt>,
         pops: u64,
         mut after_pop: impl FnMut(&JitterBuffer),
-    ) -> (Vec<Out>, u32) {
+    ) -> (Vec<Out>, u128) {
         pkts.sort_by_key(|p| p.arrival_us);
         let t0 = Instant::now();
         let mut next = 0;
@@ -1029,7 +1028,7 @@ mod tests {
                 );
                 next += 1;
             }
-            max_delay = max_delay.max(jb.stats().delay_ms);
+            max_delay = max_delay.max(jb.stats().delay.as_millis());
             out.push(match jb.pop() {
                 Frame::Audio(a) => Out::Audio(u16::from_be_bytes([a[0], a[1]])),
                 Frame::Concealed => Out::Concealed,
@@ -1129,7 +1128,7 @@ mod tests {
         assert_eq!(
             jb.stats(),
             JitterStats {
-                target_ms: 60,
+                target: Duration::from_millis(60),
                 ..JitterStats::default()
             }
         );
@@ -1155,7 +1154,7 @@ mod tests {
             .all(|o| matches!(o, Out::Audio(_))));
         assert_eq!((s.lost, s.late, s.duplicates, s.resyncs), (0, 0, 0, 0));
         // Zero jitter: the delay shrinks to the minimum.
-        assert_eq!(s.target_ms, 20);
+        assert_eq!(s.target, Duration::from_millis(20));
         assert!(max_delay <= 60);
     }
 
@@ -1170,7 +1169,7 @@ mod tests {
         assert!(increasing(&seqs));
         assert_eq!(seqs.len() as u64 + s.dropped, 400, "{s:?}");
         assert_eq!((s.lost, s.late), (0, 0), "{s:?}");
-        assert!(s.target_ms >= 40, "{s:?}");
+        assert!(s.target >= Duration::from_millis(40), "{s:?}");
     }
 
     #[test]
@@ -1465,12 +1464,14 @@ mod tests {
             _ => 1_000,
         });
         let mut targets = Vec::new();
-        simulate_observed(&mut jb, pkts, 820, |jb| targets.push(jb.stats().target_ms));
+        simulate_observed(&mut jb, pkts, 820, |jb| {
+            targets.push(jb.stats().target.as_millis())
+        });
         assert_eq!(targets[190], 20);
         assert!(targets[380] >= 120, "{}", targets[380]);
         assert!(targets[380] <= 200);
         assert_eq!(targets[810], 20);
-        assert!(jb.stats().delay_ms <= 60);
+        assert!(jb.stats().delay <= Duration::from_millis(60));
     }
 
     #[test]

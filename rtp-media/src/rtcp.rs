@@ -776,9 +776,11 @@ impl ReceptionStats {
         self.jitter_q4 >> 4
     }
 
-    /// Interarrival jitter in milliseconds.
-    pub fn jitter_ms(&self) -> f64 {
-        f64::from(self.jitter_q4) / 16.0 * 1000.0 / f64::from(self.clock_rate)
+    /// Interarrival jitter as a time span ([`ReceptionStats::jitter`]
+    /// at the stream's clock rate).
+    pub fn jitter_duration(&self) -> Duration {
+        let nanos = u64::from(self.jitter_q4) * 1_000_000_000 / 16;
+        Duration::from_nanos(nanos / u64::from(self.clock_rate))
     }
 
     /// Builds the report block for this source and starts a new reporting
@@ -824,17 +826,9 @@ impl ReceptionStats {
 /// `Id = 0.024d + 0.11(d − 177.3)` above 177.3 ms. Equipment impairment for
 /// G.711 with loss concealment (Ie = 0, Bpl = 25.1 per ITU-T G.113) under
 /// random loss: `Ie_eff = 95·Ppl / (Ppl + 25.1)`.
-pub fn mos_estimate(latency_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
-    let latency = if latency_ms.is_finite() {
-        latency_ms.max(0.0)
-    } else {
-        0.0
-    };
-    let jitter = if jitter_ms.is_finite() {
-        jitter_ms.max(0.0)
-    } else {
-        0.0
-    };
+pub fn mos_estimate(latency: Duration, jitter: Duration, loss_pct: f64) -> f64 {
+    let latency = latency.as_secs_f64() * 1000.0;
+    let jitter = jitter.as_secs_f64() * 1000.0;
     let loss = if loss_pct.is_finite() {
         loss_pct.clamp(0.0, 100.0)
     } else {
@@ -1134,7 +1128,8 @@ mod tests {
             s.on_packet(1, i as u16, i * 160, at);
         }
         assert!((78..=80).contains(&s.jitter()), "jitter {}", s.jitter());
-        assert!((s.jitter_ms() - 10.0).abs() < 0.3);
+        let jitter = s.jitter_duration().as_secs_f64() * 1000.0;
+        assert!((jitter - 10.0).abs() < 0.3, "{jitter} ms");
     }
 
     #[test]
@@ -1163,28 +1158,36 @@ mod tests {
 
     #[test]
     fn mos_is_bounded_and_monotonic() {
-        let best = mos_estimate(0.0, 0.0, 0.0);
+        let ms = Duration::from_millis;
+        let best = mos_estimate(Duration::ZERO, Duration::ZERO, 0.0);
         // R = 93.2 gives the G.107 ceiling for narrowband, about 4.41.
         assert!((best - 4.409).abs() < 0.01, "{best}");
-        let typical = mos_estimate(50.0, 5.0, 0.0);
+        let typical = mos_estimate(ms(50), ms(5), 0.0);
         assert!(typical < best && typical > 4.3);
-        let lossy = mos_estimate(50.0, 5.0, 5.0);
+        let lossy = mos_estimate(ms(50), ms(5), 5.0);
         // 5% random loss with PLC: Ie_eff ≈ 15.8 → R ≈ 75.8 → MOS ≈ 3.85.
         assert!((lossy - 3.85).abs() < 0.05, "{lossy}");
         let mut prev = 5.0;
         for loss in 0..=100 {
-            let m = mos_estimate(20.0, 2.0, f64::from(loss));
+            let m = mos_estimate(ms(20), ms(2), f64::from(loss));
             assert!(m <= prev && (1.0..=4.5).contains(&m));
             prev = m;
         }
         let mut prev = 5.0;
         for lat in (0..1000).step_by(10) {
-            let m = mos_estimate(f64::from(lat), 0.0, 0.0);
+            let m = mos_estimate(ms(lat), Duration::ZERO, 0.0);
             assert!(m <= prev, "latency {lat}");
             prev = m;
         }
-        assert!(mos_estimate(400.0, 0.0, 0.0) < 3.7);
-        assert_eq!(mos_estimate(10_000.0, 0.0, 50.0), 1.0);
-        assert!(mos_estimate(f64::NAN, f64::INFINITY, -3.0) <= best);
+        assert!(mos_estimate(ms(400), Duration::ZERO, 0.0) < 3.7);
+        assert_eq!(mos_estimate(ms(10_000), Duration::ZERO, 50.0), 1.0);
+        assert_eq!(mos_estimate(Duration::MAX, Duration::MAX, 0.0), 1.0);
+        // A loss that is not a number counts as total loss.
+        let total_loss = mos_estimate(Duration::ZERO, Duration::ZERO, 100.0);
+        assert_eq!(
+            mos_estimate(Duration::ZERO, Duration::ZERO, f64::NAN),
+            total_loss
+        );
+        assert!(mos_estimate(Duration::ZERO, Duration::ZERO, -3.0) <= best);
     }
 }

@@ -763,10 +763,8 @@ impl CallMedia {
         } else {
             0.0
         };
-        let jitter_ms = reception.jitter_ms();
-        let rtt_ms = self.rtcp.rtt.map(|d| d.as_secs_f64() * 1000.0);
-        let latency = rtt_ms.map_or(0.0, |r| r / 2.0) + f64::from(jb.delay_ms);
-        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let jitter = reception.jitter_duration();
+        let latency = self.rtcp.rtt.map_or(Duration::ZERO, |r| r / 2) + jb.delay;
         MediaStats {
             packets_received: c.packets_received,
             bytes_received: c.bytes_received,
@@ -775,12 +773,12 @@ impl CallMedia {
             expected,
             lost,
             loss_pct,
-            jitter: Duration::try_from_secs_f64(jitter_ms / 1000.0).unwrap_or_default(),
+            jitter,
             rtt: self.rtcp.rtt,
-            mos: mos_estimate(latency, jitter_ms, loss_pct),
+            mos: mos_estimate(latency, jitter, loss_pct),
             remote_loss_pct: self.rtcp.remote_loss,
-            jitter_buffer_delay: ms(jb.delay_ms),
-            jitter_buffer_target: ms(jb.target_ms),
+            jitter_buffer_delay: jb.delay,
+            jitter_buffer_target: jb.target,
             late: jb.late,
             concealed: jb.concealed,
             comfort_noise: jb.comfort_noise,

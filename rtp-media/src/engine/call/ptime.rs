@@ -290,7 +290,7 @@ impl Playout {
     /// (the one being replaced, while it still has audio).
     pub(crate) fn next_delivered_ts(&self) -> Option<u32> {
         let refills = match &self.draining {
-            Some(d) if d.jitter.stats().delay_ms > 0 => &d.jitter,
+            Some(d) if !d.jitter.stats().delay.is_zero() => &d.jitter,
             _ => &self.jitter,
         };
         let buffered = self.fifo.as_ref().map_or(0, |f| f.len);
@@ -303,12 +303,12 @@ impl Playout {
         let now = self.jitter.stats();
         let mut total = self.retired;
         total.add_counters(&now);
-        total.delay_ms = now.delay_ms;
-        total.target_ms = now.target_ms;
+        total.delay = now.delay;
+        total.target = now.target;
         if let Some(d) = &self.draining {
             let old = d.jitter.stats();
             total.add_counters(&old);
-            total.delay_ms += old.delay_ms;
+            total.delay += old.delay;
         }
         total
     }
@@ -569,8 +569,8 @@ impl Playout {
             // A second change before the first one played out: what the
             // oldest buffer still held is given up.
             let mut s = gone.jitter.stats();
-            s.dropped +=
-                u64::from(s.delay_ms) * Codec::CLOCK_RATE as u64 / 1000 / gone.packet.max(1) as u64;
+            let samples = s.delay.as_micros() * u128::from(Codec::CLOCK_RATE) / 1_000_000;
+            s.dropped += u64::try_from(samples / gone.packet.max(1) as u128).unwrap_or(u64::MAX);
             self.retired.add_counters(&s);
         }
         let before = old.stats();
@@ -578,8 +578,8 @@ impl Playout {
         // fill-up delay of its own, when the old one still has audio to
         // play or the new packets continue its last one; after a pause
         // it fills up as at the start of a stream.
-        let continues = before.delay_ms > 0 || self.last_end == Some((ssrc, ts));
-        if before.delay_ms > 0 {
+        let continues = !before.delay.is_zero() || self.last_end == Some((ssrc, ts));
+        if !before.delay.is_zero() {
             self.draining = Some(Box::new(Draining {
                 jitter: old,
                 packet: old_packet,
@@ -640,7 +640,7 @@ impl Playout {
         codec: Codec,
         out: &mut [i16; FRAME_SAMPLES],
     ) -> (FrameKind, u64) {
-        if self.held() > 0 && self.jitter_stats().delay_ms == 0 {
+        if self.held() > 0 && self.jitter_stats().delay.is_zero() {
             // Nothing else to play: the held packets are the stream now.
             self.switch_rx_ptime(None);
         }
@@ -652,7 +652,7 @@ impl Playout {
         };
         while fifo.len < FRAME_SAMPLES {
             let draining = match self.draining.as_mut() {
-                Some(d) if d.jitter.stats().delay_ms > 0 => Some(d),
+                Some(d) if !d.jitter.stats().delay.is_zero() => Some(d),
                 Some(_) => {
                     if let Some(d) = self.draining.take() {
                         self.retired.add_counters(&d.jitter.stats());
