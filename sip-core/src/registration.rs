@@ -13,7 +13,7 @@
 //! let mut reg = endpoint.register(Account::new("sip.trunk.example.com", "1001", "secret")?);
 //! loop {
 //!     match reg.changed().await {
-//!         RegistrationState::Registered { expires, .. } => println!("registered for {expires} s"),
+//!         RegistrationState::Registered { expires, .. } => println!("registered for {expires:?}"),
 //!         RegistrationState::Failed { code, reason, .. } => println!("failed: {code:?} {reason}"),
 //!         _ => {}
 //!     }
@@ -56,8 +56,9 @@ pub struct Account {
     /// An outbound proxy to send REGISTER (and calls) through, which
     /// providers often give apart from the registrar.
     pub outbound_proxy: Option<HostPort>,
-    /// The registration lifetime we ask for, in seconds.
-    pub expires: u32,
+    /// The registration lifetime we ask for (RFC 3261 §10.2.1.1). The
+    /// Expires header carries whole seconds: a fraction is rounded up.
+    pub expires: Duration,
     /// Transport to the registrar.
     pub transport: Transport,
     /// First retry delay after a failure; doubles up to `max_backoff`.
@@ -159,7 +160,7 @@ impl Account {
             auth_username: None,
             domain: None,
             outbound_proxy: None,
-            expires: 300,
+            expires: Duration::from_secs(300),
             transport: Transport::Udp,
             min_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
@@ -197,10 +198,10 @@ impl Account {
 pub enum RegistrationState {
     /// A REGISTER is in flight.
     Registering,
-    /// Registered; `expires` is what the registrar granted, in seconds.
+    /// Registered; `expires` is what the registrar granted.
     Registered {
-        /// Granted lifetime in seconds.
-        expires: u32,
+        /// The lifetime the registrar granted (RFC 3261 §10.2.4).
+        expires: Duration,
         /// The registrar address that accepted us.
         registrar: SocketAddr,
     },
@@ -370,7 +371,7 @@ enum Outcome {
 impl Registrar {
     async fn run(mut self, mut stop: oneshot::Receiver<()>) {
         let mut backoff = self.account.min_backoff;
-        let mut expires = self.account.expires;
+        let mut expires = whole_seconds(self.account.expires);
         loop {
             let _ = self.state.send(RegistrationState::Registering);
             let wake = match self.register(expires).await {
@@ -382,7 +383,7 @@ impl Registrar {
                     info!(granted, %registrar, "registered");
                     backoff = self.account.min_backoff;
                     let _ = self.state.send(RegistrationState::Registered {
-                        expires: granted,
+                        expires: Duration::from_secs(u64::from(granted)),
                         registrar,
                     });
                     self.stay_registered(refresh_after(granted), registrar, transport, &mut stop)
@@ -794,6 +795,15 @@ fn sticky_order(mut targets: Vec<Target>, current: Option<(SocketAddr, Transport
 
 /// When to refresh a registration granted for `granted` seconds: a bit
 /// before it expires (RFC 3261 suggests not waiting for the last moment).
+/// A lifetime as the whole seconds of an Expires header: rounded up, and
+/// at most what the header can carry (RFC 3261 §20.19: 2³² − 1).
+fn whole_seconds(lifetime: Duration) -> u32 {
+    let secs = lifetime
+        .as_secs()
+        .saturating_add(u64::from(lifetime.subsec_nanos() > 0));
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
 fn refresh_after(granted: u32) -> Duration {
     let g = u64::from(granted.max(1));
     let secs = if g > 120 {
@@ -831,6 +841,14 @@ mod tests {
         let a = Account::new("sip:Trunk.Example.com", "1001", "x").unwrap();
         assert_eq!(a.aor(), "sip:1001@trunk.example.com");
         assert_eq!(a.request_uri(), "sip:trunk.example.com");
+    }
+
+    #[test]
+    fn requested_lifetime_is_sent_in_whole_seconds_rounded_up() {
+        assert_eq!(whole_seconds(Duration::from_secs(300)), 300);
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::ZERO), 0);
+        assert_eq!(whole_seconds(Duration::MAX), u32::MAX);
     }
 
     #[test]

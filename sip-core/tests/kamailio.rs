@@ -164,13 +164,15 @@ request_route {{
 async fn register(ep: &Endpoint, k: &Kamailio) -> sip_core::registration::Registration {
     let mut account =
         Account::new(&format!("127.0.0.1:{}", k.port), "alice", "secret").expect("account");
-    account.expires = 120;
+    account.expires = Duration::from_secs(120);
     let mut reg = ep.register(account);
     match tokio::time::timeout(Duration::from_secs(10), reg.settled())
         .await
         .expect("registration settles")
     {
-        RegistrationState::Registered { expires, .. } => assert_eq!(expires, 120),
+        RegistrationState::Registered { expires, .. } => {
+            assert_eq!(expires, Duration::from_secs(120))
+        }
         other => panic!("not registered with Kamailio: {other:?}\n{}", k.log()),
     }
     reg
@@ -376,7 +378,7 @@ async fn accounts_of_several_tenants_register_side_by_side_each_with_its_own_sta
     let account = |user: &str, password: &str| {
         let mut a =
             Account::new(&format!("127.0.0.1:{}", k.port), user, password).expect("account");
-        a.expires = 120;
+        a.expires = Duration::from_secs(120);
         a
     };
     // Three accounts on one endpoint at once; dave's password is wrong.

@@ -260,7 +260,7 @@ async fn unanswered_options_keepalive_makes_us_register_again() {
         Account::new(&format!("127.0.0.1:{registrar_port}"), "alice", "secret").expect("account");
     account.keepalive = Some(KeepAlive::options(Duration::from_millis(300)));
     // Long enough that no refresh comes before the test ends.
-    account.expires = 60;
+    account.expires = Duration::from_secs(60);
     let mut reg = ep.register(account);
     assert!(matches!(
         reg.settled().await,

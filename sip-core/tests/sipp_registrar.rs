@@ -83,11 +83,15 @@ async fn registers_with_digest_honours_granted_expiry_refreshes_and_unregisters(
         .expect("bind");
     let mut account =
         Account::new(&format!("127.0.0.1:{registrar_port}"), "alice", "secret").expect("account");
-    account.expires = 3600;
+    account.expires = Duration::from_secs(3600);
     let mut reg = ep.register(account);
     match reg.settled().await {
         RegistrationState::Registered { expires, .. } => {
-            assert_eq!(expires, 4, "the registrar granted 4 s, not the 3600 asked")
+            assert_eq!(
+                expires,
+                Duration::from_secs(4),
+                "the registrar granted 4 s, not the 3600 asked"
+            )
         }
         other => panic!("not registered: {other:?}"),
     }

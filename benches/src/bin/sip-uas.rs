@@ -141,7 +141,7 @@ async fn main() -> ExitCode {
                 let state = watch.borrow_and_update().clone();
                 match &state {
                     RegistrationState::Registered { expires, .. } => {
-                        eprintln!("registered with the trunk for {expires}s")
+                        eprintln!("registered with the trunk for {expires:?}")
                     }
                     RegistrationState::Failed { code, reason, .. } => {
                         eprintln!("registration failed: {code:?} {reason}")
