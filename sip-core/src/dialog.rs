@@ -17,6 +17,23 @@ pub struct DialogId {
     pub local_tag: String,
 }
 
+/// What a UAC keeps of the INVITE it sent, to form the dialog from the
+/// answer (RFC 3261 12.1.2) without parsing its own request again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentInvite {
+    /// The Call-ID.
+    pub call_id: String,
+    /// Our tag, as sent in From.
+    pub local_tag: String,
+    /// Our From header value without its tag (display name and URI).
+    pub local_uri: String,
+    /// The Request-URI: the remote target until the answer's Contact
+    /// names another.
+    pub request_uri: String,
+    /// The INVITE's CSeq number.
+    pub seq: u32,
+}
+
 /// Errors building a dialog from a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DialogError {
@@ -140,31 +157,30 @@ impl Dialog {
         })
     }
 
-    /// The dialog a UAC forms from a 2xx (or 1xx with a tag) to its INVITE.
+    /// The dialog a UAC forms from a 2xx (or 1xx with a tag) to the
+    /// INVITE it sent (RFC 3261 12.1.2).
     pub fn as_uac(
-        invite: &Request<'_>,
+        invite: &SentInvite,
         response: &Response<'_>,
         local_contact: String,
         transport: Transport,
         peer: SocketAddr,
     ) -> Result<Dialog, DialogError> {
-        let ih = &invite.headers;
         let rh = &response.headers;
-        let from = ih.from().map_err(|e| DialogError::Header(e.to_string()))?;
         let to = rh.to().map_err(|e| DialogError::Header(e.to_string()))?;
-        let remote_target = contact_uri(rh).unwrap_or_else(|| invite.uri.to_string());
+        let remote_target = contact_uri(rh).unwrap_or_else(|| invite.request_uri.clone());
         let mut route_set: Vec<String> = rh
             .list(HeaderName::RecordRoute)
             .map(str::to_string)
             .collect();
         route_set.reverse();
         Ok(Dialog {
-            call_id: ih.call_id().unwrap_or_default().to_string(),
-            local_tag: from.tag().unwrap_or_default().to_string(),
+            call_id: invite.call_id.clone(),
+            local_tag: invite.local_tag.clone(),
             remote_tag: to.tag().unwrap_or_default().to_string(),
-            local_uri: strip_tag(ih.get(HeaderName::From).unwrap_or_default()),
+            local_uri: invite.local_uri.clone(),
             remote_uri: strip_tag(rh.get(HeaderName::To).unwrap_or_default()),
-            local_seq: ih.cseq().map(|c| c.seq).unwrap_or(1),
+            local_seq: invite.seq,
             remote_seq: None,
             remote_target,
             route_set,
@@ -311,11 +327,17 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn uac_dialog_reverses_record_route() {
-        let inv = Message::parse(INVITE).unwrap();
+        let inv = SentInvite {
+            call_id: "c1".into(),
+            local_tag: "ft".into(),
+            local_uri: "\"Carol\" <sip:carol@example.org>".into(),
+            request_uri: "sip:100@10.0.0.1".into(),
+            seq: 5,
+        };
         let resp = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKa\r\nRecord-Route: <sip:p2.example;lr>, <sip:p1.example;lr>\r\nFrom: \"Carol\" <sip:carol@example.org>;tag=ft\r\nTo: <sip:100@10.0.0.1>;tag=tt\r\nCall-ID: c1\r\nCSeq: 5 INVITE\r\nContact: <sip:100@10.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n";
         let r = Message::parse(resp).unwrap();
         let d = Dialog::as_uac(
-            inv.as_request().unwrap(),
+            &inv,
             r.as_response().unwrap(),
             "<sip:carol@192.0.2.9:5062>".into(),
             Transport::Udp,
@@ -327,5 +349,7 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(d.local_tag, "ft");
         assert_eq!(d.remote_target, "sip:100@10.0.0.1:5070");
         assert_eq!(d.local_seq, 5);
+        assert_eq!(d.local_uri, "\"Carol\" <sip:carol@example.org>");
+        assert_eq!(d.call_id, "c1");
     }
 }

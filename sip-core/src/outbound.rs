@@ -15,7 +15,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::auth::{Credentials, DigestSession};
 use crate::call::{Call, CallError, CallShared};
-use crate::dialog::Dialog;
+use crate::dialog::{Dialog, SentInvite};
 use crate::message::{HeaderName, Message, MessageBuilder, Method, Response, Uri};
 use crate::resolve::{HostPort, InvalidSetting, SipDestination, Target};
 use crate::sdp::{LocalMedia, SdpSession};
@@ -340,61 +340,96 @@ fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
     })
 }
 
+/// Builds the INVITEs of a call to one server address, and their
+/// CANCELs, from values decided once; our own requests are never parsed
+/// again.
 struct InviteBuilder<'a> {
-    core: &'a UaCore,
+    core: &'a Arc<UaCore>,
     opts: &'a DialOptions,
     offer_sdp: &'a str,
     dest: SocketAddr,
     transport: Transport,
     call_id: &'a str,
     from_tag: String,
+    /// Our From header value without the tag (display name and URI).
+    local_uri: String,
     contact: String,
 }
 
-impl InviteBuilder<'_> {
-    fn local_from_header(&self) -> String {
-        let uri = match &self.opts.from {
+/// One INVITE as sent, with the values its CANCEL repeats (RFC 3261 9.1).
+struct Invite {
+    bytes: Bytes,
+    branch: String,
+    /// The top (our only) Via header value.
+    via: String,
+    seq: u32,
+}
+
+impl<'a> InviteBuilder<'a> {
+    fn new(
+        core: &'a Arc<UaCore>,
+        inv: &Invitation<'a>,
+        dest: SocketAddr,
+        transport: Transport,
+        call_id: &'a str,
+        from_tag: String,
+    ) -> Self {
+        let opts = inv.opts;
+        let user = opts.credentials.as_ref().map(|c| c.username.as_str());
+        let uri = match &opts.from {
             Some(f) => f.clone(),
-            None => {
-                let user = self
-                    .opts
-                    .credentials
-                    .as_ref()
-                    .map(|c| c.username.clone())
-                    .unwrap_or_else(|| "ai-line".into());
-                format!(
-                    "sip:{user}@{}",
-                    self.core.local_hostport(self.dest, self.transport)
-                )
-            }
+            None => format!(
+                "sip:{}@{}",
+                user.unwrap_or("ai-line"),
+                core.local_hostport(dest, transport)
+            ),
         };
-        match &self.opts.display_name {
-            Some(d) => format!("\"{}\" <{uri}>;tag={}", d.replace('"', ""), self.from_tag),
-            None => format!("<{uri}>;tag={}", self.from_tag),
+        let local_uri = match &opts.display_name {
+            Some(d) => format!("\"{}\" <{uri}>", d.replace('"', "")),
+            None => format!("<{uri}>"),
+        };
+        InviteBuilder {
+            core,
+            opts,
+            offer_sdp: inv.offer_sdp,
+            dest,
+            transport,
+            call_id,
+            from_tag,
+            local_uri,
+            contact: core.contact(user.unwrap_or(""), dest, transport),
         }
     }
 
-    /// An INVITE with CSeq `seq`, a new branch, and an optional
-    /// (Proxy-)Authorization header.
-    fn build(&self, seq: u32, auth: Option<&(HeaderName, String)>) -> (Vec<u8>, String) {
-        let branch = util::new_branch();
-        let via_host = self.core.local_hostport(self.dest, self.transport);
-        let mut b = MessageBuilder::request(Method::Invite, self.opts.to.as_str());
-        b.header(
-            HeaderName::Via,
-            format_args!(
-                "SIP/2.0/{} {via_host};branch={branch};rport",
-                self.transport
-            ),
-        );
+    /// Headers the INVITE and its CANCEL share (RFC 3261 9.1): Request-URI,
+    /// top Via, Route, From, To, Call-ID and the CSeq number.
+    fn request(&self, method: Method<'_>, via: &str, seq: u32) -> MessageBuilder {
+        let mut b = MessageBuilder::request(method, self.opts.to.as_str());
+        b.header(HeaderName::Via, via);
         if let Some(proxy) = &self.opts.outbound_proxy {
             b.header(HeaderName::Route, format_args!("<sip:{proxy};lr>"));
         }
         b.header(HeaderName::MaxForwards, 70);
-        b.header(HeaderName::From, self.local_from_header());
+        b.header(
+            HeaderName::From,
+            format_args!("{};tag={}", self.local_uri, self.from_tag),
+        );
         b.header(HeaderName::To, format_args!("<{}>", self.opts.to));
         b.header(HeaderName::CallId, self.call_id);
-        b.header(HeaderName::CSeq, format_args!("{seq} INVITE"));
+        b.header(HeaderName::CSeq, format_args!("{seq} {method}"));
+        b
+    }
+
+    /// An INVITE with CSeq `seq`, a new branch, and an optional
+    /// (Proxy-)Authorization header.
+    fn build(&self, seq: u32, auth: Option<&(HeaderName, String)>) -> Invite {
+        let branch = util::new_branch();
+        let via_host = self.core.local_hostport(self.dest, self.transport);
+        let via = format!(
+            "SIP/2.0/{} {via_host};branch={branch};rport",
+            self.transport
+        );
+        let mut b = self.request(Method::Invite, &via, seq);
         b.header(HeaderName::Contact, &self.contact);
         b.header(HeaderName::Allow, self.core.caps().allow_header());
         b.header(HeaderName::Supported, self.core.caps().supported.join(", "));
@@ -405,29 +440,32 @@ impl InviteBuilder<'_> {
         if let Some((name, value)) = auth {
             b.header(*name, value);
         }
-        (b.body("application/sdp", self.offer_sdp.as_bytes()), branch)
+        let bytes = b.body("application/sdp", self.offer_sdp.as_bytes());
+        Invite {
+            bytes: Bytes::from(bytes),
+            branch,
+            via,
+            seq,
+        }
     }
-}
 
-/// The CANCEL for an INVITE (RFC 3261 9.1): same Request-URI, top Via
-/// (branch), From, To, Call-ID and CSeq number.
-fn cancel_for(invite: &[u8]) -> Option<Vec<u8>> {
-    let m = Message::parse(invite).ok()?;
-    let r = m.as_request()?;
-    let mut b = MessageBuilder::request(Method::Cancel, r.uri);
-    b.header(HeaderName::Via, r.headers.list(HeaderName::Via).next()?);
-    for route in r.headers.get_all(HeaderName::Route) {
-        b.header(HeaderName::Route, route);
+    /// The CANCEL for `invite` (RFC 3261 9.1): same Request-URI, top Via
+    /// (so the same branch), Route, From, To, Call-ID and CSeq number.
+    fn cancel(&self, invite: &Invite) -> Vec<u8> {
+        self.request(Method::Cancel, &invite.via, invite.seq)
+            .finish()
     }
-    b.header(HeaderName::MaxForwards, 70);
-    b.header(HeaderName::From, r.headers.get(HeaderName::From)?);
-    b.header(HeaderName::To, r.headers.get(HeaderName::To)?);
-    b.header(HeaderName::CallId, r.headers.call_id()?);
-    b.header(
-        HeaderName::CSeq,
-        format_args!("{} CANCEL", r.headers.cseq().ok()?.seq),
-    );
-    Some(b.finish())
+
+    /// What the dialog keeps of `invite` (RFC 3261 12.1.2).
+    fn sent(&self, invite: &Invite) -> SentInvite {
+        SentInvite {
+            call_id: self.call_id.to_string(),
+            local_tag: self.from_tag.clone(),
+            local_uri: self.local_uri.clone(),
+            request_uri: self.opts.to.as_str().to_string(),
+            seq: invite.seq,
+        }
+    }
 }
 
 /// What one target made of the INVITE.
@@ -493,31 +531,14 @@ async fn invite_target(
     let dest = target.addr;
     let transport = target.transport;
     let opts = inv.opts;
-    let builder = InviteBuilder {
-        core,
-        opts,
-        offer_sdp: inv.offer_sdp,
-        dest,
-        transport,
-        call_id,
-        from_tag: st.from_tag.clone(),
-        contact: core.contact(
-            opts.credentials
-                .as_ref()
-                .map(|c| c.username.as_str())
-                .unwrap_or(""),
-            dest,
-            transport,
-        ),
-    };
+    let builder = InviteBuilder::new(core, inv, dest, transport, call_id, st.from_tag.clone());
     let silence = core.failover_timeout();
     info!(to = %opts.to, %dest, "placing call");
     loop {
-        let (invite, branch) = builder.build(st.seq, st.auth.as_ref());
-        let invite = Bytes::from(invite);
+        let invite = builder.build(st.seq, st.auth.as_ref());
         let mut events = core.layer().send_request(OutgoingRequest {
-            bytes: invite.clone(),
-            branch,
+            bytes: invite.bytes.clone(),
+            branch: invite.branch.clone(),
             method: Method::Invite,
             dest,
             transport,
@@ -532,13 +553,13 @@ async fn invite_target(
                 // answer; after one there is nothing left to cancel.
                 _ = &mut st.cancel, if !st.cancelled && dialog_call.is_none() => {
                     st.cancelled = true;
-                    send_cancel(core, &invite, dest, transport);
+                    send_cancel(&builder, &invite);
                     continue;
                 }
                 _ = tokio::time::sleep_until(st.ring_deadline), if !st.cancelled && dialog_call.is_none() => {
                     st.cancelled = true;
                     debug!("ring timeout; cancelling");
-                    send_cancel(core, &invite, dest, transport);
+                    send_cancel(&builder, &invite);
                     continue;
                 }
             };
@@ -574,23 +595,16 @@ async fn invite_target(
                         match &dialog_call {
                             Some(shared) => shared.resend_ack(),
                             None => {
-                                let answered = answered(
-                                    core,
-                                    &invite,
-                                    &r,
-                                    dest,
-                                    transport,
-                                    inv.session.clone(),
-                                )
-                                .await
-                                .map_err(|e| match e {
-                                    CallError::Sdp(e) => CallFailure {
-                                        kind: FailureKind::Other,
-                                        code: Some(488),
-                                        reason: e.to_string(),
-                                    },
-                                    e => CallFailure::unreachable(e.to_string()),
-                                });
+                                let answered = answered(&builder, &invite, &r, inv.session.clone())
+                                    .await
+                                    .map_err(|e| match e {
+                                        CallError::Sdp(e) => CallFailure {
+                                            kind: FailureKind::Other,
+                                            code: Some(488),
+                                            reason: e.to_string(),
+                                        },
+                                        e => CallFailure::unreachable(e.to_string()),
+                                    });
                                 let (call, shared) = match answered {
                                     Ok(a) => a,
                                     Err(f) => return Attempt::Done(Err(f)),
@@ -646,51 +660,30 @@ async fn invite_target(
     }
 }
 
-fn send_cancel(core: &UaCore, invite: &Bytes, dest: SocketAddr, transport: Transport) {
+fn send_cancel(builder: &InviteBuilder<'_>, invite: &Invite) {
     // RFC 3261 9.1 waits for a provisional response before CANCEL; we send
     // it at once instead, and a far end with nothing to cancel answers 481
     // while the INVITE transaction's own timeout ends the attempt.
-    let Some(cancel) = cancel_for(invite) else {
-        return;
-    };
-    let branch = Message::parse(invite)
-        .ok()
-        .and_then(|m| {
-            m.headers()
-                .top_via()
-                .ok()
-                .and_then(|v| v.branch().map(str::to_string))
-        })
-        .unwrap_or_default();
-    let mut rx = core.layer().send_request(OutgoingRequest {
-        bytes: Bytes::from(cancel),
-        branch,
+    let mut rx = builder.core.layer().send_request(OutgoingRequest {
+        bytes: Bytes::from(builder.cancel(invite)),
+        branch: invite.branch.clone(),
         method: Method::Cancel,
-        dest,
-        transport,
+        dest: builder.dest,
+        transport: builder.transport,
     });
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
 }
 
 /// The 2xx arrived: form the dialog, send the ACK, make the call.
 async fn answered(
-    core: &Arc<UaCore>,
-    invite: &Bytes,
+    builder: &InviteBuilder<'_>,
+    invite: &Invite,
     resp: &Response<'_>,
-    dest: SocketAddr,
-    transport: Transport,
     mut media: Option<SdpSession>,
 ) -> Result<(Call, Arc<CallShared>), CallError> {
-    let m = Message::parse(invite).map_err(|e| CallError::Invalid(e.to_string()))?;
-    let req = m
-        .as_request()
-        .ok_or_else(|| CallError::Invalid("not a request".into()))?;
-    let contact = req
-        .headers
-        .get(HeaderName::Contact)
-        .unwrap_or_default()
-        .to_string();
-    let mut dialog = Dialog::as_uac(req, resp, contact, transport, dest)?;
+    let (core, dest, transport) = (builder.core, builder.dest, builder.transport);
+    let contact = builder.contact.clone();
+    let mut dialog = Dialog::as_uac(&builder.sent(invite), resp, contact, transport, dest)?;
     // RFC 3261 13.2.2.4: the ACK is a new transaction-less request with the
     // INVITE's CSeq number.
     let seq = dialog.local_seq;
@@ -699,7 +692,7 @@ async fn answered(
     let ack = Bytes::from(b.finish());
     let remote_sdp =
         (!resp.body.is_empty()).then(|| String::from_utf8_lossy(resp.body).into_owned());
-    let local_sdp = String::from_utf8_lossy(req.body).into_owned();
+    let local_sdp = builder.offer_sdp.to_string();
     let mut unusable = None;
     if let (Some(session), Some(answer)) = (media.as_mut(), remote_sdp.as_deref()) {
         if let Err(e) = session.accept_answer(answer) {
