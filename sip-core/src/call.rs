@@ -19,7 +19,7 @@ use crate::message::{
     percent_decode, HeaderName, Message, MessageBuilder, Method, NameAddr, Request, ResponseHead,
     Uri,
 };
-use crate::resolve::{InvalidSetting, SipDestination};
+use crate::resolve::{CallTarget, InvalidSetting, SipDestination};
 use crate::sdp::{Direction, LocalMedia, NegotiatedMedia, SdpError, SdpSession};
 use crate::transaction::{ClientEvent, OutgoingRequest, ServerKey, ServerTransaction};
 use crate::transport::{Received, Transport, TransportError};
@@ -527,15 +527,12 @@ impl IncomingCall {
         });
     }
 
-    /// Redirects the call (302 Moved Temporarily) to `target`, a SIP or
-    /// tel URI.
-    pub fn redirect(mut self, target: &str) -> Result<(), CallError> {
-        Uri::parse(target).map_err(|e| CallError::Invalid(e.to_string()))?;
-        let target = target.to_string();
+    /// Redirects the call (302 Moved Temporarily, RFC 3261 21.3.3) to
+    /// `target`, sent as the response's Contact.
+    pub fn redirect(mut self, target: &CallTarget) {
         self.finish_non_2xx(302, |b| {
             b.header(HeaderName::Contact, format_args!("<{target}>"));
         });
-        Ok(())
     }
 
     fn finish_non_2xx(&mut self, code: u16, extra: impl FnOnce(&mut MessageBuilder)) {
@@ -790,8 +787,7 @@ impl Call {
     /// Blind transfer (RFC 3515): sends REFER with `Refer-To: target`.
     /// Returns once the far end accepted it (202); the target's progress
     /// then arrives as [`CallEvent::TransferProgress`].
-    pub async fn transfer(&self, target: &str) -> Result<(), CallError> {
-        Uri::parse(target).map_err(|e| CallError::Invalid(e.to_string()))?;
+    pub async fn transfer(&self, target: &CallTarget) -> Result<(), CallError> {
         let local_uri = self.shared.dialog.locked().local_uri.clone();
         let resp = self
             .shared

@@ -69,8 +69,9 @@ pub struct EndpointConfig {
     /// Host names (and addresses) that are ours: an INVITE whose
     /// Request-URI names another host gets 404. Our listening and external
     /// addresses are always ours; when this is empty and we listen on an
-    /// unspecified address, any IP literal is accepted.
-    pub domains: Vec<String>,
+    /// unspecified address, any IP literal is accepted. Only the host is
+    /// compared; see [`EndpointConfig::with_domain`] to add one from text.
+    pub domains: Vec<HostPort>,
     /// Product token for User-Agent/Server and Warning headers.
     pub user_agent: String,
     /// RFC 3261 timers.
@@ -132,6 +133,23 @@ impl EndpointConfig {
     /// brackets); the error names `external_sip_address`.
     pub fn with_external_sip_address(mut self, address: &str) -> Result<Self, InvalidSetting> {
         self.external_sip_address = Some(HostPort::parse_setting("external_sip_address", address)?);
+        Ok(self)
+    }
+
+    /// Adds a host name or address of ours (`pbx.example.net`,
+    /// `192.0.2.10`, `[2001:db8::1]`) to [`EndpointConfig::domains`]; the
+    /// error names `domains`, and a port is refused (a domain names a
+    /// host only).
+    pub fn with_domain(mut self, domain: &str) -> Result<Self, InvalidSetting> {
+        let host = HostPort::parse_setting("domains", domain)?;
+        if host.port().is_some() {
+            return Err(InvalidSetting {
+                setting: "domains",
+                value: domain.to_string(),
+                reason: "a domain names a host, without a port".into(),
+            });
+        }
+        self.domains.push(host);
         Ok(self)
     }
 }
@@ -336,10 +354,8 @@ fn response_destination(
 
 /// True when a Request-URI host (`host_str`, IPv6 in brackets) is one of
 /// our configured names: a domain of ours or the external address.
-fn is_our_name(domains: &[String], external: Option<&HostPort>, host_str: &str) -> bool {
-    let bare = host_str.trim_start_matches('[').trim_end_matches(']');
-    domains.iter().any(|d| d.eq_ignore_ascii_case(bare))
-        || external.is_some_and(|e| e.names(host_str))
+fn is_our_name(domains: &[HostPort], external: Option<&HostPort>, host_str: &str) -> bool {
+    domains.iter().any(|d| d.names(host_str)) || external.is_some_and(|e| e.names(host_str))
 }
 
 impl Inner {
@@ -723,9 +739,22 @@ mod tests {
         assert!(is_our_name(&[], Some(&ext), "[2001:db8::1]"));
         let ext: HostPort = "sip.example.com:5060".parse().unwrap();
         assert!(is_our_name(&[], Some(&ext), "SIP.example.com"));
-        let domains = ["pbx.example.net".to_string()];
-        assert!(is_our_name(&domains, None, "pbx.example.net"));
-        assert!(!is_our_name(&domains, None, "other.example.net"));
+        let config = EndpointConfig::default()
+            .with_domain("PBX.example.net")
+            .and_then(|c| c.with_domain("[2001:db8::5]"))
+            .expect("domains");
+        let domains = &config.domains;
+        assert!(is_our_name(domains, None, "pbx.example.net"));
+        assert!(!is_our_name(domains, None, "other.example.net"));
+        assert!(is_our_name(domains, None, "[2001:db8:0::5]"));
+    }
+
+    #[test]
+    fn a_domain_that_is_no_host_or_has_a_port_is_refused_naming_domains() {
+        for bad in ["pbx.example.net:5060", "not a host", ""] {
+            let e = EndpointConfig::default().with_domain(bad).unwrap_err();
+            assert_eq!(e.setting, "domains", "{bad:?}");
+        }
     }
 
     #[test]

@@ -16,60 +16,14 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::auth::{Credentials, DigestSession};
 use crate::call::{Call, CallError, CallShared};
 use crate::dialog::{Dialog, SentInvite};
-use crate::message::{HeaderName, Message, MessageBuilder, Method, Response, Uri};
+use crate::message::{HeaderName, Message, MessageBuilder, Method, Response};
+pub use crate::resolve::CallTarget;
 use crate::resolve::{HostPort, InvalidSetting, SipDestination, Target};
 use crate::sdp::{LocalMedia, SdpSession};
 use crate::transaction::{next_event_within, ClientEvent, OutgoingRequest};
 use crate::transport::Transport;
 use crate::ua::UaCore;
 use crate::util;
-
-/// Whom to call: a SIP or tel URI (`sip:+15551234567@trunk.example.com`,
-/// `tel:+15551234567` through an outbound proxy), checked when the
-/// options are made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallTarget {
-    uri: String,
-    /// The host part (none in a tel: URI) and its explicit port.
-    host: Option<(String, Option<u16>)>,
-}
-
-impl CallTarget {
-    /// Checks `uri` as the `to` setting.
-    pub fn parse(uri: &str) -> Result<CallTarget, InvalidSetting> {
-        let uri = uri.trim();
-        match Uri::parse(uri) {
-            Ok(u) => Ok(CallTarget {
-                uri: uri.to_string(),
-                host: u.host.map(|_| (u.host_str.to_string(), u.port)),
-            }),
-            Err(e) => Err(InvalidSetting {
-                setting: "to",
-                value: uri.to_string(),
-                reason: format!("not a SIP or tel URI: {e}"),
-            }),
-        }
-    }
-
-    /// The URI as text.
-    pub fn as_str(&self) -> &str {
-        &self.uri
-    }
-}
-
-impl std::str::FromStr for CallTarget {
-    type Err = InvalidSetting;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CallTarget::parse(s)
-    }
-}
-
-impl std::fmt::Display for CallTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.uri)
-    }
-}
 
 /// What the INVITE offers.
 #[derive(Debug, Clone)]
@@ -90,7 +44,8 @@ pub struct DialOptions {
     /// Whom to call.
     pub to: CallTarget,
     /// Our identity in From (`sip:user@domain`); defaults to our address.
-    pub from: Option<String>,
+    /// See [`DialOptions::with_from`] to set it from text.
+    pub from: Option<CallTarget>,
     /// Display name in From.
     pub display_name: Option<String>,
     /// What to offer.
@@ -133,6 +88,13 @@ impl DialOptions {
     /// answered and is available from [`Call::media`].
     pub fn with_media(to: &str, local: LocalMedia) -> Result<Self, InvalidSetting> {
         DialOptions::new(to, Offer::Media(local))
+    }
+
+    /// Sets our identity in From from a SIP URI setting; the error names
+    /// `from`.
+    pub fn with_from(mut self, uri: &str) -> Result<Self, InvalidSetting> {
+        self.from = Some(CallTarget::parse_setting("from", uri)?);
+        Ok(self)
     }
 
     /// Sets the outbound proxy from a `host[:port]` setting; the error
@@ -324,7 +286,7 @@ fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
     if let Some(proxy) = &opts.outbound_proxy {
         return Ok(proxy.destination(opts.transport));
     }
-    let Some((host, port)) = &opts.to.host else {
+    let Some((host, port)) = opts.to.host_port() else {
         return Err(CallError::InvalidSetting(InvalidSetting {
             setting: "to",
             value: opts.to.to_string(),
@@ -332,8 +294,8 @@ fn dial_destination(opts: &DialOptions) -> Result<SipDestination, CallError> {
         }));
     };
     Ok(SipDestination {
-        host: host.clone(),
-        port: *port,
+        host: host.to_string(),
+        port,
         transport: Some(opts.transport),
         // No TLS yet: a sips: URI is looked up as plain SIP.
         secure: false,
@@ -377,7 +339,7 @@ impl<'a> InviteBuilder<'a> {
         let opts = inv.opts;
         let user = opts.credentials.as_ref().map(|c| c.username.as_str());
         let uri = match &opts.from {
-            Some(f) => f.clone(),
+            Some(f) => f.to_string(),
             None => format!(
                 "sip:{}@{}",
                 user.unwrap_or("ai-line"),
@@ -742,6 +704,10 @@ mod tests {
             .with_outbound_proxy("host:port")
             .unwrap_err();
         assert_eq!(e.setting, "outbound_proxy");
+        let e = opts("sip:a@b").with_from("alice at home").unwrap_err();
+        assert_eq!(e.setting, "from");
+        let e = CallTarget::parse_setting("transfer_target", "not a uri").unwrap_err();
+        assert_eq!(e.setting, "transfer_target");
         match dial_destination(&opts("tel:+15551234567")) {
             Err(CallError::InvalidSetting(e)) => assert_eq!(e.setting, "to"),
             other => panic!("a tel: URI without a proxy must be refused: {other:?}"),

@@ -17,6 +17,7 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
 
+use crate::message::Uri;
 use crate::transport::Transport;
 
 /// What to look up.
@@ -41,6 +42,76 @@ impl SipDestination {
             transport: None,
             secure: false,
         }
+    }
+}
+
+/// A SIP or tel URI (`sip:+15551234567@trunk.example.com`,
+/// `tel:+15551234567` through an outbound proxy), checked once where it
+/// enters: whom to call ([`DialOptions::to`](crate::outbound::DialOptions::to)), where a call is redirected
+/// ([`IncomingCall::redirect`](crate::call::IncomingCall::redirect)) or
+/// transferred ([`Call::transfer`](crate::call::Call::transfer)), and our own identity in From
+/// ([`DialOptions::from`](crate::outbound::DialOptions::from)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTarget {
+    uri: String,
+    /// The host part (none in a tel: URI) and its explicit port.
+    host: Option<(String, Option<u16>)>,
+}
+
+impl CallTarget {
+    /// Checks `uri` as the `to` setting.
+    pub fn parse(uri: &str) -> Result<CallTarget, InvalidSetting> {
+        CallTarget::parse_setting("to", uri)
+    }
+
+    /// Checks `uri` as the value of the setting named `setting`; the
+    /// error names it.
+    pub fn parse_setting(setting: &'static str, uri: &str) -> Result<CallTarget, InvalidSetting> {
+        let uri = uri.trim();
+        match Uri::parse(uri) {
+            Ok(u) => Ok(CallTarget {
+                uri: uri.to_string(),
+                host: u.host.map(|_| (u.host_str.to_string(), u.port)),
+            }),
+            Err(e) => Err(InvalidSetting {
+                setting,
+                value: uri.to_string(),
+                reason: format!("not a SIP or tel URI: {e}"),
+            }),
+        }
+    }
+
+    /// The host part (none in a tel: URI) and its explicit port.
+    pub(crate) fn host_port(&self) -> Option<(&str, Option<u16>)> {
+        self.host.as_ref().map(|(h, p)| (h.as_str(), *p))
+    }
+
+    /// The URI as text.
+    pub fn as_str(&self) -> &str {
+        &self.uri
+    }
+}
+
+impl std::str::FromStr for CallTarget {
+    type Err = InvalidSetting;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CallTarget::parse(s)
+    }
+}
+
+impl TryFrom<&str> for CallTarget {
+    type Error = InvalidSetting;
+
+    /// As [`CallTarget::parse`].
+    fn try_from(uri: &str) -> Result<Self, Self::Error> {
+        CallTarget::parse(uri)
+    }
+}
+
+impl std::fmt::Display for CallTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.uri)
     }
 }
 

@@ -232,7 +232,7 @@ async fn outbound_call_through_kamailio_answers_its_407() {
         LocalMedia::new("127.0.0.1".parse().unwrap(), 41000).unwrap(),
     )
     .expect("dial options");
-    opts.from = Some("sip:alice@127.0.0.1".into());
+    opts = opts.with_from("sip:alice@127.0.0.1").expect("a From URI");
     opts.credentials = Some(Credentials::new("alice", "secret"));
     opts.outbound_proxy = Some(format!("127.0.0.1:{}", k.port).parse().expect("proxy"));
     opts.ring_timeout = Duration::from_secs(10);

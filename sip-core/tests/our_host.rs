@@ -54,7 +54,7 @@ async fn an_invite_for_our_bracketed_ipv6_external_address_is_a_call_and_another
         .with_external_sip_address("[2001:db8::10]")
         .expect("external address");
     // With a domain configured, an IP literal that is not ours is refused.
-    config.domains = vec!["pbx.example.net".into()];
+    config = config.with_domain("pbx.example.net").expect("a domain");
     let (_ep, mut incoming) = Endpoint::bind(config).await.expect("bind");
     let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind peer");
     let peer_addr = peer.local_addr().expect("peer address");

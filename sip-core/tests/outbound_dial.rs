@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::pair::{answer, answered, next_event, next_progress, Pair, CALLEE_RTP, STEP};
 use sip_core::call::CallEvent;
-use sip_core::outbound::{DialOptions, FailureKind, Progress};
+use sip_core::outbound::{CallTarget, DialOptions, FailureKind, Progress};
 use sip_core::sdp::Codec;
 
 #[tokio::test]
@@ -65,6 +65,18 @@ async fn unknown_number_fails_the_call_as_not_found_with_404() {
     let failure = refused_with(404).await;
     assert_eq!(failure.kind, FailureKind::NotFound);
     assert_eq!(failure.code, Some(404));
+}
+
+#[tokio::test]
+async fn callee_redirecting_to_a_target_fails_the_call_with_302() {
+    let mut pair = Pair::new().await;
+    let dialing = pair.dial(pair.options("bob"));
+    let target = CallTarget::parse_setting("forward_to", "sip:carol@127.0.0.1").expect("a SIP URI");
+    pair.next_incoming().await.redirect(&target);
+    let failure = answered(dialing).await.expect_err("redirected");
+    assert_eq!(failure.code, Some(302));
+    assert_eq!(failure.kind, FailureKind::Other);
+    pair.settled().await;
 }
 
 #[tokio::test]
