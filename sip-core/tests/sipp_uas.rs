@@ -1,7 +1,7 @@
 //! Our endpoint as the called party, with SIPp as the caller on loopback:
 //! calls placed, answered, ended in both directions, cancelled, refused,
-//! DTMF by INFO, hold by re-INVITE, 2xx retransmission until ACK, packet
-//! loss, TCP.
+//! DTMF by INFO, hold by re-INVITE, blind transfer by REFER, 2xx
+//! retransmission until ACK, packet loss, TCP.
 
 mod common;
 
@@ -12,6 +12,7 @@ use common::uas::{self, Behaviour, Uas};
 use common::{free_port, require, sipp_report, wait_until};
 use sip_core::call::{CallEvent, HangupCause};
 use sip_core::endpoint::EndpointConfig;
+use sip_core::outbound::CallTarget;
 use sip_core::sdp::{Direction, LocalMedia};
 use sip_core::transaction::Timers;
 
@@ -370,6 +371,85 @@ async fn dtmf_by_info_arrives_as_events() {
     .await;
     wait_until("hangup", || uas.seen.remote_bye.load(Ordering::SeqCst) == 1).await;
     assert_eq!(*uas.seen.dtmf.lock().unwrap(), "1#9");
+}
+
+/// SIPp takes our REFER (checking its Refer-To), accepts it with 202,
+/// reports the target's 200 by a final NOTIFY (RFC 3515 2.4.5) and hangs up.
+const REFER_ACCEPTED_AND_REPORTED: &str = r#"  <recv request="REFER">
+    <action>
+      <ereg regexp="sip:carol@127\.0\.0\.1:5090" search_in="hdr" header="Refer-To:" check_it="true" assign_to="refer_to"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="us"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 202 Accepted
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: sip:sipp@[local_ip]:[local_port]
+Content-Length: 0
+]]></send>
+  <send retrans="500"><![CDATA[
+NOTIFY [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: [$us]
+Call-ID: [call_id]
+CSeq: 2 NOTIFY
+Max-Forwards: 70
+Event: refer
+Subscription-State: terminated;reason=noresource
+Content-Type: message/sipfrag;version=2.0
+Content-Length: [len]
+
+SIP/2.0 200 OK
+]]></send>
+  <recv response="200"/>
+  <Reference variables="refer_to"/>"#;
+
+/// The application transfers an answered call (RFC 3515): the REFER
+/// carries the target it was given as Refer-To, the far end's 202 makes
+/// `transfer` succeed, and its NOTIFY arrives as the target's progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_transfer_sends_refer_to_the_target_and_reports_its_progress() {
+    require("sipp");
+    let (ep, mut incoming, at) = uas::endpoint(Timers::default()).await;
+    let target =
+        CallTarget::parse_setting("transfer_to", "sip:carol@127.0.0.1:5090").expect("a SIP URI");
+    let app = tokio::spawn(async move {
+        let call = incoming.next().await.expect("a call");
+        let local = LocalMedia::new("127.0.0.1".parse().unwrap(), 40000).unwrap();
+        let (mut call, _) = call.accept_media(local).expect("answered");
+        assert_eq!(call.next_event().await, Some(CallEvent::Confirmed));
+        call.transfer(&target)
+            .await
+            .expect("the far end accepts the REFER");
+        assert_eq!(
+            call.next_event().await,
+            Some(CallEvent::TransferProgress {
+                code: 200,
+                last: true
+            })
+        );
+        assert_eq!(
+            call.next_event().await,
+            Some(CallEvent::Hangup(HangupCause::RemoteBye))
+        );
+    });
+    uas::run_scenario(
+        at,
+        "refer.xml",
+        &in_dialog_scenario(REFER_ACCEPTED_AND_REPORTED, BYE_FROM_SIPP),
+        &["-m", "1"],
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), app)
+        .await
+        .expect("the application saw the call through")
+        .expect("the application's checks hold");
+    drop(ep);
 }
 
 const HOLD_REINVITE: &str = r#"  <send retrans="500"><![CDATA[
