@@ -34,6 +34,10 @@
 //! - [`turn`]: the speech-to-text → respond → text-to-speech loop with
 //!   barge-in.
 //! - [`agents`]: the built-in agents.
+//! - [`switch`]: the SIP endpoint and media engine serving every line:
+//!   which line and tenant a call came in on, policy before media, the
+//!   record, the answer, the media following the signalling, and the one
+//!   call handle the agent sees.
 
 #![warn(missing_docs)]
 
@@ -51,6 +55,7 @@ pub mod record;
 pub mod routing;
 pub mod speech;
 pub mod supervise;
+pub mod switch;
 pub mod turn;
 
 pub use agent::{agent_fn, Agent, AgentError, DynAgent, SharedAgent};

@@ -1,0 +1,340 @@
+//! The switch: one SIP endpoint and one media engine serving every line.
+//!
+//! A *line* is where calls come from: a trunk account we register with a
+//! provider, or a trusted peer (an FXO gateway, an IP-authenticated
+//! trunk). The [`Switch`] registers the accounts, and for each INVITE
+//! decides the line and its tenant ([`lines`]), puts the caller and the
+//! DID in E.164 with the tenant's country, runs the tenant's policy (a
+//! refusal is answered with its status and reason and recorded, before any
+//! media opens), routes the call to a profile and its agent, opens the
+//! call record, opens the media session and answers with its SDP. While
+//! the call is up the media follows re-INVITEs, DTMF is reported once
+//! whichever way it came, and the agent sees one [`SwitchCall`] that
+//! speaks of neither SIP nor RTP. When the call ends, from either side,
+//! the media session is closed, the dialog is gone and the record is
+//! closed with the outcome and the hang-up cause.
+//!
+//! ```no_run
+//! use std::collections::HashMap;
+//! use std::sync::Arc;
+//! use agent::record::SqliteStore;
+//! use agent::switch::{Agents, CallAgent, SipConfig, Switch, SwitchCall, SwitchConfig};
+//!
+//! # async fn run(tenants: Vec<agent::routing::TenantConfig>) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = SwitchConfig {
+//!     sip: SipConfig::listen("0.0.0.0:5060".parse()?),
+//!     rtp: Default::default(),
+//!     accounts: vec![],
+//!     trusted_peers: vec![],
+//!     tenants,
+//!     store: None,
+//! };
+//! let store = Arc::new(SqliteStore::open_path("calls.sqlite".as_ref(), "default")?);
+//! let mut agents: Agents = HashMap::new();
+//! // Plays back what the caller says until they hang up.
+//! let echo = |mut call: SwitchCall| async move {
+//!     while let Some(frame) = call.next_frame().await {
+//!         call.play(frame.samples.to_vec()).await?;
+//!     }
+//!     Ok(())
+//! };
+//! agents.insert("echo".into(), Arc::new(echo) as Arc<dyn CallAgent>);
+//! let switch = Switch::start(config, store, agents).await?;
+//! # switch.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod intake;
+pub mod lines;
+mod media;
+pub mod metrics;
+
+pub use config::{
+    RtpConfig, SipConfig, SwitchConfig, TransportSetting, TrunkAccountConfig, TrustedPeerConfig,
+};
+pub use media::{
+    session_params, CallEnding, CallInfo, DtmfDedup, DtmfSource, SwitchCall, SwitchCallError,
+    SwitchEvent, DTMF_SAME_PRESS,
+};
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rtp_media::engine::{EngineConfig, MediaEngine, MediaError};
+use sip_core::endpoint::{Endpoint, EndpointConfig, EndpointError};
+use sip_core::registration::{Registration, RegistrationState};
+use sip_core::transport::TransportConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, Instrument};
+
+use crate::config::{ConfigError, Validate};
+use crate::record::CallStore;
+use crate::routing::{Router, RouterError};
+use lines::Lines;
+
+/// The agent that takes calls routed to a greeting
+/// ([`RouteAction::Greeting`](crate::routing::RouteAction::Greeting));
+/// the greeting's name is in [`CallInfo::greeting`].
+pub const GREETING_AGENT: &str = "greeting";
+
+/// What an agent's run of a call returns: `Err` is an agent failure,
+/// recorded as such.
+pub type AgentResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs an answered call. Any `Fn(SwitchCall) -> impl Future<Output =
+/// AgentResult>` is one. Returning (or dropping the call) hangs up.
+pub trait CallAgent: Send + Sync + 'static {
+    /// Serves `call` until it ends or the agent is done with it.
+    fn run(&self, call: SwitchCall) -> Pin<Box<dyn Future<Output = AgentResult> + Send>>;
+}
+
+impl<F, Fut> CallAgent for F
+where
+    F: Fn(SwitchCall) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = AgentResult> + Send + 'static,
+{
+    fn run(&self, call: SwitchCall) -> Pin<Box<dyn Future<Output = AgentResult> + Send>> {
+        Box::pin(self(call))
+    }
+}
+
+/// The agents by the names profiles give them.
+pub type Agents = HashMap<String, Arc<dyn CallAgent>>;
+
+/// Why the switch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A tenant's customer list could not be opened.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    /// The SIP sockets could not be opened.
+    #[error("SIP: {0}")]
+    Sip(#[from] EndpointError),
+    /// The media engine could not start.
+    #[error("media: {0}")]
+    Media(#[from] MediaError),
+}
+
+/// What every call task shares.
+pub(crate) struct Shared {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) engine: MediaEngine,
+    pub(crate) router: Router,
+    pub(crate) lines: Lines,
+    pub(crate) store: Arc<dyn CallStore>,
+    pub(crate) agents: Agents,
+    pub(crate) call_tasks: AtomicUsize,
+}
+
+/// Counts a call task for as long as it runs.
+struct CallTask(Arc<Shared>);
+
+impl Drop for CallTask {
+    fn drop(&mut self) {
+        self.0.call_tasks.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A trunk account's registration, watched for its state.
+struct AccountLine {
+    name: String,
+    registration: Registration,
+    watcher: JoinHandle<()>,
+}
+
+/// The softswitch: see the [module documentation](self).
+pub struct Switch {
+    shared: Arc<Shared>,
+    intake: JoinHandle<()>,
+    accounts: Vec<AccountLine>,
+}
+
+impl std::fmt::Debug for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switch")
+            .field("sip", &self.shared.endpoint.udp_addr())
+            .field("accounts", &self.accounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The address written into SDP: the configured one, else the RTP bind
+/// address when specific, else the first specific SIP listener.
+fn advertised_address(config: &SwitchConfig) -> Result<IpAddr, ConfigError> {
+    if let Some(a) = config.rtp.advertised_address {
+        return Ok(a);
+    }
+    if !config.rtp.bind.is_unspecified() {
+        return Ok(config.rtp.bind);
+    }
+    config
+        .sip
+        .listen
+        .iter()
+        .map(SocketAddr::ip)
+        .find(|ip| !ip.is_unspecified())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "rtp.advertised_address",
+                "is needed when neither rtp.bind nor sip.listen is a specific address",
+            )
+        })
+}
+
+impl Switch {
+    /// Checks `config`, opens the SIP sockets and the media engine,
+    /// registers the trunk accounts and starts taking calls; each call is
+    /// recorded in `store` and served by the agent its profile names in
+    /// `agents`.
+    pub async fn start(
+        config: SwitchConfig,
+        store: Arc<dyn CallStore>,
+        agents: Agents,
+    ) -> Result<Switch, SwitchError> {
+        config.validate()?;
+        let advertised = advertised_address(&config)?;
+        let router = Router::open(&config.tenants_config())?;
+        let lines = Lines::new(&config)?;
+        let mut sip = EndpointConfig {
+            transport: TransportConfig {
+                udp: config.sip.listen.clone(),
+                tcp: config.sip.listen.clone(),
+                ..TransportConfig::default()
+            },
+            max_calls: config.sip.max_calls,
+            ..EndpointConfig::default()
+        };
+        if let Some(ext) = &config.sip.external_address {
+            sip = sip
+                .with_external_sip_address(ext)
+                .map_err(|e| ConfigError::new("sip.external_address", e))?;
+        }
+        let engine = MediaEngine::new(EngineConfig {
+            bind_ip: config.rtp.bind,
+            advertised_ip: Some(advertised),
+            port_range: config.rtp.ports.0..=config.rtp.ports.1,
+            workers: config.rtp.workers,
+            rtp_timeout: config.rtp.timeout(),
+            ..EngineConfig::default()
+        })?;
+        let (endpoint, mut incoming) = Endpoint::bind(sip).await?;
+        let mut accounts = Vec::new();
+        for (i, a) in config.accounts.iter().enumerate() {
+            let account = a
+                .account()
+                .map_err(|e| e.within(&format!("accounts[{i}]")))?;
+            let registration = endpoint.register(account);
+            let watcher = tokio::spawn(watch_registration(a.name.clone(), registration.watch()));
+            accounts.push(AccountLine {
+                name: a.name.clone(),
+                registration,
+                watcher,
+            });
+        }
+        let shared = Arc::new(Shared {
+            endpoint,
+            engine,
+            router,
+            lines,
+            store,
+            agents,
+            call_tasks: AtomicUsize::new(0),
+        });
+        let s = shared.clone();
+        let intake = tokio::spawn(
+            async move {
+                while let Some(call) = incoming.next().await {
+                    s.call_tasks.fetch_add(1, Ordering::AcqRel);
+                    let task = CallTask(s.clone());
+                    tokio::spawn(async move {
+                        intake::serve(task.0.clone(), call).await;
+                        drop(task);
+                    });
+                }
+            }
+            .instrument(tracing::info_span!("switch")),
+        );
+        info!(sip = ?shared.endpoint.udp_addr(), %advertised, "switch started");
+        Ok(Switch {
+            shared,
+            intake,
+            accounts,
+        })
+    }
+
+    /// The SIP endpoint (its addresses, dialog and transaction counts).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.shared.endpoint
+    }
+
+    /// The UDP address SIP listens on.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.shared.endpoint.udp_addr()
+    }
+
+    /// Calls being served now, from INVITE to closed record.
+    pub fn calls_in_progress(&self) -> usize {
+        self.shared.call_tasks.load(Ordering::Acquire)
+    }
+
+    /// Media sessions open now, over all media workers.
+    pub fn media_sessions(&self) -> usize {
+        self.shared.engine.worker_loads().iter().sum()
+    }
+
+    /// The router, to read tenants (channels in use, for a status page).
+    pub fn router(&self) -> &Router {
+        &self.shared.router
+    }
+
+    /// Where the trunk account `name` stands; `None` for no such account.
+    pub fn registration(&self, name: &str) -> Option<RegistrationState> {
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.registration.state())
+    }
+
+    /// A watch on the registration of the trunk account `name`.
+    pub fn watch_registration(&self, name: &str) -> Option<watch::Receiver<RegistrationState>> {
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.registration.watch())
+    }
+
+    /// Stops taking calls and unregisters the trunk accounts. Calls in
+    /// progress go on to their end (their records are closed then).
+    pub async fn shutdown(self) {
+        self.intake.abort();
+        let _ = self.intake.await;
+        for a in self.accounts {
+            a.registration.unregister().await;
+            a.watcher.abort();
+            metrics::registration(&a.name, false);
+        }
+    }
+}
+
+async fn watch_registration(name: String, mut state: watch::Receiver<RegistrationState>) {
+    loop {
+        let registered = matches!(
+            *state.borrow_and_update(),
+            RegistrationState::Registered { .. }
+        );
+        metrics::registration(&name, registered);
+        if state.changed().await.is_err() {
+            metrics::registration(&name, false);
+            return;
+        }
+    }
+}
