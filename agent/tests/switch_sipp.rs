@@ -1,0 +1,328 @@
+//! The switch with SIPp as the caller on loopback: a call answered with
+//! media both ways and DTMF, ended by the agent and recorded; each policy
+//! refusal answered with its status and Reason and recorded; many calls
+//! in a row leaving no dialog, media session, channel, task or open
+//! record behind.
+
+mod sipp;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::record::{CallStore, HangupCause, Outcome};
+use agent::switch::{AgentResult, Agents, CallAgent, SwitchCall, SwitchEvent};
+use sipp::*;
+use rtp_media::engine::FrameKind;
+
+const CALLER: &str = "<sip:+390212345678@[local_ip]:[local_port]>";
+const DID: &str = "+390299887766";
+
+fn agents(agent: impl CallAgent) -> Agents {
+    let mut agents: Agents = HashMap::new();
+    agents.insert("test".into(), Arc::new(agent));
+    agents
+}
+
+/// 1 s of a loud 440 Hz tone at 8 kHz, repeated `seconds` times.
+fn tone(seconds: usize) -> Vec<i16> {
+    (0..8000 * seconds)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+        })
+        .collect()
+}
+
+fn energy(samples: &[i16]) -> f64 {
+    samples
+        .iter()
+        .map(|&s| f64::from(s) * f64::from(s))
+        .sum::<f64>()
+        / samples.len() as f64
+}
+
+#[derive(Debug, Default)]
+struct Heard {
+    loud_frames: usize,
+    digits: String,
+}
+
+/// Plays a tone, listens for it to come back (SIPp echoes our RTP) and
+/// for the caller's key, then hangs up.
+async fn tone_then_hang_up(mut call: SwitchCall, heard: Arc<Mutex<Heard>>) -> AgentResult {
+    let mut frames = call.take_frames().ok_or("no frames")?;
+    call.play(tone(4)).await?;
+    let deadline = tokio::time::sleep(Duration::from_secs(15));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(f) if f.kind == FrameKind::Audio && energy(&f.samples) > 1.0e6 => {
+                    heard.lock().unwrap().loud_frames += 1;
+                }
+                Some(_) => {}
+                None => return Err("the frames stopped".into()),
+            },
+            event = call.next_event() => match event {
+                Some(SwitchEvent::Dtmf { digit, .. }) => heard.lock().unwrap().digits.push(digit),
+                Some(SwitchEvent::Hangup(e)) => return Err(format!("the call ended first: {e:?}").into()),
+                None => return Err("the events stopped".into()),
+                Some(_) => {}
+            },
+            _ = &mut deadline => return Err("neither the echo nor the key came".into()),
+        }
+        let h = heard.lock().unwrap();
+        if h.loud_frames >= 10 && !h.digits.is_empty() {
+            break;
+        }
+    }
+    call.hangup().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sipp_call_is_answered_with_media_both_ways_and_dtmf_then_hung_up_and_recorded() {
+    require("sipp");
+    let dir = TempDir::new("answer");
+    let heard = Arc::new(Mutex::new(Heard::default()));
+    let h = heard.clone();
+    let agent = move |call: SwitchCall| tone_then_hang_up(call, h.clone());
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <pause milliseconds="500"/>"#.to_string(),
+        in_dialog(
+            "INFO",
+            2,
+            CALLER,
+            DID,
+            Some(("application/dtmf-relay", "Signal=5\nDuration=160\n")),
+        ),
+        r#"  <recv response="200"/>"#.to_string(),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "answer.xml", &scenario_of("answer", &steps));
+    let mp = free_port().to_string();
+    let out = run_sipp(port, &sf, &["-m", "1", "-rtp_echo", "-mp", &mp]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    {
+        let heard = heard.lock().unwrap();
+        assert!(heard.loud_frames >= 10, "{heard:?}");
+        assert_eq!(heard.digits, "5", "the INFO key, once");
+    }
+    let records = records(&store);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r.line, "sipp");
+    assert_eq!(r.tenant.as_deref(), Some("acme"));
+    assert_eq!(r.caller.e164.as_deref(), Some("+390212345678"));
+    assert_eq!(r.did.as_deref(), Some(DID));
+    assert_eq!(r.profile.as_deref(), Some("front"));
+    assert_eq!(r.agent.as_deref(), Some("test"));
+    assert!(r.answer.is_some());
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(end.outcome, Outcome::Completed);
+    assert_eq!(end.cause, HangupCause::Agent);
+    assert_eq!(switch.endpoint().dialog_count(), 0);
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+/// A scenario whose INVITE from `from` is refused with `status`, the
+/// Reason header carrying the same cause.
+fn refused_scenario(from: &str, status: u16) -> String {
+    let steps = vec![
+        invite(from, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        format!(
+            r#"  <recv response="{status}">
+    <action>
+      <ereg regexp="cause={status}" search_in="hdr" header="Reason:" check_it="true" assign_to="reason"/>
+    </action>
+  </recv>"#
+        ),
+        ack_failure(from, DID),
+        r#"  <Reference variables="reason"/>"#.to_string(),
+    ];
+    scenario_of("refused", &steps)
+}
+
+fn refusal_of(store: &impl CallStore) -> Vec<(u16, String)> {
+    let mut v: Vec<(u16, String)> = store
+        .recent(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| match r.end.expect("closed").outcome {
+            Outcome::Refused { status, reason } => (status, reason),
+            other => panic!("not a refusal: {other:?}"),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_and_blocked_callers_are_refused_with_433_and_403_and_recorded() {
+    require("sipp");
+    let dir = TempDir::new("refuse");
+    let agent =
+        |_call: SwitchCall| async { Err::<(), _>("a refused call reached the agent".into()) };
+    let (switch, store, port) = start_switch(
+        &dir.0,
+        r#"blocked_callers = ["+390287654321"]"#,
+        agents(agent),
+    )
+    .await;
+    let anonymous = r#""Anonymous" <sip:anonymous@anonymous.invalid>"#;
+    let sf = scenario(&dir.0, "anon.xml", &refused_scenario(anonymous, 433));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    let blocked = "<sip:+390287654321@[local_ip]:[local_port]>";
+    let sf = scenario(&dir.0, "blocked.xml", &refused_scenario(blocked, 403));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("both refusals served", || switch.calls_in_progress() == 0).await;
+
+    assert_eq!(
+        refusal_of(store.as_ref()),
+        vec![(403, "blocked".to_string()), (433, "anonymous".to_string())]
+    );
+    for r in records(&store) {
+        assert_eq!(r.end.unwrap().cause, HangupCause::Switch);
+        assert!(r.answer.is_none(), "refused before any answer");
+    }
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_the_tenants_channel_limit_is_refused_with_486_and_recorded() {
+    require("sipp");
+    let dir = TempDir::new("channels");
+    let agent = |mut call: SwitchCall| async move {
+        while let Some(e) = call.next_event().await {
+            if let SwitchEvent::Hangup(_) = e {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let (switch, store, port) = start_switch(&dir.0, "channels = 1", agents(agent)).await;
+    // The first call holds the only channel for 3 s.
+    let held = scenario_of(
+        "held",
+        &[
+            invite(CALLER, DID),
+            r#"  <recv response="100" optional="true"/>"#.to_string(),
+            r#"  <recv response="180" optional="true"/>"#.to_string(),
+            r#"  <recv response="200"/>"#.to_string(),
+            in_dialog("ACK", 1, CALLER, DID, None),
+            r#"  <pause milliseconds="3000"/>"#.to_string(),
+            in_dialog("BYE", 2, CALLER, DID, None),
+            r#"  <recv response="200"/>"#.to_string(),
+        ],
+    );
+    let held = scenario(&dir.0, "held.xml", &held);
+    let first = tokio::spawn(async move { run_sipp(port, &held, &["-m", "1"]).await });
+    let s = &switch;
+    wait_until("the first call holds the channel", || {
+        s.router()
+            .tenant("acme")
+            .is_some_and(|t| t.policy().channels().in_use() == 1)
+    })
+    .await;
+    let second = "<sip:+390211112222@[local_ip]:[local_port]>";
+    let sf = scenario(&dir.0, "over.xml", &refused_scenario(second, 486));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    let out = first.await.unwrap();
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("both calls served", || switch.calls_in_progress() == 0).await;
+
+    let mut outcomes: Vec<Outcome> = records(&store)
+        .into_iter()
+        .map(|r| r.end.expect("closed").outcome)
+        .collect();
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Completed,
+            Outcome::Refused {
+                status: 486,
+                reason: "channels".into()
+            }
+        ]
+    );
+    assert_eq!(
+        switch
+            .router()
+            .tenant("acme")
+            .unwrap()
+            .policy()
+            .channels()
+            .in_use(),
+        0
+    );
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_calls_in_a_row_leave_no_dialog_session_channel_task_or_open_record() {
+    require("sipp");
+    let dir = TempDir::new("many");
+    let agent = |mut call: SwitchCall| async move {
+        while let Some(e) = call.next_event().await {
+            if let SwitchEvent::Hangup(_) = e {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <pause milliseconds="200"/>"#.to_string(),
+        in_dialog("BYE", 2, CALLER, DID, None),
+        r#"  <recv response="200"/>"#.to_string(),
+    ];
+    let sf = scenario(&dir.0, "many.xml", &scenario_of("many", &steps));
+    let out = run_sipp(port, &sf, &["-m", "200", "-r", "40", "-l", "20"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("every call served", || switch.calls_in_progress() == 0).await;
+
+    assert_eq!(switch.endpoint().dialog_count(), 0, "dialogs left");
+    assert_eq!(switch.endpoint().active_calls(), 0, "calls left");
+    assert_eq!(switch.media_sessions(), 0, "media sessions (ports) left");
+    assert_eq!(
+        switch
+            .router()
+            .tenant("acme")
+            .unwrap()
+            .policy()
+            .channels()
+            .in_use(),
+        0,
+        "channels left"
+    );
+    let records = records(&store);
+    assert_eq!(records.len(), 200);
+    for r in &records {
+        let end = r.end.as_ref().expect("no record left open");
+        assert_eq!(end.outcome, Outcome::Completed, "{r:?}");
+        assert_eq!(end.cause, HangupCause::Remote, "{r:?}");
+    }
+    switch.shutdown().await;
+}
