@@ -141,6 +141,29 @@ pub async fn run_sipp(port: u16, scenario: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs SIPp as a server (a registrar) on 127.0.0.1:`port` for one run
+/// of `scenario`, failing when its timeout passes.
+pub async fn run_sipp_server(port: u16, scenario: &Path) -> Output {
+    let sipp = require("sipp");
+    let args: Vec<String> = vec![
+        "-sf".into(),
+        scenario.to_string_lossy().into_owned(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-m".into(),
+        "1".into(),
+        "-timeout".into(),
+        "60s".into(),
+        "-timeout_error".into(),
+        "-nostdin".into(),
+    ];
+    tokio::task::spawn_blocking(move || Command::new(sipp).args(&args).output().expect("sipp runs"))
+        .await
+        .unwrap()
+}
+
 /// SIPp's output, for a failing assertion.
 pub fn sipp_report(out: &Output) -> String {
     format!(
