@@ -326,3 +326,141 @@ async fn two_hundred_calls_in_a_row_leave_no_dialog_session_channel_task_or_open
     }
     switch.shutdown().await;
 }
+
+fn sdp(port: &str, direction: &str) -> String {
+    format!(
+        "v=0\n\
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]\n\
+s=-\n\
+c=IN IP[media_ip_type] [media_ip]\n\
+t=0 0\n\
+m=audio {port} RTP/AVP 0 101\n\
+a=rtpmap:0 PCMU/8000\n\
+a=rtpmap:101 telephone-event/8000\n\
+a={direction}\n"
+    )
+}
+
+/// A re-INVITE that moves the media to `port` with `direction`, and
+/// checks that our answer carries `answer`.
+fn reinvite(cseq: u32, port: &str, direction: &str, answer: &str, var: &str) -> Vec<String> {
+    vec![
+        in_dialog(
+            "INVITE",
+            cseq,
+            CALLER,
+            DID,
+            Some(("application/sdp", &sdp(port, direction))),
+        ),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        format!(
+            r#"  <recv response="200">
+    <action>
+      <ereg regexp="a={answer}" search_in="body" check_it="true" assign_to="{var}"/>
+    </action>
+  </recv>"#
+        ),
+        in_dialog("ACK", cseq, CALLER, DID, None),
+    ]
+}
+
+#[derive(Debug, Default)]
+struct HoldSeen {
+    changes: Vec<bool>,
+    loud_before_resume: usize,
+    loud_after_resume: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_invites_put_the_media_on_hold_and_move_it_to_the_callers_new_address() {
+    require("sipp");
+    let dir = TempDir::new("hold");
+    let seen = Arc::new(Mutex::new(HoldSeen::default()));
+    let s = seen.clone();
+    let agent = move |mut call: SwitchCall| {
+        let seen = s.clone();
+        async move {
+            let mut frames = call.take_frames().ok_or("no frames")?;
+            call.play(tone(10)).await?;
+            let deadline = tokio::time::sleep(Duration::from_secs(20));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    frame = frames.recv() => match frame {
+                        Some(f) if f.kind == FrameKind::Audio && energy(&f.samples) > 1.0e6 => {
+                            let mut s = seen.lock().unwrap();
+                            if s.changes.len() < 2 {
+                                s.loud_before_resume += 1;
+                            } else {
+                                s.loud_after_resume += 1;
+                            }
+                        }
+                        Some(_) => {}
+                        None => return Err("the frames stopped".into()),
+                    },
+                    event = call.next_event() => match event {
+                        Some(SwitchEvent::MediaChanged { on_hold }) => seen.lock().unwrap().changes.push(on_hold),
+                        Some(SwitchEvent::Hangup(e)) => return Err(format!("the call ended first: {e:?}").into()),
+                        None => return Err("the events stopped".into()),
+                        Some(_) => {}
+                    },
+                    _ = &mut deadline => return Err("the echo never came back".into()),
+                }
+                if seen.lock().unwrap().loud_after_resume >= 10 {
+                    break;
+                }
+            }
+            call.hangup().await;
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        }
+    };
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
+    // The call starts towards a port where nobody echoes; the re-INVITEs
+    // hold it, then resume it on SIPp's echo port.
+    let dead = free_port().to_string();
+    let mut steps =
+        vec![invite(CALLER, DID).replace("m=audio [media_port]", &format!("m=audio {dead}"))];
+    steps.extend([
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <pause milliseconds="600"/>"#.to_string(),
+    ]);
+    steps.extend(reinvite(2, "[media_port]", "sendonly", "recvonly", "held"));
+    steps.push(r#"  <pause milliseconds="400"/>"#.to_string());
+    steps.extend(reinvite(
+        3,
+        "[media_port]",
+        "sendrecv",
+        "sendrecv",
+        "resumed",
+    ));
+    steps.extend([
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+        r#"  <Reference variables="held,resumed"/>"#.to_string(),
+    ]);
+    let sf = scenario(&dir.0, "hold.xml", &scenario_of("hold", &steps));
+    let mp = free_port().to_string();
+    let out = run_sipp(port, &sf, &["-m", "1", "-rtp_echo", "-mp", &mp]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.changes, vec![true, false], "{seen:?}");
+        assert_eq!(
+            seen.loud_before_resume, 0,
+            "nothing echoed from the first address"
+        );
+        assert!(seen.loud_after_resume >= 10, "{seen:?}");
+    }
+    let end = records(&store)[0].end.clone().expect("closed");
+    assert_eq!(
+        (end.outcome, end.cause),
+        (Outcome::Completed, HangupCause::Agent)
+    );
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
