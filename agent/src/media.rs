@@ -58,14 +58,14 @@ use crate::call::{CallCommand, CallError, CallEvent, EventSender, Frame, LineSid
 use crate::call::{RecordingMode, LINE_RATE};
 use rtp_media::engine::{
     AudioFrame, FrameKind, FrameReceiver, MediaError, MediaEvent, MediaSession, MediaStats,
-    PlaybackId as MediaPlaybackId,
+    PlaybackId as MediaPlaybackId, SessionParams,
 };
 use rtp_media::recording::RecordMode;
 use rtp_media::resample::{resample, Quality, Resampler};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// Longest wait for a recording's file to be finished when the agent
 /// stops it (a stalled disk); the file is finished in the background after.
@@ -85,6 +85,59 @@ pub enum BridgeEnd {
     },
     /// The media session ended under the bridge (the engine stopped).
     MediaStopped,
+}
+
+/// What the signalling side of a call tells its media while the agent
+/// runs: the switch sends these as SIP reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineSignal {
+    /// The far end changed the session (re-INVITE: hold, a new address, a
+    /// codec change): the session takes these parameters at once.
+    Media(SessionParams),
+    /// A key press that came in the signalling (SIP INFO).
+    Dtmf {
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// How long it was held, when the far end said.
+        duration: Option<Duration>,
+    },
+}
+
+/// The way a key press reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfSource {
+    /// The media: RFC 4733 `telephone-event` in the RTP stream, or tones
+    /// detected in the audio (the media session reports each press once).
+    Media,
+    /// The signalling (SIP INFO `application/dtmf-relay`).
+    Signalling,
+}
+
+/// Within this time, the same key from another way is the same press.
+pub const DTMF_SAME_PRESS: Duration = Duration::from_millis(500);
+
+/// Keeps a key press from reaching the agent twice when the far end sends
+/// it more than one way (a gateway sending RFC 4733 and SIP INFO for the
+/// same press): the same key from a different
+/// way within [`DTMF_SAME_PRESS`] of the last is dropped. The same key
+/// twice the same way is two presses.
+#[derive(Debug, Default)]
+pub struct DtmfDedup {
+    last: Option<(char, DtmfSource, Instant)>,
+}
+
+impl DtmfDedup {
+    /// Whether the press of `digit` that came by `source` at `at` is new.
+    pub fn is_new(&mut self, digit: char, source: DtmfSource, at: Instant) -> bool {
+        let digit = digit.to_ascii_uppercase();
+        if let Some((d, s, when)) = self.last {
+            if d == digit && s != source && at.saturating_duration_since(when) < DTMF_SAME_PRESS {
+                return false;
+            }
+        }
+        self.last = Some((digit, source, at));
+        true
+    }
 }
 
 /// One play queued on the session.
@@ -112,6 +165,8 @@ pub struct MediaBridge {
     /// A recording an agent started is running (it outlives the run of
     /// the agent that started it).
     recording: bool,
+    /// Key presses seen, over every run, so none is reported twice.
+    dtmf: DtmfDedup,
 }
 
 impl MediaBridge {
@@ -123,6 +178,7 @@ impl MediaBridge {
             frames,
             last_stats: None,
             recording: false,
+            dtmf: DtmfDedup::default(),
         })
     }
 
@@ -151,6 +207,29 @@ impl MediaBridge {
     /// is over (not when the agent merely left), a recording the agent
     /// started is stopped and its file complete before this returns.
     pub async fn run(&mut self, line: LineSide, hangup: impl Future<Output = ()>) -> BridgeEnd {
+        self.serve(line, hangup, None).await
+    }
+
+    /// [`run`](Self::run), also taking what the signalling reports while
+    /// the agent runs ([`LineSignal`]): renegotiated media is applied to
+    /// the session at once, and keys sent in the signalling reach the
+    /// agent like those in the media, each press once whichever way it
+    /// came ([`DtmfDedup`]).
+    pub async fn run_following(
+        &mut self,
+        line: LineSide,
+        hangup: impl Future<Output = ()>,
+        signals: &mut mpsc::UnboundedReceiver<LineSignal>,
+    ) -> BridgeEnd {
+        self.serve(line, hangup, Some(signals)).await
+    }
+
+    async fn serve(
+        &mut self,
+        line: LineSide,
+        hangup: impl Future<Output = ()>,
+        mut signals: Option<&mut mpsc::UnboundedReceiver<LineSignal>>,
+    ) -> BridgeEnd {
         let LineSide {
             mut commands,
             events,
@@ -180,6 +259,12 @@ impl MediaBridge {
                         break end;
                     }
                 }
+                signal = next_signal(&mut signals) => match signal {
+                    Some(signal) => self.on_signal(signal, &events),
+                    // The signalling side is gone; the hang-up future
+                    // says whether the call is.
+                    None => signals = None,
+                },
                 command = commands.recv() => {
                     let Some(command) = command else {
                         break BridgeEnd::AgentDone;
@@ -212,6 +297,24 @@ impl MediaBridge {
         end
     }
 
+    fn on_signal(&mut self, signal: LineSignal, events: &EventSender) {
+        match signal {
+            LineSignal::Media(params) => {
+                if let Err(e) = self.session.update(params) {
+                    tracing::warn!(error = %e, "the renegotiated media cannot be applied");
+                }
+            }
+            LineSignal::Dtmf { digit, duration } => {
+                if self
+                    .dtmf
+                    .is_new(digit, DtmfSource::Signalling, Instant::now())
+                {
+                    events.send(CallEvent::Dtmf { digit, duration });
+                }
+            }
+        }
+    }
+
     fn on_media_event(
         &mut self,
         event: MediaEvent,
@@ -238,10 +341,12 @@ impl MediaBridge {
             // moves on while the caller still holds it; its release only
             // says how long it was held, which the agent does not wait for.
             MediaEvent::DtmfStarted { digit, .. } => {
-                events.send(CallEvent::Dtmf {
-                    digit,
-                    duration: None,
-                });
+                if self.dtmf.is_new(digit, DtmfSource::Media, Instant::now()) {
+                    events.send(CallEvent::Dtmf {
+                        digit,
+                        duration: None,
+                    });
+                }
             }
             MediaEvent::Dtmf { .. } => {}
             MediaEvent::PlaybackFinished { id, interrupted } => {
@@ -418,5 +523,38 @@ fn to_agent(frame: &AudioFrame, upsample: Option<&mut Resampler>) -> Frame {
         rate,
         at: clock(frame.media_ts),
         concealed: frame.kind != FrameKind::Audio,
+    }
+}
+
+/// The next signal, or never when there is no signalling side.
+async fn next_signal(
+    signals: &mut Option<&mut mpsc::UnboundedReceiver<LineSignal>>,
+) -> Option<LineSignal> {
+    match signals {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod dtmf_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_sent_two_ways_is_reported_once_and_a_repeated_key_twice() {
+        let mut d = DtmfDedup::default();
+        let t0 = Instant::now();
+        assert!(d.is_new('5', DtmfSource::Media, t0));
+        // The gateway's INFO for the same press.
+        assert!(!d.is_new('5', DtmfSource::Signalling, t0 + Duration::from_millis(40)));
+        // Pressed again, the same way: a second press.
+        assert!(d.is_new('5', DtmfSource::Media, t0 + Duration::from_millis(300)));
+        // Another key is always new.
+        assert!(d.is_new('6', DtmfSource::Signalling, t0 + Duration::from_millis(320)));
+        // The same key another way, long after: a new press.
+        assert!(d.is_new('6', DtmfSource::Media, t0 + Duration::from_secs(2)));
+        // Lower and upper case are one key.
+        assert!(d.is_new('a', DtmfSource::Signalling, t0 + Duration::from_secs(3)));
+        assert!(!d.is_new('A', DtmfSource::Media, t0 + Duration::from_secs(3)));
     }
 }

@@ -11,16 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agent::call::{AgentOutcome, CallEvent};
 use agent::record::{HangupCause, Outcome, SqliteStore};
 use agent::switch::metrics as names;
-use agent::switch::{
-    Agents, RtpConfig, SipConfig, Switch, SwitchCall, SwitchConfig, SwitchEvent, TrunkAccountConfig,
-};
-use sipp::*;
+use agent::switch::{Agents, RtpConfig, SipConfig, Switch, SwitchConfig, TrunkAccountConfig};
+use agent::{agent_fn, AgentError, SharedAgent};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
 use sip_core::registration::RegistrationState;
+use sipp::*;
 
 #[derive(Default)]
 struct Samples(Mutex<Vec<f64>>);
@@ -196,22 +196,22 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     let served = Arc::new(AtomicU64::new(0));
     let s = served.clone();
     // The first call is served to its end; the second one's agent fails.
-    let agent = move |mut call: SwitchCall| {
+    let agent = agent_fn(move |_ctx, mut call| {
         let n = s.fetch_add(1, Ordering::AcqRel);
         async move {
             if n > 0 {
-                return Err("the model is unreachable".into());
+                return Err(AgentError::failed("the model is unreachable"));
             }
             while let Some(e) = call.next_event().await {
-                if let SwitchEvent::Hangup(_) = e {
+                if e == CallEvent::HungUp {
                     break;
                 }
             }
-            Ok(())
+            Ok(AgentOutcome::CallerHungUp)
         }
-    };
+    });
     let mut agents: Agents = HashMap::new();
-    agents.insert("test".into(), Arc::new(agent));
+    agents.insert("test".into(), Arc::new(agent) as SharedAgent);
     let switch = Switch::start(config, store.clone(), agents)
         .await
         .expect("switch starts");

@@ -6,30 +6,30 @@
 //! side until the call ends.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use rtp_media::engine::SessionParams;
 use rtp_media::g711::Codec as MediaCodec;
 use sip_core::call::{CallError, IncomingCall};
 use sip_core::sdp::LocalMedia;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
-use super::media::{self, session_params, CallEnding, CallInfo, SwitchCall};
+use super::media::{self, session_params, CallEnding};
 use super::metrics as m;
-use super::{Shared, GREETING_AGENT};
+use super::{Shared, GREETING_AGENT, VOICEMAIL_AGENT};
+use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
+use crate::journal::RecordLog;
+use crate::media::{BridgeEnd, MediaBridge};
 use crate::numbers::Normalised;
 use crate::policy::InboundVerdict;
 use crate::record::{
-    CallDirection, CallEnd, CallRecord, CallStore, CallUpdate, HangupCause, OpenCallRecord,
-    Outcome, Party,
+    CallDirection, CallEnd, CallRecord, CallStore, CallUpdate, Handoff, HandoffKind, HangupCause,
+    OpenCallRecord, Outcome, Party,
 };
 use crate::routing::RouteAction;
-
-/// How long an agent may take to return after its call ended before its
-/// task is aborted.
-const AGENT_GRACE: Duration = Duration::from_secs(5);
+use crate::supervise::{supervise, Supervision, Verdict};
 
 /// The stable name of an outcome, for the calls counter.
 pub(crate) fn outcome_kind(outcome: &Outcome) -> &'static str {
@@ -180,11 +180,9 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             return;
         }
     };
-    let (agent_name, greeting) = match &route.action {
-        RouteAction::Answer { agent, .. } => (agent.clone(), None),
-        RouteAction::Greeting { greeting, .. } => {
-            (GREETING_AGENT.to_string(), Some(greeting.clone()))
-        }
+    let agent_name = match &route.action {
+        RouteAction::Answer { agent, .. } => agent.clone(),
+        RouteAction::Greeting { .. } => GREETING_AGENT.to_string(),
     };
     let profile = match &route.action {
         RouteAction::Answer { profile, .. } => profile.name().to_string(),
@@ -269,7 +267,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     let params = negotiated
         .as_ref()
         .map_or_else(|| SessionParams::new(MediaCodec::Pcmu), session_params);
-    let mut session = match shared.engine.open_session_on(reservation, params) {
+    let session = match shared.engine.open_session_on(reservation, params) {
         Ok(session) => session,
         Err(e) => {
             warn!(error = %e, "the negotiated media cannot be opened; hanging up");
@@ -279,80 +277,155 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
         }
     };
     let answered_at = Instant::now();
-    {
-        let store = shared.store.clone();
-        let id = open.call_id().to_string();
-        let now = Timestamp::now();
-        if let Some(Err(e)) = blocking(move || {
-            store.update(&id, &CallUpdate::Answered(now))?;
-            store.update(
-                &id,
-                &CallUpdate::Routed {
-                    profile,
-                    agent: agent_name,
-                },
-            )
-        })
-        .await
-        {
-            warn!(error = %e, "cannot write the answer to the call record");
+    let call_id = open.call_id().to_string();
+    let log = match RecordLog::start(open) {
+        Ok(log) => log,
+        Err(e) => {
+            // The record closes itself (as failed) as it is dropped.
+            error!(error = %e, "cannot start the call record's writer; hanging up");
+            let _ = call.hangup().await;
+            session.close().await;
+            m::call_ended("failed");
+            return;
         }
-    }
+    };
+    log.update(CallUpdate::Answered(Timestamp::now()));
+    log.update(CallUpdate::Routed {
+        profile: profile.clone(),
+        agent: agent_name.clone(),
+    });
     m::call_answered();
 
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let handle = SwitchCall {
-        info: CallInfo {
-            call_id: open.call_id().to_string(),
-            line: line.name.clone(),
-            tenant: line.tenant.clone(),
-            caller: caller.key().to_string(),
-            did: did.key().to_string(),
-            profile: route.profile.name().to_string(),
-            greeting,
-        },
-        commands: cmd_tx,
-        events: ev_rx,
-        frames: session.take_frames().ok(),
+    let (signals_tx, mut signals) = mpsc::unbounded_channel();
+    let (gone_tx, gone) = watch::channel(false);
+    let (bye, bye_rx) = oneshot::channel();
+    let sip = tokio::spawn(
+        media::signalling(call, signals_tx, gone_tx, bye_rx).instrument(tracing::Span::current()),
+    );
+    let mut bridge = match MediaBridge::new(session) {
+        Ok(bridge) => Some(bridge),
+        Err(e) => {
+            log.error("media", e.to_string());
+            None
+        }
     };
-    let mut agent_task = tokio::spawn(agent.run(handle).instrument(tracing::Span::current()));
-    let ending = media::join(call, session, cmd_rx, ev_tx).await;
+
+    let ctx = CallContext {
+        call_id: call_id.clone(),
+        line: line.name.clone(),
+        tenant: Some(line.tenant.clone()),
+        direction: CallDirection::Inbound,
+        caller: record.caller.clone(),
+        did: record.did.clone(),
+        profile: Some(profile),
+        customer: route.customer.clone(),
+    };
+    let voicemail_fallback =
+        route.profile.voicemail() && shared.agents.contains_key(VOICEMAIL_AGENT);
+    let mut next = Some((agent_name, agent));
+    let mut failure: Option<String> = None;
+    let mut end = None;
+    while let (Some((name, agent)), Some(bridge)) = (next.take(), bridge.as_mut()) {
+        let fallback =
+            (voicemail_fallback && name != VOICEMAIL_AGENT).then(|| VOICEMAIL_AGENT.to_string());
+        let limits = Supervision {
+            fallback_target: fallback.clone(),
+            ..Supervision::default()
+        };
+        let (handle, line_side) = CallHandle::new(
+            call_id.clone(),
+            CallOptions {
+                audio_rate: agent.audio_rate(),
+                recordings_dir: shared.recordings.clone(),
+                record: Some(log.clone()),
+            },
+        );
+        let (ran, verdict) = tokio::join!(
+            bridge.run_following(line_side, remote_gone(gone.clone()), &mut signals),
+            supervise(agent, ctx.clone(), handle, &limits),
+        );
+        info!(agent = %name, ?ran, ?verdict, "agent done");
+        failure = None;
+        let over = !matches!(ran, BridgeEnd::AgentDone);
+        end = Some(ran);
+        let then = match verdict {
+            Verdict::Finished(AgentOutcome::Transfer { target, reason }) => {
+                let to = match &target {
+                    TransferTarget::Agent(n) => Some(n.clone()),
+                    TransferTarget::Voicemail => Some(VOICEMAIL_AGENT.to_string()),
+                    _ => None,
+                };
+                match to.and_then(|n| shared.agents.get(&n).map(|a| (n, a.clone()))) {
+                    Some(found) => {
+                        log.update(CallUpdate::Handoff(Handoff {
+                            at: Timestamp::now(),
+                            kind: HandoffKind::Transfer,
+                            target: target.to_string(),
+                            reason,
+                        }));
+                        Some(found)
+                    }
+                    None => {
+                        log.error(
+                            "switch",
+                            format!(
+                                "transfer to {target} is not carried out by the switch; hanging up"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            Verdict::Finished(_) => None,
+            Verdict::Fallback(why) => {
+                m::agent_error();
+                failure = Some(why.to_string());
+                match fallback {
+                    Some(n) => shared.agents.get(&n).map(|a| (n, a.clone())),
+                    None => None,
+                }
+            }
+        };
+        if !over {
+            next = then;
+        }
+    }
+    // Whatever is left of the call ends from our side.
+    let _ = bye.send(());
+    let ending = sip
+        .await
+        .unwrap_or_else(|e| CallEnding::Failed(format!("signalling task: {e}")));
+    if let Some(bridge) = bridge {
+        bridge.into_session().close().await;
+    }
+    // The tenant's channel is free once the call's media is.
     drop(channel);
-    let agent_result = match tokio::time::timeout(AGENT_GRACE, &mut agent_task).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(e.to_string()),
-        Ok(Err(join)) => Err(if join.is_panic() {
-            "the agent panicked".to_string()
-        } else {
-            "the agent's task was cancelled".to_string()
-        }),
-        Err(_) => {
-            // Dropping a JoinHandle does not stop its task: abort it, so
-            // no agent outlives its call.
-            agent_task.abort();
-            Err("the agent did not return after the call ended".to_string())
-        }
-    };
     m::answered_call_ended(answered_at.elapsed());
-    let (outcome, cause) = match (agent_result, ending) {
-        (Err(reason), _) => {
-            warn!(%reason, "agent failed");
-            m::agent_error();
-            (Outcome::AgentFailed { reason }, HangupCause::Error)
+    let (outcome, cause) = match (failure, end, ending) {
+        (Some(reason), _, _) => (Outcome::AgentFailed { reason }, HangupCause::Error),
+        (None, Some(BridgeEnd::MediaTimeout { .. }), _) => {
+            (Outcome::Completed, HangupCause::MediaTimeout)
         }
-        (Ok(()), CallEnding::Remote) => (Outcome::Completed, HangupCause::Remote),
-        (Ok(()), CallEnding::Local) => (Outcome::Completed, HangupCause::Agent),
-        (Ok(()), CallEnding::MediaTimeout) => (Outcome::Completed, HangupCause::MediaTimeout),
-        (Ok(()), CallEnding::Failed(why)) => (failed(None, why), HangupCause::Error),
+        (None, None, _) | (None, Some(BridgeEnd::MediaStopped), _) => (
+            failed(None, "the media session stopped"),
+            HangupCause::Error,
+        ),
+        (None, _, CallEnding::Remote) => (Outcome::Completed, HangupCause::Remote),
+        (None, _, CallEnding::Local) => (Outcome::Completed, HangupCause::Agent),
+        (None, _, CallEnding::Failed(why)) => (failed(None, why), HangupCause::Error),
     };
-    close(
-        open,
-        CallEnd {
-            at: Timestamp::now(),
-            outcome,
-            cause,
-        },
-    )
-    .await;
+    m::call_ended(outcome_kind(&outcome));
+    let end = CallEnd {
+        at: Timestamp::now(),
+        outcome,
+        cause,
+    };
+    if let Err(e) = log.close(end).await {
+        error!(error = %e, "cannot close the call record");
+    }
+}
+
+/// Resolves once the call is over on the signalling side.
+async fn remote_gone(mut gone: watch::Receiver<bool>) {
+    let _ = gone.wait_for(|g| *g).await;
 }

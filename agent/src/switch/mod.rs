@@ -9,16 +9,22 @@
 //! media opens), routes the call to a profile and its agent, opens the
 //! call record, opens the media session and answers with its SDP. While
 //! the call is up the media follows re-INVITEs, DTMF is reported once
-//! whichever way it came, and the agent sees one [`SwitchCall`] that
-//! speaks of neither SIP nor RTP. When the call ends, from either side,
+//! whichever way it came, and the agent, run under
+//! [`supervise`](crate::supervise::supervise), sees one
+//! [`CallHandle`](crate::call::CallHandle) that speaks of neither SIP nor
+//! RTP. A failed agent is followed by the voicemail agent where the
+//! profile offers voicemail; an agent's transfer to another agent or to
+//! voicemail runs that agent on the same call. When the call ends, from either side,
 //! the media session is closed, the dialog is gone and the record is
 //! closed with the outcome and the hang-up cause.
 //!
 //! ```no_run
 //! use std::collections::HashMap;
 //! use std::sync::Arc;
+//! use agent::agents::Echo;
 //! use agent::record::SqliteStore;
-//! use agent::switch::{Agents, CallAgent, SipConfig, Switch, SwitchCall, SwitchConfig};
+//! use agent::switch::{Agents, SipConfig, Switch, SwitchConfig};
+//! use agent::SharedAgent;
 //!
 //! # async fn run(tenants: Vec<agent::routing::TenantConfig>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config = SwitchConfig {
@@ -26,21 +32,15 @@
 //!     rtp: Default::default(),
 //!     accounts: vec![],
 //!     trusted_peers: vec![],
-//!     tenants,
+//!     tenants, // whose profiles name the agent "echo"
 //!     store: None,
 //! };
 //! let store = Arc::new(SqliteStore::open_path("calls.sqlite".as_ref(), "default")?);
 //! let mut agents: Agents = HashMap::new();
-//! // Plays back what the caller says until they hang up.
-//! let echo = |mut call: SwitchCall| async move {
-//!     while let Some(frame) = call.next_frame().await {
-//!         call.play(frame.samples.to_vec()).await?;
-//!     }
-//!     Ok(())
-//! };
-//! agents.insert("echo".into(), Arc::new(echo) as Arc<dyn CallAgent>);
+//! agents.insert("echo".into(), Arc::new(Echo) as SharedAgent);
 //! let switch = Switch::start(config, store, agents).await?;
-//! # switch.shutdown().await;
+//! // ... until the application stops:
+//! switch.shutdown().await;
 //! # Ok(()) }
 //! ```
 
@@ -53,15 +53,11 @@ pub mod metrics;
 pub use config::{
     RtpConfig, SipConfig, SwitchConfig, TransportSetting, TrunkAccountConfig, TrustedPeerConfig,
 };
-pub use media::{
-    session_params, CallEnding, CallInfo, DtmfDedup, DtmfSource, SwitchCall, SwitchCallError,
-    SwitchEvent, DTMF_SAME_PRESS,
-};
+pub use media::{session_params, CallEnding};
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -76,36 +72,20 @@ use tracing::{info, Instrument};
 use crate::config::{ConfigError, Validate};
 use crate::record::CallStore;
 use crate::routing::{Router, RouterError};
+use crate::SharedAgent;
 use lines::Lines;
 
 /// The agent that takes calls routed to a greeting
 /// ([`RouteAction::Greeting`](crate::routing::RouteAction::Greeting));
-/// the greeting's name is in [`CallInfo::greeting`].
+/// it finds the greeting in the profile its context names.
 pub const GREETING_AGENT: &str = "greeting";
 
-/// What an agent's run of a call returns: `Err` is an agent failure,
-/// recorded as such.
-pub type AgentResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// Runs an answered call. Any `Fn(SwitchCall) -> impl Future<Output =
-/// AgentResult>` is one. Returning (or dropping the call) hangs up.
-pub trait CallAgent: Send + Sync + 'static {
-    /// Serves `call` until it ends or the agent is done with it.
-    fn run(&self, call: SwitchCall) -> Pin<Box<dyn Future<Output = AgentResult> + Send>>;
-}
-
-impl<F, Fut> CallAgent for F
-where
-    F: Fn(SwitchCall) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = AgentResult> + Send + 'static,
-{
-    fn run(&self, call: SwitchCall) -> Pin<Box<dyn Future<Output = AgentResult> + Send>> {
-        Box::pin(self(call))
-    }
-}
+/// The agent that takes a call whose profile offers voicemail when its
+/// agent fails or transfers to voicemail.
+pub const VOICEMAIL_AGENT: &str = "voicemail";
 
 /// The agents by the names profiles give them.
-pub type Agents = HashMap<String, Arc<dyn CallAgent>>;
+pub type Agents = HashMap<String, SharedAgent>;
 
 /// Why the switch could not start.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +112,7 @@ pub(crate) struct Shared {
     pub(crate) lines: Lines,
     pub(crate) store: Arc<dyn CallStore>,
     pub(crate) agents: Agents,
+    pub(crate) recordings: Option<PathBuf>,
     pub(crate) call_tasks: AtomicUsize,
 }
 
@@ -247,6 +228,7 @@ impl Switch {
             lines,
             store,
             agents,
+            recordings: config.store.as_ref().map(|s| s.recordings.clone()),
             call_tasks: AtomicUsize::new(0),
         });
         let s = shared.clone();
