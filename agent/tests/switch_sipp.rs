@@ -432,3 +432,140 @@ async fn re_invites_put_the_media_on_hold_and_move_it_to_the_callers_new_address
     assert_eq!(switch.media_sessions(), 0);
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_agent_answers_a_sipp_call_and_hangs_up_when_the_caller_presses_hash() {
+    require("sipp");
+    let dir = TempDir::new("echo");
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent::agents::Echo)).await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <pause milliseconds="1000"/>"#.to_string(),
+        in_dialog(
+            "INFO",
+            2,
+            CALLER,
+            DID,
+            Some(("application/dtmf-relay", "Signal=#\nDuration=160\n")),
+        ),
+        r#"  <recv response="200"/>"#.to_string(),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "echo.xml", &scenario_of("echo", &steps));
+    let mp = free_port().to_string();
+    let out = run_sipp(port, &sf, &["-m", "1", "-rtp_echo", "-mp", &mp]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let r = &records(&store)[0];
+    assert_eq!(r.agent.as_deref(), Some("test"));
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Agent)
+    );
+    assert_eq!(switch.endpoint().dialog_count(), 0);
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_agent_is_recorded_as_failed_and_the_call_hung_up() {
+    require("sipp");
+    let dir = TempDir::new("fails");
+    let agent = agent_fn(|_ctx, _call| async {
+        Err::<AgentOutcome, _>(AgentError::failed("the model is unreachable"))
+    });
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "fails.xml", &scenario_of("fails", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let r = &records(&store)[0];
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        end.outcome,
+        Outcome::AgentFailed {
+            reason: "agent failed: the model is unreachable".into()
+        }
+    );
+    assert_eq!(end.cause, HangupCause::Error);
+    assert!(
+        r.errors.iter().any(|e| e.message.contains("unreachable")),
+        "the supervisor wrote the failure: {:?}",
+        r.errors
+    );
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_agent_is_followed_by_voicemail_where_the_profile_offers_it() {
+    require("sipp");
+    let dir = TempDir::new("fallback");
+    let mut tenant = tenant("");
+    tenant
+        .profiles
+        .get_mut("front")
+        .expect("the test profile")
+        .voicemail = true;
+    let mut agents = agents(agent_fn(|_ctx, _call| async {
+        Err::<AgentOutcome, _>(AgentError::failed("the model is unreachable"))
+    }));
+    let took_over = Arc::new(Mutex::new(None));
+    let t = took_over.clone();
+    let voicemail = agent_fn(move |ctx: CallContext, _call| {
+        let t = t.clone();
+        async move {
+            *t.lock().unwrap() = Some(ctx.call_id);
+            Ok(AgentOutcome::hang_up("message taken"))
+        }
+    });
+    agents.insert("voicemail".into(), Arc::new(voicemail) as SharedAgent);
+    let (switch, store, port) = start_switch_for(&dir.0, tenant, agents).await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "fallback.xml", &scenario_of("fallback", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let r = &records(&store)[0];
+    assert_eq!(
+        took_over.lock().unwrap().as_deref(),
+        Some(r.call_id.as_str())
+    );
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Agent)
+    );
+    assert!(
+        r.handoffs.iter().any(|h| h.target == "voicemail"),
+        "the fallback is in the record: {:?}",
+        r.handoffs
+    );
+    switch.shutdown().await;
+}

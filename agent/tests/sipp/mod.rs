@@ -86,6 +86,15 @@ pub async fn start_switch(
     limits: &str,
     agents: Agents,
 ) -> (Switch, Arc<SqliteStore>, u16) {
+    start_switch_for(dir, tenant(limits), agents).await
+}
+
+/// [`start_switch`] with the tenant given whole.
+pub async fn start_switch_for(
+    dir: &Path,
+    tenant: TenantConfig,
+    agents: Agents,
+) -> (Switch, Arc<SqliteStore>, u16) {
     let port = free_port();
     let rtp_first = 30000 + (port % 100) * 200;
     let config = SwitchConfig {
@@ -101,7 +110,7 @@ pub async fn start_switch(
             address: "127.0.0.1".into(),
             tenant: "acme".into(),
         }],
-        tenants: vec![tenant(limits)],
+        tenants: vec![tenant],
         store: None,
     };
     let store = Arc::new(SqliteStore::open_path(&dir.join("calls.sqlite"), "test").unwrap());
