@@ -31,20 +31,6 @@ use crate::record::{
 use crate::routing::RouteAction;
 use crate::supervise::{supervise, Supervision, Verdict};
 
-/// The stable name of an outcome, for the calls counter.
-pub(crate) fn outcome_kind(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Completed => "completed",
-        Outcome::Refused { .. } => "refused",
-        Outcome::Busy => "busy",
-        Outcome::NoAnswer => "no_answer",
-        Outcome::Cancelled => "cancelled",
-        Outcome::Failed { .. } => "failed",
-        Outcome::AgentFailed { .. } => "agent_failed",
-        Outcome::Interrupted => "interrupted",
-    }
-}
-
 /// The Reason header of a refusal (RFC 3326), carrying the status and the
 /// rule's stable code so the carrier's records say why.
 fn reason_header(status: u16, text: &str) -> String {
@@ -65,7 +51,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// A record that is closed as soon as it is opened (a refused or failed
 /// call), counted by outcome.
 async fn record_ended(store: Arc<dyn CallStore>, mut record: CallRecord, outcome: Outcome) {
-    m::call_ended(outcome_kind(&outcome));
+    m::call_ended(m::outcome_label(&outcome));
     record.end = Some(CallEnd {
         at: Timestamp::now(),
         outcome,
@@ -77,7 +63,7 @@ async fn record_ended(store: Arc<dyn CallStore>, mut record: CallRecord, outcome
 }
 
 async fn close(record: OpenCallRecord, end: CallEnd) {
-    m::call_ended(outcome_kind(&end.outcome));
+    m::call_ended(m::outcome_label(&end.outcome));
     if let Some(Err(e)) = blocking(move || record.close(&end)).await {
         error!(error = %e, "cannot close the call record");
     }
@@ -414,7 +400,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
         (None, _, CallEnding::Local) => (Outcome::Completed, HangupCause::Agent),
         (None, _, CallEnding::Failed(why)) => (failed(None, why), HangupCause::Error),
     };
-    m::call_ended(outcome_kind(&outcome));
+    m::call_ended(m::outcome_label(&outcome));
     let end = CallEnd {
         at: Timestamp::now(),
         outcome,

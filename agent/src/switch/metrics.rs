@@ -5,8 +5,24 @@
 
 use std::time::Duration;
 
-/// Counter: calls ended, by `outcome` ([`OUTCOME_COMPLETED`], …, the
-/// call record's outcome kind).
+use crate::record::Outcome;
+
+/// The `outcome` label of a call record's outcome.
+pub fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Completed => "completed",
+        Outcome::Refused { .. } => "refused",
+        Outcome::Busy => "busy",
+        Outcome::NoAnswer => "no_answer",
+        Outcome::Cancelled => "cancelled",
+        Outcome::Failed { .. } => "failed",
+        Outcome::AgentFailed { .. } => "agent_failed",
+        Outcome::Interrupted => "interrupted",
+    }
+}
+
+/// Counter: calls ended, by `outcome` ([`outcome_label`]: `completed`,
+/// `refused`, `cancelled`, `failed`, `agent_failed`, …).
 pub const CALLS: &str = "ai_line_calls_total";
 /// Gauge: calls answered and not yet ended.
 pub const ACTIVE_CALLS: &str = "ai_line_active_calls";
