@@ -195,11 +195,11 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     let store = Arc::new(SqliteStore::open_path(&dir.0.join("calls.sqlite"), "test").unwrap());
     let served = Arc::new(AtomicU64::new(0));
     let s = served.clone();
-    // The first call is served to its end; the second one's agent fails.
+    // The first two calls are served to their end; the third one's agent fails.
     let agent = agent_fn(move |_ctx, mut call| {
         let n = s.fetch_add(1, Ordering::AcqRel);
         async move {
-            if n > 0 {
+            if n == 2 {
                 return Err(AgentError::failed("the model is unreachable"));
             }
             while let Some(e) = call.next_event().await {
@@ -247,6 +247,12 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     let sf = scenario(&dir.0, "answered.xml", &answered);
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
+    // The provider sends the next call to our account's user, the DID in To.
+    let to_account = answered.replacen(&format!("INVITE sip:{DID}@"), "INVITE sip:1001@", 1);
+    assert_ne!(to_account, answered);
+    let sf = scenario(&dir.0, "to_account.xml", &to_account);
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
     wait_until("the first call served", || switch.calls_in_progress() == 0).await;
 
     // The failing agent's call: answered, then hung up by us.
@@ -282,7 +288,7 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     wait_until("every call served", || switch.calls_in_progress() == 0).await;
 
     let calls = |outcome: &str| counter(&format!("{}{{outcome={outcome}}}", names::CALLS));
-    assert_eq!(calls("completed"), 1);
+    assert_eq!(calls("completed"), 2);
     assert_eq!(calls("agent_failed"), 1);
     assert_eq!(calls("refused"), 1);
     assert_eq!(
@@ -291,13 +297,22 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     );
     assert_eq!(counter(names::AGENT_ERRORS), 1);
     assert_eq!(gauge(names::ACTIVE_CALLS), Some(0.0));
-    assert_eq!(samples(names::CALL_DURATION), 2, "two answered calls ended");
+    assert_eq!(
+        samples(names::CALL_DURATION),
+        3,
+        "three answered calls ended"
+    );
 
     let records = records(&store);
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
     for r in &records {
         assert_eq!(r.line, "main", "on the trunk account's line: {r:?}");
         assert_eq!(r.tenant.as_deref(), Some("acme"));
+        assert_eq!(
+            r.did.as_deref(),
+            Some(DID),
+            "the DID from To when sent to 1001"
+        );
     }
     let failed = records
         .iter()

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use rtp_media::engine::SessionParams;
 use rtp_media::g711::Codec as MediaCodec;
 use sip_core::call::{CallError, IncomingCall};
+use sip_core::message::{percent_decode, Message};
 use sip_core::sdp::LocalMedia;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
@@ -85,6 +86,17 @@ fn failed(status: Option<u16>, reason: impl Into<String>) -> Outcome {
     }
 }
 
+/// The user part of the INVITE's To URI (the number dialled, when the
+/// Request-URI names our account instead).
+fn to_user(invite: &[u8]) -> Option<String> {
+    let Ok(Message::Request(req)) = Message::parse(invite) else {
+        return None;
+    };
+    let to = req.headers.to().ok()?;
+    let user = to.uri.user?;
+    Some(String::from_utf8_lossy(&percent_decode(user)).into_owned())
+}
+
 /// Serves one incoming call to its end.
 pub(crate) async fn serve(shared: Arc<Shared>, incoming: IncomingCall) {
     let span = incoming.span().clone();
@@ -113,7 +125,13 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     } else {
         normaliser.normalise(caller_id.number.as_deref().unwrap_or(""))
     };
-    let did = normaliser.normalise(incoming.did());
+    // Read again only for a call sent to our account's user name.
+    let to_user = line
+        .account_user
+        .as_deref()
+        .filter(|user| *user == incoming.did())
+        .and_then(|_| to_user(incoming.invite()));
+    let did = normaliser.normalise(line.dialled(incoming.did(), to_user.as_deref()));
     let mut party = Party::from(&caller);
     party.name = caller_id.display_name.clone();
     let mut record = CallRecord::new(

@@ -31,6 +31,22 @@ pub struct Line {
     pub tenant: String,
     /// Trunk account or trusted peer.
     pub kind: LineKind,
+    /// A trunk account's user name: an INVITE sent to it carries the
+    /// number dialled in its To header instead.
+    pub account_user: Option<String>,
+}
+
+impl Line {
+    /// The number the caller dialled on this line: the Request-URI's
+    /// user (`request_user`), or, when the provider sent the call to our
+    /// account's user name (the Contact we registered), the To header's
+    /// (`to_user`).
+    pub fn dialled<'a>(&self, request_user: &'a str, to_user: Option<&'a str>) -> &'a str {
+        match (&self.account_user, to_user) {
+            (Some(user), Some(to)) if user == request_user => to,
+            _ => request_user,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -67,6 +83,7 @@ impl Lines {
                     name: a.name.clone(),
                     tenant: a.tenant.clone(),
                     kind: LineKind::TrunkAccount,
+                    account_user: Some(a.username.clone()),
                 },
                 username: a.username.clone(),
                 registrar_ip: account.registrar.ip(),
@@ -78,6 +95,7 @@ impl Lines {
                     name: p.name.clone(),
                     tenant: p.tenant.clone(),
                     kind: LineKind::TrustedPeer,
+                    account_user: None,
                 },
                 network: p
                     .network()
@@ -158,5 +176,26 @@ mod tests {
             .identify("192.0.2.1".parse().unwrap(), "x")
             .map(|l| (l.tenant.as_str(), l.kind));
         assert_eq!(tenant, Some(("beta", LineKind::TrustedPeer)));
+    }
+
+    #[test]
+    fn a_call_sent_to_the_account_user_was_dialled_to_the_number_in_to() {
+        let lines = Lines::new(&config()).unwrap();
+        let trunk = lines
+            .identify("203.0.113.9".parse().unwrap(), "1001")
+            .unwrap();
+        assert_eq!(
+            trunk.dialled("1001", Some("+390299887766")),
+            "+390299887766"
+        );
+        assert_eq!(
+            trunk.dialled("+390211111111", Some("+390299887766")),
+            "+390211111111"
+        );
+        assert_eq!(trunk.dialled("1001", None), "1001");
+        let peer = lines
+            .identify("192.0.2.3".parse().unwrap(), "1001")
+            .unwrap();
+        assert_eq!(peer.dialled("1001", Some("+390299887766")), "1001");
     }
 }
