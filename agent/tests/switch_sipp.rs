@@ -569,3 +569,39 @@ async fn a_failing_agent_is_followed_by_voicemail_where_the_profile_offers_it() 
     );
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_media_goes_silent_is_hung_up_and_recorded_as_a_media_timeout() {
+    require("sipp");
+    let dir = TempDir::new("timeout");
+    // SIPp sends no RTP at all; after a second the switch sends BYE.
+    let (switch, store, port) = start_switch_with(
+        &dir.0,
+        tenant(""),
+        agents(agent_fn(until_hung_up)),
+        |config| config.rtp.timeout_secs = 1,
+    )
+    .await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <recv request="BYE" timeout="10000"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "silent.xml", &scenario_of("silent", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let end = records(&store)[0].end.clone().expect("closed");
+    assert_eq!(
+        (end.outcome, end.cause),
+        (Outcome::Completed, HangupCause::MediaTimeout)
+    );
+    assert_eq!(switch.endpoint().dialog_count(), 0);
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}

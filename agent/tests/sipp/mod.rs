@@ -95,9 +95,19 @@ pub async fn start_switch_for(
     tenant: TenantConfig,
     agents: Agents,
 ) -> (Switch, Arc<SqliteStore>, u16) {
+    start_switch_with(dir, tenant, agents, |_| {}).await
+}
+
+/// [`start_switch_for`] with the config changed by `change` first.
+pub async fn start_switch_with(
+    dir: &Path,
+    tenant: TenantConfig,
+    agents: Agents,
+    change: impl FnOnce(&mut SwitchConfig),
+) -> (Switch, Arc<SqliteStore>, u16) {
     let port = free_port();
     let rtp_first = 30000 + (port % 100) * 200;
-    let config = SwitchConfig {
+    let mut config = SwitchConfig {
         sip: SipConfig::listen(format!("127.0.0.1:{port}").parse().unwrap()),
         rtp: RtpConfig {
             bind: "127.0.0.1".parse().unwrap(),
@@ -113,6 +123,7 @@ pub async fn start_switch_for(
         tenants: vec![tenant],
         store: None,
     };
+    change(&mut config);
     let store = Arc::new(SqliteStore::open_path(&dir.join("calls.sqlite"), "test").unwrap());
     let switch = Switch::start(config, store.clone(), agents)
         .await
