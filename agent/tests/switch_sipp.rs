@@ -605,3 +605,75 @@ async fn a_call_whose_media_goes_silent_is_hung_up_and_recorded_as_a_media_timeo
     assert_eq!(switch.media_sessions(), 0);
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_an_offer_gets_ours_and_its_media_starts_with_the_answer_in_the_ack() {
+    require("sipp");
+    let dir = TempDir::new("late");
+    let heard = Arc::new(Mutex::new(0usize));
+    let h = heard.clone();
+    let agent = agent_fn(move |_ctx, mut call: CallHandle| {
+        let heard = h.clone();
+        async move {
+            call.play(tone(10))?;
+            let deadline = tokio::time::sleep(Duration::from_secs(20));
+            tokio::pin!(deadline);
+            while *heard.lock().unwrap() < 10 {
+                tokio::select! {
+                    event = call.next_event() => match event {
+                        Some(CallEvent::Audio(f)) if !f.concealed && energy(&f.samples) > 1.0e6 => {
+                            *heard.lock().unwrap() += 1;
+                        }
+                        Some(CallEvent::HungUp) | None => return Err(AgentError::failed("the call ended first")),
+                        Some(_) => {}
+                    },
+                    _ = &mut deadline => return Err(AgentError::failed("the echo never came back")),
+                }
+            }
+            Ok(AgentOutcome::hang_up("heard the echo"))
+        }
+    });
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
+    // The INVITE has no body; our 200 OK carries the offer and the ACK
+    // the answer, naming SIPp's echo port.
+    let bare = invite(CALLER, DID);
+    let head_end = bare
+        .find("Content-Type: application/sdp")
+        .expect("the offer's headers");
+    let no_offer = format!("{}Content-Length: 0\n\n]]></send>", &bare[..head_end]);
+    let steps = vec![
+        no_offer,
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200">
+    <action>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true" assign_to="offer"/>
+    </action>
+  </recv>"#
+            .to_string(),
+        in_dialog(
+            "ACK",
+            1,
+            CALLER,
+            DID,
+            Some(("application/sdp", &sdp("[media_port]", "sendrecv"))),
+        ),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+        r#"  <Reference variables="offer"/>"#.to_string(),
+    ];
+    let sf = scenario(&dir.0, "late.xml", &scenario_of("late offer", &steps));
+    let mp = free_port().to_string();
+    let out = run_sipp(port, &sf, &["-m", "1", "-rtp_echo", "-mp", &mp]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    assert!(*heard.lock().unwrap() >= 10);
+    let end = records(&store)[0].end.clone().expect("closed");
+    assert_eq!(
+        (end.outcome, end.cause),
+        (Outcome::Completed, HangupCause::Agent)
+    );
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
