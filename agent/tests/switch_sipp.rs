@@ -677,3 +677,121 @@ async fn a_call_without_an_offer_gets_ours_and_its_media_starts_with_the_answer_
     assert_eq!(switch.media_sessions(), 0);
     switch.shutdown().await;
 }
+
+/// An agent that hands every call to `number`.
+fn transfers_to(number: &'static str) -> impl Agent {
+    agent_fn(move |_ctx, _call| async move {
+        Ok(AgentOutcome::Transfer {
+            target: agent::call::TransferTarget::Number(number.into()),
+            reason: Some("the caller asked for sales".into()),
+        })
+    })
+}
+
+const OUTBOUND_TO_ITALY: &str = r#"outbound = { allowed_destination_prefixes = ["+39"] }"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_transfer_to_a_number_is_a_refer_and_the_switch_leaves_once_the_target_answers() {
+    require("sipp");
+    let dir = TempDir::new("refer");
+    let (switch, store, port) = start_switch(
+        &dir.0,
+        OUTBOUND_TO_ITALY,
+        agents(transfers_to("+390211112222")),
+    )
+    .await;
+    let notify = in_dialog(
+        "NOTIFY",
+        2,
+        CALLER,
+        DID,
+        Some(("message/sipfrag", "SIP/2.0 200 OK\n")),
+    )
+    .replace(
+        "Max-Forwards: 70\n",
+        "Max-Forwards: 70\nEvent: refer\nSubscription-State: terminated;reason=noresource\n",
+    );
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <recv request="REFER">
+    <action>
+      <ereg regexp="sip:\+390211112222@" search_in="hdr" header="Refer-To:" check_it="true" assign_to="to"/>
+    </action>
+  </recv>"#
+            .to_string(),
+        OK_TO_LAST.replace("200 OK", "202 Accepted"),
+        notify,
+        // Our 200 to the NOTIFY and our BYE leave together, in either order.
+        r#"  <recv response="200" optional="true"/>"#.to_string(),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+        r#"  <Reference variables="to"/>"#.to_string(),
+    ];
+    let sf = scenario(&dir.0, "refer.xml", &scenario_of("refer", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let r = &records(&store)[0];
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Transferred)
+    );
+    let handoff = r.handoffs.last().expect("the transfer is recorded");
+    // Sent to where the call came from (SIPp), which places it.
+    assert!(
+        handoff.target.starts_with("sip:+390211112222@127.0.0.1:"),
+        "{}",
+        handoff.target
+    );
+    assert_eq!(
+        handoff.reason.as_deref(),
+        Some("the caller asked for sales")
+    );
+    assert_eq!(switch.endpoint().dialog_count(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_the_outbound_policy_refuses_is_not_sent_and_the_call_is_hung_up() {
+    require("sipp");
+    let dir = TempDir::new("refer-refused");
+    // +44 is not an allowed destination of the tenant.
+    let (switch, store, port) = start_switch(
+        &dir.0,
+        OUTBOUND_TO_ITALY,
+        agents(transfers_to("+442079460000")),
+    )
+    .await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "norefer.xml", &scenario_of("no refer", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let r = &records(&store)[0];
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(end.cause, HangupCause::Agent);
+    assert!(r.handoffs.is_empty(), "{:?}", r.handoffs);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.message.contains("policy refuses")),
+        "{:?}",
+        r.errors
+    );
+    switch.shutdown().await;
+}

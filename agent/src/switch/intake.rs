@@ -5,6 +5,7 @@
 //! session and the answer, then the agent and the media join side by
 //! side until the call ends.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,23 +14,24 @@ use rtp_media::engine::SessionParams;
 use rtp_media::g711::Codec as MediaCodec;
 use sip_core::call::{CallError, IncomingCall};
 use sip_core::message::{percent_decode, Message};
+use sip_core::resolve::CallTarget;
 use sip_core::sdp::LocalMedia;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
-use super::media::{self, session_params, CallEnding};
+use super::media::{self, session_params, CallEnding, SipCommand};
 use super::metrics as m;
 use super::{Shared, GREETING_AGENT, VOICEMAIL_AGENT};
 use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::journal::RecordLog;
 use crate::media::{BridgeEnd, MediaBridge};
 use crate::numbers::Normalised;
-use crate::policy::InboundVerdict;
+use crate::policy::{InboundVerdict, OutboundVerdict};
 use crate::record::{
     CallDirection, CallEnd, CallRecord, CallStore, CallUpdate, Handoff, HandoffKind, HangupCause,
     OpenCallRecord, Outcome, Party,
 };
-use crate::routing::RouteAction;
+use crate::routing::{Route, RouteAction, Tenant};
 use crate::supervise::{supervise, Supervision, Verdict};
 
 /// The Reason header of a refusal (RFC 3326), carrying the status and the
@@ -302,9 +304,9 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
 
     let (signals_tx, mut signals) = mpsc::unbounded_channel();
     let (gone_tx, gone) = watch::channel(false);
-    let (bye, bye_rx) = oneshot::channel();
+    let (sip_commands, sip_rx) = mpsc::unbounded_channel();
     let sip = tokio::spawn(
-        media::signalling(call, signals_tx, gone_tx, bye_rx).instrument(tracing::Span::current()),
+        media::signalling(call, signals_tx, gone_tx, sip_rx).instrument(tracing::Span::current()),
     );
     let mut bridge = match MediaBridge::new(session) {
         Ok(bridge) => Some(bridge),
@@ -329,6 +331,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     let mut next = Some((agent_name, agent));
     let mut failure: Option<String> = None;
     let mut end = None;
+    let mut blind: Option<(TransferTarget, Option<String>)> = None;
     while let (Some((name, agent)), Some(bridge)) = (next.take(), bridge.as_mut()) {
         let fallback =
             (voicemail_fallback && name != VOICEMAIL_AGENT).then(|| VOICEMAIL_AGENT.to_string());
@@ -370,12 +373,8 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
                         Some(found)
                     }
                     None => {
-                        log.error(
-                            "switch",
-                            format!(
-                                "transfer to {target} is not carried out by the switch; hanging up"
-                            ),
-                        );
+                        // A person or a number: the far end places that call.
+                        blind = Some((target, reason));
                         None
                     }
                 }
@@ -394,8 +393,34 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             next = then;
         }
     }
+    if let Some((target, reason)) = blind {
+        let uri = transfer_uri(&target, tenant, &route, source, Timestamp::now());
+        let (reply, outcome) = oneshot::channel();
+        let result = match uri {
+            Ok(uri) => match sip_commands.send(SipCommand::Transfer(uri.clone(), reply)) {
+                Ok(()) => outcome
+                    .await
+                    .unwrap_or_else(|_| Err("the call ended".into()))
+                    .map(|()| uri),
+                Err(_) => Err("the call ended".into()),
+            },
+            Err(why) => Err(why),
+        };
+        match result {
+            Ok(uri) => log.update(CallUpdate::Handoff(Handoff {
+                at: Timestamp::now(),
+                kind: HandoffKind::Transfer,
+                target: uri.to_string(),
+                reason,
+            })),
+            Err(why) => {
+                warn!(%target, %why, "transfer failed; hanging up");
+                log.error("switch", format!("transfer to {target} failed: {why}"));
+            }
+        }
+    }
     // Whatever is left of the call ends from our side.
-    let _ = bye.send(());
+    let _ = sip_commands.send(SipCommand::HangUp);
     let ending = sip
         .await
         .unwrap_or_else(|e| CallEnding::Failed(format!("signalling task: {e}")));
@@ -416,6 +441,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
         ),
         (None, _, CallEnding::Remote) => (Outcome::Completed, HangupCause::Remote),
         (None, _, CallEnding::Local) => (Outcome::Completed, HangupCause::Agent),
+        (None, _, CallEnding::Transferred) => (Outcome::Completed, HangupCause::Transferred),
         (None, _, CallEnding::Failed(why)) => (failed(None, why), HangupCause::Error),
     };
     m::call_ended(m::outcome_label(&outcome));
@@ -426,6 +452,45 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     };
     if let Err(e) = log.close(end).await {
         error!(error = %e, "cannot close the call record");
+    }
+}
+
+/// The Refer-To URI of a blind transfer to `target`: a number (the
+/// profile's operator is its human number) is checked against the
+/// tenant's outbound policy and sent as `sip:+E164@` the address the call
+/// came from (the trunk's proxy or the gateway, which places the call); a
+/// SIP URI is used as given.
+fn transfer_uri(
+    target: &TransferTarget,
+    tenant: &Tenant,
+    route: &Route,
+    source: SocketAddr,
+    now: Timestamp,
+) -> Result<CallTarget, String> {
+    let number = match target {
+        TransferTarget::Uri(uri) => return CallTarget::parse(uri).map_err(|e| e.to_string()),
+        TransferTarget::Number(n) => n.clone(),
+        TransferTarget::Operator => route
+            .profile
+            .human_number()
+            .map(|n| n.e164().to_string())
+            .ok_or("the profile has no human number")?,
+        TransferTarget::Agent(_) | TransferTarget::Voicemail => {
+            return Err(format!("{target} is not a destination on the network"))
+        }
+    };
+    let destination = tenant.normaliser().normalise(&number);
+    match tenant.policy().check_outbound(&destination, now) {
+        OutboundVerdict::Refuse { reason, .. } => Err(format!("policy refuses it ({reason})")),
+        OutboundVerdict::Admit(grant) => {
+            // The far end places the call: no minutes of ours are used.
+            grant.settle(std::time::Duration::ZERO);
+            let e164 = destination
+                .number()
+                .map(|n| n.e164().to_string())
+                .ok_or("not a number")?;
+            CallTarget::parse(&format!("sip:{e164}@{source}")).map_err(|e| e.to_string())
+        }
     }
 }
 

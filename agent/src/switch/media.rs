@@ -9,9 +9,12 @@
 //! [`LineSignal`]s, the far end's BYE ends the bridge's run, and our BYE
 //! is sent when the switch ends the call.
 
+use std::time::Duration;
+
 use rtp_media::engine::{Direction as MediaDirection, SessionParams};
 use rtp_media::g711::Codec as MediaCodec;
 use sip_core::call::{Call, CallEvent, HangupCause as SipHangupCause};
+use sip_core::resolve::CallTarget;
 use sip_core::sdp::{Codec, Direction, NegotiatedMedia};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
@@ -50,6 +53,9 @@ pub enum CallEnding {
     Remote,
     /// We hung up (BYE sent).
     Local,
+    /// The far end took a blind transfer (REFER) and the target answered;
+    /// we left the call.
+    Transferred,
     /// The call failed (no ACK, in-dialog requests unanswered); the text
     /// says what.
     Failed(String),
@@ -66,22 +72,50 @@ fn ending_of(cause: SipHangupCause) -> CallEnding {
     }
 }
 
+/// How long the far end may take to report a transfer's outcome (the
+/// target ringing included) before the transfer counts as failed.
+pub(crate) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the switch asks of a call's signalling side.
+#[derive(Debug)]
+pub(crate) enum SipCommand {
+    /// Send BYE (if the call is still up) and end.
+    HangUp,
+    /// Blind transfer (RFC 3515 REFER, RFC 5589): the reply says whether
+    /// the target answered; on success the call is left with BYE.
+    Transfer(CallTarget, oneshot::Sender<Result<(), String>>),
+}
+
+/// A transfer waiting for the far end's NOTIFY with the target's final
+/// response.
+struct PendingTransfer {
+    reply: oneshot::Sender<Result<(), String>>,
+    deadline: tokio::time::Instant,
+}
+
 /// The SIP side of an answered call, for as long as it is up: keys sent
 /// as SIP INFO and re-INVITEs (as the media session's parameters) go to
 /// the media bridge on `signals`; `gone` turns true when the call is over
-/// (BYE either way, a failure); BYE is sent when `hang_up` fires or is
-/// dropped.
+/// (BYE either way, a failure); `commands` hang up (also when dropped) or
+/// transfer the call.
 pub(crate) async fn signalling(
     mut call: Call,
     signals: mpsc::UnboundedSender<LineSignal>,
     gone: watch::Sender<bool>,
-    mut hang_up: oneshot::Receiver<()>,
+    mut commands: mpsc::UnboundedReceiver<SipCommand>,
 ) -> CallEnding {
+    let mut transfer: Option<PendingTransfer> = None;
     let ending = loop {
+        let deadline = transfer.as_ref().map(|t| t.deadline);
         tokio::select! {
             event = call.next_event() => match event {
                 None => break CallEnding::Failed("the call's signalling stopped".into()),
-                Some(CallEvent::Hangup(cause)) => break ending_of(cause),
+                Some(CallEvent::Hangup(cause)) => {
+                    if let Some(t) = transfer.take() {
+                        let _ = t.reply.send(Err("the call ended before the transfer's outcome".into()));
+                    }
+                    break ending_of(cause);
+                }
                 Some(CallEvent::Dtmf { digit, duration }) => {
                     let _ = signals.send(LineSignal::Dtmf { digit, duration });
                 }
@@ -89,12 +123,49 @@ pub(crate) async fn signalling(
                     info!(?media, "media follows the re-INVITE");
                     let _ = signals.send(LineSignal::Media(session_params(&media)));
                 }
+                Some(CallEvent::TransferProgress { code, last }) => {
+                    info!(code, last, "transfer progress");
+                    if code >= 200 || last {
+                        if let Some(t) = transfer.take() {
+                            let ok = (200..300).contains(&code);
+                            let _ = t.reply.send(if ok {
+                                Ok(())
+                            } else {
+                                Err(format!("the transfer target answered {code}"))
+                            });
+                            if ok {
+                                // RFC 5589 6.1: the transferor leaves.
+                                let _ = call.hangup().await;
+                                break CallEnding::Transferred;
+                            }
+                        }
+                    }
+                }
                 Some(other) => debug!(event = ?other, "call event"),
             },
-            _ = &mut hang_up => {
-                let _ = call.hangup().await;
-                break CallEnding::Local;
+            () = sleep_until(deadline) => {
+                if let Some(t) = transfer.take() {
+                    let _ = t.reply.send(Err("no outcome of the transfer from the far end".into()));
+                }
             }
+            command = commands.recv() => match command {
+                None | Some(SipCommand::HangUp) => {
+                    let _ = call.hangup().await;
+                    break CallEnding::Local;
+                }
+                Some(SipCommand::Transfer(target, reply)) => match call.transfer(&target).await {
+                    Ok(()) => {
+                        info!(%target, "transfer accepted by the far end");
+                        transfer = Some(PendingTransfer {
+                            reply,
+                            deadline: tokio::time::Instant::now() + TRANSFER_TIMEOUT,
+                        });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(format!("REFER to {target}: {e}")));
+                    }
+                },
+            },
         }
     };
     info!(?ending, "signalling ended");
@@ -102,10 +173,17 @@ pub(crate) async fn signalling(
     ending
 }
 
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn negotiated_media_becomes_session_params_field_by_field() {

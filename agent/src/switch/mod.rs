@@ -14,7 +14,9 @@
 //! [`CallHandle`](crate::call::CallHandle) that speaks of neither SIP nor
 //! RTP. A failed agent is followed by the voicemail agent where the
 //! profile offers voicemail; an agent's transfer to another agent or to
-//! voicemail runs that agent on the same call. When the call ends, from either side,
+//! voicemail runs that agent on the same call, and one to a number (the
+//! profile's operator included) is a blind transfer (REFER, RFC 3515 and
+//! RFC 5589) once the tenant's outbound policy allows the number. When the call ends, from either side,
 //! the media session is closed, the dialog is gone and the record is
 //! closed with the outcome and the hang-up cause.
 //!
