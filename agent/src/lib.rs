@@ -10,6 +10,8 @@
 //! - [`record`]: call records and the store that keeps them (SQLite by
 //!   default), recording file names, and the persistent side of outbound
 //!   campaigns.
+//! - [`metrics`]: the names of the counters, gauges and histograms the
+//!   switch and the agents report through the `metrics` facade.
 //! - [`numbers`]: caller and called numbers from URI user parts to E.164,
 //!   with the line's country, before anything compares them.
 //! - [`policy`]: which calls may happen (anonymous, block list, country,
@@ -48,6 +50,7 @@ pub mod config;
 pub mod customer;
 pub mod journal;
 pub mod media;
+pub mod metrics;
 pub mod numbers;
 pub mod outbound_routes;
 pub mod policy;

@@ -361,6 +361,9 @@ pub async fn converse(
             return Ok(AgentOutcome::CallerHungUp);
         };
         timings.first_audio = spoken.first_audio.map(|t| call.offset_of(t));
+        if let Some(latency) = timings.response_latency() {
+            crate::metrics::turn_latency(latency);
+        }
         call.transcript(
             Speaker::Agent,
             reply.clone(),

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent::call::{AgentOutcome, CallEvent};
+use agent::metrics as names;
 use agent::record::{HangupCause, Outcome, SqliteStore};
-use agent::switch::metrics as names;
 use agent::switch::{Agents, RtpConfig, SipConfig, Switch, SwitchConfig, TrunkAccountConfig};
 use agent::{agent_fn, AgentError, SharedAgent};
 use metrics::{

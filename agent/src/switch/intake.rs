@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
 use super::media::{self, session_params, CallEnding, SipCommand};
-use super::metrics as m;
 use super::{Shared, GREETING_AGENT, VOICEMAIL_AGENT};
 use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::journal::RecordLog;
 use crate::media::{BridgeEnd, MediaBridge};
+use crate::metrics as m;
 use crate::numbers::Normalised;
 use crate::policy::{InboundVerdict, OutboundVerdict};
 use crate::record::{

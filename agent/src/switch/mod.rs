@@ -50,7 +50,6 @@ mod config;
 mod intake;
 pub mod lines;
 mod media;
-pub mod metrics;
 
 pub use config::{
     RtpConfig, SipConfig, SwitchConfig, TransportSetting, TrunkAccountConfig, TrustedPeerConfig,
@@ -304,7 +303,7 @@ impl Switch {
         for a in self.accounts {
             a.registration.unregister().await;
             a.watcher.abort();
-            metrics::registration(&a.name, false);
+            crate::metrics::registration(&a.name, false);
         }
     }
 }
@@ -315,9 +314,9 @@ async fn watch_registration(name: String, mut state: watch::Receiver<Registratio
             *state.borrow_and_update(),
             RegistrationState::Registered { .. }
         );
-        metrics::registration(&name, registered);
+        crate::metrics::registration(&name, registered);
         if state.changed().await.is_err() {
-            metrics::registration(&name, false);
+            crate::metrics::registration(&name, false);
             return;
         }
     }

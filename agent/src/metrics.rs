@@ -1,6 +1,6 @@
-//! What the switch reports through the [`metrics`] facade: every name and
-//! label in one place, so that a dashboard, the `/metrics` page and the
-//! tests agree. Nothing is recorded unless the application installs a
+//! What the switch and its agents report through the [`metrics`] facade:
+//! every name and label in one place, so that a dashboard, the `/metrics`
+//! page and the tests agree. Nothing is recorded unless the application installs a
 //! recorder (a Prometheus exporter, for instance).
 
 use std::time::Duration;
