@@ -297,11 +297,23 @@ impl Switch {
 
     /// Stops taking calls and unregisters the trunk accounts. Calls in
     /// progress go on to their end (their records are closed then).
-    pub async fn shutdown(self) {
+    /// Dropping the switch stops taking calls too, and unregisters in the
+    /// background.
+    pub async fn shutdown(mut self) {
         self.intake.abort();
-        let _ = self.intake.await;
-        for a in self.accounts {
+        let _ = (&mut self.intake).await;
+        for a in std::mem::take(&mut self.accounts) {
+            a.watcher.abort();
             a.registration.unregister().await;
+            crate::metrics::registration(&a.name, false);
+        }
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.intake.abort();
+        for a in &self.accounts {
             a.watcher.abort();
             crate::metrics::registration(&a.name, false);
         }
