@@ -795,3 +795,53 @@ async fn a_transfer_the_outbound_policy_refuses_is_not_sent_and_the_call_is_hung
     );
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_handing_a_call_to_each_other_run_on_it_in_turn_until_the_limit() {
+    require("sipp");
+    let dir = TempDir::new("handoffs");
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let r = runs.clone();
+    // The agent hands the call to itself, again and again.
+    let agent = agent_fn(move |ctx: CallContext, _call| {
+        let runs = r.clone();
+        async move {
+            runs.lock().unwrap().push(ctx.call_id);
+            Ok(AgentOutcome::Transfer {
+                target: agent::call::TransferTarget::Agent("test".into()),
+                reason: None,
+            })
+        }
+    });
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
+    let steps = vec![
+        invite(CALLER, DID),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, CALLER, DID, None),
+        r#"  <recv request="BYE"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ];
+    let sf = scenario(&dir.0, "handoffs.xml", &scenario_of("handoffs", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let r = &records(&store)[0];
+    assert_eq!(
+        runs.lock().unwrap().len(),
+        8,
+        "the limit of agents per call"
+    );
+    assert!(runs.lock().unwrap().iter().all(|id| *id == r.call_id));
+    assert_eq!(
+        r.handoffs.len(),
+        7,
+        "each handoff taken is recorded: {:?}",
+        r.handoffs
+    );
+    assert_eq!(r.end.as_ref().unwrap().cause, HangupCause::Agent);
+    assert!(r.errors.iter().any(|e| e.message.contains("took turns")));
+    switch.shutdown().await;
+}

@@ -72,6 +72,11 @@ async fn close(record: OpenCallRecord, end: CallEnd) {
     }
 }
 
+/// Most agents that may take turns on one call (transfers between agents,
+/// fallbacks), so that two agents handing a call back and forth cannot
+/// keep it forever.
+const MAX_AGENTS_PER_CALL: usize = 8;
+
 /// An end the switch decided (a failure before or at the answer).
 fn switch_end(outcome: Outcome) -> CallEnd {
     CallEnd {
@@ -295,11 +300,8 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             return;
         }
     };
+    // The record was opened with the profile and agent routing chose.
     log.update(CallUpdate::Answered(Timestamp::now()));
-    log.update(CallUpdate::Routed {
-        profile: profile.clone(),
-        agent: agent_name.clone(),
-    });
     m::call_answered();
 
     let (signals_tx, mut signals) = mpsc::unbounded_channel();
@@ -332,6 +334,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     let mut failure: Option<String> = None;
     let mut end = None;
     let mut blind: Option<(TransferTarget, Option<String>)> = None;
+    let mut hops = 0;
     while let (Some((name, agent)), Some(bridge)) = (next.take(), bridge.as_mut()) {
         let fallback =
             (voicemail_fallback && name != VOICEMAIL_AGENT).then(|| VOICEMAIL_AGENT.to_string());
@@ -364,13 +367,13 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
                 };
                 match to.and_then(|n| shared.agents.get(&n).map(|a| (n, a.clone()))) {
                     Some(found) => {
-                        log.update(CallUpdate::Handoff(Handoff {
+                        let handoff = Handoff {
                             at: Timestamp::now(),
                             kind: HandoffKind::Transfer,
                             target: target.to_string(),
                             reason,
-                        }));
-                        Some(found)
+                        };
+                        Some((found, Some(handoff)))
                     }
                     None => {
                         // A person or a number: the far end places that call.
@@ -383,14 +386,27 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             Verdict::Fallback(why) => {
                 m::agent_error();
                 failure = Some(why.to_string());
+                // The supervisor recorded the fallback's handoff.
                 match fallback {
-                    Some(n) => shared.agents.get(&n).map(|a| (n, a.clone())),
+                    Some(n) => shared.agents.get(&n).map(|a| ((n, a.clone()), None)),
                     None => None,
                 }
             }
         };
-        if !over {
-            next = then;
+        hops += 1;
+        if over {
+            blind = None;
+        } else if hops >= MAX_AGENTS_PER_CALL {
+            warn!(hops, "too many agents on one call; hanging up");
+            log.error(
+                "switch",
+                format!("{hops} agents took turns on the call; hanging up"),
+            );
+        } else if let Some((found, handoff)) = then {
+            if let Some(handoff) = handoff {
+                log.update(CallUpdate::Handoff(handoff));
+            }
+            next = Some(found);
         }
     }
     if let Some((target, reason)) = blind {
