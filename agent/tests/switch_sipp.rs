@@ -138,6 +138,8 @@ async fn a_sipp_call_is_answered_with_media_both_ways_and_dtmf_then_hung_up_and_
     assert_eq!(r.profile.as_deref(), Some("front"));
     assert_eq!(r.agent.as_deref(), Some("test"));
     assert!(r.answer.is_some());
+    let digits: String = r.dtmf.iter().map(|d| d.digit).collect();
+    assert_eq!(digits, "5", "the key is in the record once");
     let end = r.end.as_ref().expect("closed");
     assert_eq!(end.outcome, Outcome::Completed);
     assert_eq!(end.cause, HangupCause::Agent);
