@@ -176,7 +176,9 @@ impl Switch {
     /// Checks `config`, opens the SIP sockets and the media engine,
     /// registers the trunk accounts and starts taking calls; each call is
     /// recorded in `store` and served by the agent its profile names in
-    /// `agents`.
+    /// `agents`. Run it on a multi-threaded Tokio runtime: agents are
+    /// supervised from their own tasks, and one that never yields must
+    /// not stall the others.
     pub async fn start(
         config: SwitchConfig,
         store: Arc<dyn CallStore>,
