@@ -3,6 +3,43 @@
 //! that must not reach media; routing picks a profile; the profile's
 //! [`Agent`] answers; every call leaves a call record.
 //!
+//! A working line: a trunk account, one tenant whose calls the built-in
+//! [`Echo`](agents::Echo) agent answers, call records in SQLite.
+//!
+//! ```no_run
+//! use std::{collections::HashMap, sync::Arc};
+//! use agent::{agents::Echo, record::SqliteStore, switch::{Agents, Switch, SwitchConfig}};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config: SwitchConfig = toml::from_str(r#"
+//!     [sip]
+//!     listen = ["0.0.0.0:5060"]
+//!     external_address = "203.0.113.5"    # this host's public address
+//!     [rtp]
+//!     advertised_address = "203.0.113.5" # written into SDP
+//!     [[accounts]]
+//!     name = "main"
+//!     tenant = "shop"
+//!     registrar = "sip.provider.example"
+//!     username = "1001"
+//!     password = "secret"
+//!     [[tenants]]
+//!     name = "shop"
+//!     default_country = "IT"
+//!     time_zone = "Europe/Rome"
+//!     default_profile = "front"
+//!     [tenants.profiles.front]
+//!     agent = "echo"
+//!     time_zone = "Europe/Rome"
+//! "#)?;
+//! let store = Arc::new(SqliteStore::open_path("calls.sqlite".as_ref(), "default")?);
+//! let agents: Agents = HashMap::from([("echo".to_string(), Arc::new(Echo) as agent::SharedAgent)]);
+//! let switch = Switch::start(config, store, agents).await?; // registers, answers
+//! tokio::signal::ctrl_c().await?;
+//! switch.shutdown().await; // unregisters
+//! # Ok(()) }
+//! ```
+//!
 //! Modules, each depending only on the ones listed before it:
 //!
 //! - [`config`]: the error every setting is validated with, naming the
