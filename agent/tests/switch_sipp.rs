@@ -91,6 +91,32 @@ async fn tone_then_hang_up(
     Ok(AgentOutcome::hang_up("heard the echo and the key"))
 }
 
+/// Plays a tone and listens until 10 loud frames of it have come back
+/// (SIPp echoes our RTP), counting them in `loud`, then hangs up with
+/// `reason`.
+async fn tone_until_echoed(
+    mut call: CallHandle,
+    loud: Arc<Mutex<usize>>,
+    reason: &'static str,
+) -> Result<AgentOutcome, AgentError> {
+    call.play(tone(10))?;
+    let deadline = tokio::time::sleep(Duration::from_secs(20));
+    tokio::pin!(deadline);
+    while *loud.lock().unwrap() < 10 {
+        tokio::select! {
+            event = call.next_event() => match event {
+                Some(CallEvent::Audio(f)) if !f.concealed && energy(&f.samples) > 1.0e6 => {
+                    *loud.lock().unwrap() += 1;
+                }
+                Some(CallEvent::HungUp) | None => return Err(AgentError::failed("the call ended first")),
+                Some(_) => {}
+            },
+            _ = &mut deadline => return Err(AgentError::failed("the echo never came back")),
+        }
+    }
+    Ok(AgentOutcome::hang_up(reason))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sipp_call_is_answered_with_media_both_ways_and_dtmf_then_hung_up_and_recorded() {
     require("sipp");
@@ -369,26 +395,8 @@ async fn re_invites_put_the_media_on_hold_and_move_it_to_the_callers_new_address
     let dir = TempDir::new("hold");
     let loud = Arc::new(Mutex::new(0usize));
     let l = loud.clone();
-    let agent = agent_fn(move |_ctx, mut call: CallHandle| {
-        let loud = l.clone();
-        async move {
-            call.play(tone(10))?;
-            let deadline = tokio::time::sleep(Duration::from_secs(20));
-            tokio::pin!(deadline);
-            while *loud.lock().unwrap() < 10 {
-                tokio::select! {
-                    event = call.next_event() => match event {
-                        Some(CallEvent::Audio(f)) if !f.concealed && energy(&f.samples) > 1.0e6 => {
-                            *loud.lock().unwrap() += 1;
-                        }
-                        Some(CallEvent::HungUp) | None => return Err(AgentError::failed("the call ended first")),
-                        Some(_) => {}
-                    },
-                    _ = &mut deadline => return Err(AgentError::failed("the echo never came back")),
-                }
-            }
-            Ok(AgentOutcome::hang_up("heard the echo at the new address"))
-        }
+    let agent = agent_fn(move |_ctx, call| {
+        tone_until_echoed(call, l.clone(), "heard the echo at the new address")
     });
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
     // The call starts towards a port where nobody echoes; the re-INVITEs
@@ -614,27 +622,7 @@ async fn a_call_without_an_offer_gets_ours_and_its_media_starts_with_the_answer_
     let dir = TempDir::new("late");
     let heard = Arc::new(Mutex::new(0usize));
     let h = heard.clone();
-    let agent = agent_fn(move |_ctx, mut call: CallHandle| {
-        let heard = h.clone();
-        async move {
-            call.play(tone(10))?;
-            let deadline = tokio::time::sleep(Duration::from_secs(20));
-            tokio::pin!(deadline);
-            while *heard.lock().unwrap() < 10 {
-                tokio::select! {
-                    event = call.next_event() => match event {
-                        Some(CallEvent::Audio(f)) if !f.concealed && energy(&f.samples) > 1.0e6 => {
-                            *heard.lock().unwrap() += 1;
-                        }
-                        Some(CallEvent::HungUp) | None => return Err(AgentError::failed("the call ended first")),
-                        Some(_) => {}
-                    },
-                    _ = &mut deadline => return Err(AgentError::failed("the echo never came back")),
-                }
-            }
-            Ok(AgentOutcome::hang_up("heard the echo"))
-        }
-    });
+    let agent = agent_fn(move |_ctx, call| tone_until_echoed(call, h.clone(), "heard the echo"));
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
     // The INVITE has no body; our 200 OK carries the offer and the ACK
     // the answer, naming SIPp's echo port.
