@@ -19,6 +19,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+#[path = "common/noise.rs"]
+mod noise;
+use noise::Noise;
+
 const LEVELS: [f64; 5] = [-10.0, -20.0, -30.0, -35.0, -40.0];
 /// The signal-to-noise ratio; `CALLERID_SNR_DB` sets another one, to see
 /// where the decoders' margin ends (the 99 % still applies).
@@ -60,24 +64,6 @@ fn generator() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     binary
-}
-
-/// Deterministic white Gaussian noise (xorshift + Box–Muller).
-struct Noise(u64);
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn gaussian(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.uniform() * n as f64) as usize % n
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -307,25 +307,17 @@ impl Default for DtmfDetector {
     }
 }
 
+// The caller ID interop test's own copy: one source for both.
+#[cfg(test)]
+#[path = "../../tests/common/noise.rs"]
+mod noise;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dtmf::ToneGenerator;
 
-    /// Deterministic white Gaussian noise (xorshift + Box–Muller).
-    struct Noise(u64);
-    impl Noise {
-        fn uniform(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-        fn gaussian(&mut self) -> f64 {
-            let (u1, u2) = (self.uniform(), self.uniform());
-            (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-        }
-    }
+    use super::noise::Noise;
 
     fn add_noise(samples: &mut [i16], rms: f64, noise: &mut Noise) {
         for s in samples.iter_mut() {
