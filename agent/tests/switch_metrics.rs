@@ -234,15 +234,14 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     let answered = scenario_of(
         "answered",
         &[
-            invite(CALLER, DID),
-            r#"  <recv response="100" optional="true"/>"#.to_string(),
-            r#"  <recv response="180" optional="true"/>"#.to_string(),
-            r#"  <recv response="200"/>"#.to_string(),
-            in_dialog("ACK", 1, CALLER, DID, None),
-            r#"  <pause milliseconds="300"/>"#.to_string(),
-            in_dialog("BYE", 2, CALLER, DID, None),
-            r#"  <recv response="200"/>"#.to_string(),
-        ],
+            answered_call(CALLER, DID),
+            vec![
+                r#"  <pause milliseconds="300"/>"#.to_string(),
+                in_dialog("BYE", 2, CALLER, DID, None),
+                r#"  <recv response="200"/>"#.to_string(),
+            ],
+        ]
+        .concat(),
     );
     let sf = scenario(&dir.0, "answered.xml", &answered);
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
@@ -259,14 +258,13 @@ async fn registration_calls_refusals_and_agent_errors_are_counted_through_the_me
     let failing = scenario_of(
         "agent fails",
         &[
-            invite(CALLER, DID),
-            r#"  <recv response="100" optional="true"/>"#.to_string(),
-            r#"  <recv response="180" optional="true"/>"#.to_string(),
-            r#"  <recv response="200"/>"#.to_string(),
-            in_dialog("ACK", 1, CALLER, DID, None),
-            r#"  <recv request="BYE"/>"#.to_string(),
-            OK_TO_LAST.to_string(),
-        ],
+            answered_call(CALLER, DID),
+            vec![
+                r#"  <recv request="BYE"/>"#.to_string(),
+                OK_TO_LAST.to_string(),
+            ],
+        ]
+        .concat(),
     );
     let sf = scenario(&dir.0, "failing.xml", &failing);
     let out = run_sipp(port, &sf, &["-m", "1"]).await;

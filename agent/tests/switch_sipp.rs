@@ -125,12 +125,8 @@ async fn a_sipp_call_is_answered_with_media_both_ways_and_dtmf_then_hung_up_and_
     let h = heard.clone();
     let agent = agent_fn(move |_ctx, call| tone_then_hang_up(call, h.clone()));
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <pause milliseconds="500"/>"#.to_string(),
         in_dialog(
             "INFO",
@@ -142,7 +138,7 @@ async fn a_sipp_call_is_answered_with_media_both_ways_and_dtmf_then_hung_up_and_
         r#"  <recv response="200"/>"#.to_string(),
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "answer.xml", &scenario_of("answer", &steps));
     let mp = free_port().to_string();
     let out = run_sipp(port, &sf, &["-m", "1", "-rtp_echo", "-mp", &mp]).await;
@@ -252,15 +248,14 @@ async fn a_call_over_the_tenants_channel_limit_is_refused_with_486_and_recorded(
     let held = scenario_of(
         "held",
         &[
-            invite(CALLER, DID),
-            r#"  <recv response="100" optional="true"/>"#.to_string(),
-            r#"  <recv response="180" optional="true"/>"#.to_string(),
-            r#"  <recv response="200"/>"#.to_string(),
-            in_dialog("ACK", 1, CALLER, DID, None),
-            r#"  <pause milliseconds="3000"/>"#.to_string(),
-            in_dialog("BYE", 2, CALLER, DID, None),
-            r#"  <recv response="200"/>"#.to_string(),
-        ],
+            answered_call(CALLER, DID),
+            vec![
+                r#"  <pause milliseconds="3000"/>"#.to_string(),
+                in_dialog("BYE", 2, CALLER, DID, None),
+                r#"  <recv response="200"/>"#.to_string(),
+            ],
+        ]
+        .concat(),
     );
     let held = scenario(&dir.0, "held.xml", &held);
     let first = tokio::spawn(async move { run_sipp(port, &held, &["-m", "1"]).await });
@@ -313,16 +308,12 @@ async fn two_hundred_calls_in_a_row_leave_no_dialog_session_channel_task_or_open
     let dir = TempDir::new("many");
     let agent = agent_fn(until_hung_up);
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <pause milliseconds="200"/>"#.to_string(),
         in_dialog("BYE", 2, CALLER, DID, None),
         r#"  <recv response="200"/>"#.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "many.xml", &scenario_of("many", &steps));
     let out = run_sipp(port, &sf, &["-m", "200", "-r", "40", "-l", "20"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
@@ -448,12 +439,8 @@ async fn the_echo_agent_answers_a_sipp_call_and_hangs_up_when_the_caller_presses
     require("sipp");
     let dir = TempDir::new("echo");
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent::agents::Echo)).await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <pause milliseconds="1000"/>"#.to_string(),
         in_dialog(
             "INFO",
@@ -465,7 +452,7 @@ async fn the_echo_agent_answers_a_sipp_call_and_hangs_up_when_the_caller_presses
         r#"  <recv response="200"/>"#.to_string(),
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "echo.xml", &scenario_of("echo", &steps));
     let mp = free_port().to_string();
     let out = run_sipp(port, &sf, &["-m", "1", "-rtp_echo", "-mp", &mp]).await;
@@ -492,15 +479,11 @@ async fn a_failing_agent_is_recorded_as_failed_and_the_call_hung_up() {
         Err::<AgentOutcome, _>(AgentError::failed("the model is unreachable"))
     });
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "fails.xml", &scenario_of("fails", &steps));
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
@@ -548,15 +531,11 @@ async fn a_failing_agent_is_followed_by_voicemail_where_the_profile_offers_it() 
     });
     agents.insert("voicemail".into(), Arc::new(voicemail) as SharedAgent);
     let (switch, store, port) = start_switch_for(&dir.0, tenant, agents).await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "fallback.xml", &scenario_of("fallback", &steps));
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
@@ -592,15 +571,11 @@ async fn a_call_whose_media_goes_silent_is_hung_up_and_recorded_as_a_media_timeo
         |config| config.rtp.timeout_secs = 1,
     )
     .await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <recv request="BYE" timeout="10000"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "silent.xml", &scenario_of("silent", &steps));
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
@@ -701,12 +676,8 @@ async fn an_agent_transfer_to_a_number_is_a_refer_and_the_switch_leaves_once_the
         "Max-Forwards: 70\n",
         "Max-Forwards: 70\nEvent: refer\nSubscription-State: terminated;reason=noresource\n",
     );
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <recv request="REFER">
     <action>
       <ereg regexp="sip:\+390211112222@" search_in="hdr" header="Refer-To:" check_it="true" assign_to="to"/>
@@ -720,7 +691,7 @@ async fn an_agent_transfer_to_a_number_is_a_refer_and_the_switch_leaves_once_the
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
         r#"  <Reference variables="to"/>"#.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "refer.xml", &scenario_of("refer", &steps));
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
@@ -758,15 +729,11 @@ async fn a_transfer_the_outbound_policy_refuses_is_not_sent_and_the_call_is_hung
         agents(transfers_to("+442079460000")),
     )
     .await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "norefer.xml", &scenario_of("no refer", &steps));
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));
@@ -804,15 +771,11 @@ async fn agents_handing_a_call_to_each_other_run_on_it_in_turn_until_the_limit()
         }
     });
     let (switch, store, port) = start_switch(&dir.0, "", agents(agent)).await;
-    let steps = vec![
-        invite(CALLER, DID),
-        r#"  <recv response="100" optional="true"/>"#.to_string(),
-        r#"  <recv response="180" optional="true"/>"#.to_string(),
-        r#"  <recv response="200"/>"#.to_string(),
-        in_dialog("ACK", 1, CALLER, DID, None),
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
         r#"  <recv request="BYE"/>"#.to_string(),
         OK_TO_LAST.to_string(),
-    ];
+    ]);
     let sf = scenario(&dir.0, "handoffs.xml", &scenario_of("handoffs", &steps));
     let out = run_sipp(port, &sf, &["-m", "1"]).await;
     assert!(out.status.success(), "{}", sipp_report(&out));

@@ -239,6 +239,19 @@ a=fmtp:101 0-15
     )
 }
 
+/// The steps of a call the switch answers: the INVITE from `from` to
+/// `did` (see [`invite`]), its provisional responses (optional), the 200
+/// OK and our ACK. A scenario goes on from there.
+pub fn answered_call(from: &str, did: &str) -> Vec<String> {
+    vec![
+        invite(from, did),
+        r#"  <recv response="100" optional="true"/>"#.to_string(),
+        r#"  <recv response="180" optional="true"/>"#.to_string(),
+        r#"  <recv response="200"/>"#.to_string(),
+        in_dialog("ACK", 1, from, did, None),
+    ]
+}
+
 /// The ACK of our 200 OK, and an in-dialog request after it use these
 /// headers.
 pub fn in_dialog(
