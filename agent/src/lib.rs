@@ -72,6 +72,8 @@
 //!   fallback decision, written to the record.
 //! - [`turn`]: the speech-to-text → respond → text-to-speech loop with
 //!   barge-in.
+//! - [`engines`]: offline speech engines (PocketSphinx, eSpeak NG), each
+//!   behind a cargo feature.
 //! - [`agents`]: the built-in agents.
 //! - [`switch`]: the SIP endpoint and media engine serving every line:
 //!   which line and tenant a call came in on, policy before media, the
@@ -85,6 +87,7 @@ pub mod agents;
 pub mod call;
 pub mod config;
 pub mod customer;
+pub mod engines;
 pub mod journal;
 pub mod media;
 pub mod metrics;
