@@ -146,6 +146,49 @@ pub struct ProfileConfig {
     /// set.
     #[serde(default)]
     pub out_of_hours: Option<OutOfHours>,
+    /// The questions the assistant agent answers
+    /// ([`Assistant`](crate::agents::Assistant)): each entry's phrases,
+    /// matched on the caller's words in any order, lead to its answer.
+    #[serde(default)]
+    pub faq: Vec<FaqEntry>,
+    /// A menu the assistant says after the greeting ("press 1 to talk to
+    /// the assistant, 2 for a person"): key `1` goes on with the
+    /// assistant, `2` (like `0` at any time) reaches a person.
+    #[serde(default)]
+    pub menu: Option<String>,
+    /// Where the assistant sends a caller it did not understand twice in
+    /// a row. Default: a person (the human number), else voicemail where
+    /// the profile offers it.
+    #[serde(default)]
+    pub not_understood: NotUnderstood,
+}
+
+/// One question the assistant knows: how callers ask it, and the answer.
+///
+/// ```toml
+/// [[tenants.profiles.front.faq]]
+/// phrases = ["opening hours", "when are you open"]
+/// answer = "We are open Monday to Friday, nine to six."
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqEntry {
+    /// Ways a caller asks the question; the words count, not their order,
+    /// case or punctuation.
+    pub phrases: Vec<String>,
+    /// What the assistant says back.
+    pub answer: String,
+}
+
+/// Where a caller the assistant did not understand twice goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotUnderstood {
+    /// The profile's human number; voicemail when it has none.
+    #[default]
+    Human,
+    /// Voicemail (the profile must have voicemail on).
+    Voicemail,
 }
 
 /// A tenant: one customer of the switch with its own numbers, profiles,
@@ -283,6 +326,34 @@ pub struct Profile {
     hours: Option<[Vec<OpenRange>; 7]>,
     holidays: Holidays,
     out_of_hours: Option<OutOfHours>,
+    faq: Vec<FaqEntry>,
+    menu: Option<String>,
+    not_understood: NotUnderstood,
+}
+
+/// Refuses an FAQ entry without phrases, an empty phrase or an empty
+/// answer, naming it (`faq[2].phrases[0]`).
+pub(crate) fn check_faq(faq: &[FaqEntry]) -> Result<(), ConfigError> {
+    for (i, entry) in faq.iter().enumerate() {
+        if entry.phrases.is_empty() {
+            return Err(ConfigError::new(
+                format!("faq[{i}].phrases"),
+                "an FAQ entry needs at least one phrase a caller would say",
+            ));
+        }
+        for (j, phrase) in entry.phrases.iter().enumerate() {
+            if !phrase.chars().any(char::is_alphanumeric) {
+                return Err(ConfigError::new(
+                    format!("faq[{i}].phrases[{j}]"),
+                    format!("{phrase:?} has no words to match"),
+                ));
+            }
+        }
+        if entry.answer.trim().is_empty() {
+            return Err(ConfigError::new(format!("faq[{i}].answer"), "empty answer"));
+        }
+    }
+    Ok(())
 }
 
 impl Profile {
@@ -354,6 +425,19 @@ impl Profile {
             }
             _ => {}
         }
+        check_faq(&config.faq)?;
+        if config.menu.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(ConfigError::new(
+                "menu",
+                "empty menu; leave the setting out for none",
+            ));
+        }
+        if config.not_understood == NotUnderstood::Voicemail && !config.voicemail {
+            return Err(ConfigError::new(
+                "not_understood",
+                "voicemail for callers not understood, but this profile has voicemail off",
+            ));
+        }
         Ok(Profile {
             name: name.to_string(),
             agent: config.agent.clone(),
@@ -364,6 +448,9 @@ impl Profile {
             hours,
             holidays,
             out_of_hours: config.out_of_hours.clone(),
+            faq: config.faq.clone(),
+            menu: config.menu.clone(),
+            not_understood: config.not_understood,
         })
     }
 
@@ -400,6 +487,22 @@ impl Profile {
     /// What happens when closed.
     pub fn out_of_hours(&self) -> Option<&OutOfHours> {
         self.out_of_hours.as_ref()
+    }
+
+    /// The questions the assistant answers (checked: every entry has
+    /// phrases with words and an answer).
+    pub fn faq(&self) -> &[FaqEntry] {
+        &self.faq
+    }
+
+    /// The menu said after the greeting, if any.
+    pub fn menu(&self) -> Option<&str> {
+        self.menu.as_deref()
+    }
+
+    /// Where a caller the assistant did not understand twice goes.
+    pub fn not_understood(&self) -> NotUnderstood {
+        self.not_understood
     }
 
     /// Whether the profile is open at `now`, on its own wall clock.
@@ -1092,6 +1195,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.validate().unwrap_err().setting, "out_of_hours.then");
+        assert_eq!(
+            bad("faq = [{ phrases = [], answer = \"a\" }]"),
+            "faq[0].phrases"
+        );
+        assert_eq!(
+            bad("faq = [{ phrases = [\"hours\"], answer = \"a\" }, { phrases = [\"x\", \" ?! \"], answer = \"b\" }]"),
+            "faq[1].phrases[1]"
+        );
+        assert_eq!(
+            bad("faq = [{ phrases = [\"opening hours\"], answer = \"  \" }]"),
+            "faq[0].answer"
+        );
+        assert_eq!(bad("menu = \"\""), "menu");
+        assert_eq!(bad("not_understood = \"voicemail\""), "not_understood");
+        let c: ProfileConfig = toml::from_str(
+            "agent = \"a\"\ntime_zone = \"UTC\"\nvoicemail = true\nnot_understood = \"voicemail\"\nmenu = \"Press 1 for the assistant, 2 for a person.\"\n[[faq]]\nphrases = [\"opening hours\", \"when are you open\"]\nanswer = \"Nine to six.\"",
+        )
+        .unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.faq[0].phrases.len(), 2);
         // 24:00 closes a day; a 24-hour range past midnight is allowed.
         let c: ProfileConfig = toml::from_str(
             "agent = \"a\"\ntime_zone = \"UTC\"\nout_of_hours = { action = \"agent\", agent = \"b\" }\nhours = { monday = [\"18:00-24:00\", \"08:00-08:00+1\"] }",
