@@ -8,7 +8,7 @@
 //! from configuration (`Arc<dyn TextToSpeech>`); an implementation writes
 //! `Box::pin(async move { ... })`.
 
-use crate::call::{BoxFuture, CallError, CallHandle, Player};
+use crate::call::{AgentOutcome, BoxFuture, CallError, CallHandle, Player};
 use crate::record::Speaker;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -60,6 +60,53 @@ pub trait SpeechToText: Send + Sync {
     ) -> BoxFuture<'a, Result<String, SpeechError>>;
 }
 
+/// What the caller did in one turn, as the turn helper
+/// ([`crate::turn`]) saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerTurn<'a> {
+    /// The words speech-to-text heard (never empty).
+    Said(&'a str),
+    /// The caller spoke, but speech-to-text found no words in it.
+    Unclear,
+    /// The caller said nothing for the turn helper's
+    /// [`no_input`](crate::turn::TurnConfig::no_input) after the agent
+    /// last spoke.
+    Silent,
+    /// The caller pressed a key.
+    Key(char),
+}
+
+/// What the agent does after the caller's turn: say something, and
+/// possibly end the conversation with an outcome (a transfer to a person
+/// or to voicemail, a hang-up) once it has been said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// Said to the caller; nothing when empty.
+    pub text: String,
+    /// When set, the conversation ends once `text` has been played (or
+    /// cut short by the caller), and the agent's part of the call ends
+    /// with this outcome.
+    pub then: Option<AgentOutcome>,
+}
+
+impl Reply {
+    /// Says `text` and goes on listening.
+    pub fn say(text: impl Into<String>) -> Self {
+        Reply {
+            text: text.into(),
+            then: None,
+        }
+    }
+
+    /// Says `text`, then ends the conversation with `outcome`.
+    pub fn end_with(text: impl Into<String>, outcome: AgentOutcome) -> Self {
+        Reply {
+            text: text.into(),
+            then: Some(outcome),
+        }
+    }
+}
+
 /// Decides what the agent says next.
 pub trait Responder: Send + Sync {
     /// The reply to `text`, given the `conversation` before it.
@@ -68,6 +115,28 @@ pub trait Responder: Send + Sync {
         conversation: &'a [Line],
         text: &'a str,
     ) -> BoxFuture<'a, Result<String, SpeechError>>;
+
+    /// What to do after any turn of the caller's, given the
+    /// `conversation` before it: words, speech without words, silence or
+    /// a key. The reply may end the conversation with an outcome.
+    ///
+    /// The default answers words with [`respond`](Self::respond) and lets
+    /// the rest pass in silence; a responder that transfers, hangs up or
+    /// reacts to keys and silence overrides it.
+    fn reply<'a>(
+        &'a self,
+        conversation: &'a [Line],
+        turn: CallerTurn<'a>,
+    ) -> BoxFuture<'a, Result<Reply, SpeechError>> {
+        Box::pin(async move {
+            match turn {
+                CallerTurn::Said(text) => Ok(Reply::say(self.respond(conversation, text).await?)),
+                CallerTurn::Unclear | CallerTurn::Silent | CallerTurn::Key(_) => {
+                    Ok(Reply::default())
+                }
+            }
+        })
+    }
 }
 
 /// Turns text into audio, streamed into a [`SpeechOut`] as it is produced.

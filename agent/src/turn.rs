@@ -11,6 +11,13 @@
 //! abandoned, and the helper listens to the new utterance
 //! ([`TurnConfig::barge_in`]).
 //!
+//! The caller's turn may also be a key, speech in which speech-to-text
+//! found no words, or (with [`TurnConfig::no_input`]) silence; the
+//! [`Responder`]'s [`reply`](Responder::reply) sees each and may end the
+//! conversation with an [`AgentOutcome`] once its words are said (a
+//! transfer to a person, voicemail, a hang-up). A key pressed while a
+//! reply plays stops it, as speech does, when barge-in is on.
+//!
 //! Every turn writes two transcript lines: the caller's (end of speech,
 //! transcript ready) and the agent's (all four moments: end of speech,
 //! transcript ready, reply ready, first audio on the wire).
@@ -34,7 +41,9 @@
 
 use crate::call::{AgentOutcome, CallContext, CallEvent, CallHandle, Frame, FRAME_DURATION};
 use crate::record::{Speaker, TurnTimings};
-use crate::speech::{Line, Responder, SpeechOut, SpeechToText, TextToSpeech, Utterance};
+use crate::speech::{
+    CallerTurn, Line, Responder, SpeechOut, SpeechToText, TextToSpeech, Utterance,
+};
 use crate::{Agent, AgentError};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,6 +68,10 @@ pub struct TurnConfig {
     /// The caller's audio at this rate, Hz (default 8000; 16000 for most
     /// speech-to-text models).
     pub audio_rate: u32,
+    /// How long the caller may stay silent after the agent last spoke
+    /// before that silence is a turn of its own
+    /// ([`CallerTurn::Silent`]); `None` (the default) waits for ever.
+    pub no_input: Option<Duration>,
 }
 
 impl Default for TurnConfig {
@@ -69,6 +82,7 @@ impl Default for TurnConfig {
             greeting: None,
             max_utterance: Duration::from_secs(30),
             audio_rate: crate::call::LINE_RATE,
+            no_input: None,
         }
     }
 }
@@ -161,6 +175,8 @@ struct Listener {
     end_of_turn: Duration,
     max_utterance: Duration,
     rate: u32,
+    /// Keys pressed and not yet taken as a turn.
+    keys: VecDeque<char>,
 }
 
 /// What one event meant to the listener.
@@ -169,6 +185,7 @@ enum Step {
     Nothing,
     SpeechStarted,
     TurnOver(Heard),
+    Key,
     HungUp,
 }
 
@@ -180,7 +197,21 @@ impl Listener {
             end_of_turn: config.end_of_turn,
             max_utterance: config.max_utterance,
             rate,
+            keys: VecDeque::new(),
         }
+    }
+
+    /// Whether nobody is speaking.
+    fn is_quiet(&self) -> bool {
+        self.hearing == Hearing::Quiet
+    }
+
+    /// The oldest key not taken yet. A key is the caller's turn: speech
+    /// heard around it (the key's own tone, in band) is dropped.
+    fn take_key(&mut self) -> Option<char> {
+        let key = self.keys.pop_front()?;
+        self.hearing = Hearing::Quiet;
+        Some(key)
     }
 
     /// Frames older than this before speech are not kept.
@@ -216,7 +247,11 @@ impl Listener {
                 Step::Nothing
             }
             CallEvent::Audio(frame) => self.on_frame(frame),
-            _ => Step::Nothing,
+            CallEvent::Dtmf { digit, .. } => {
+                self.keys.push_back(digit);
+                Step::Key
+            }
+            CallEvent::PlaybackFinished { .. } => Step::Nothing,
         }
     }
 
@@ -295,9 +330,48 @@ struct Spoken {
     interrupted: bool,
 }
 
-/// Holds the conversation on `call` until the caller hangs up: see the
-/// module docs. For agents that want the loop inside their own `run`
-/// (e.g. after an IVR menu).
+/// What the caller did next, as the listener collected it.
+#[derive(Debug)]
+enum Next {
+    Utterance(Heard),
+    Key(char),
+    Silent,
+    HungUp,
+}
+
+/// Waits for the caller's next turn: an utterance, a key, or (past
+/// `silent_at`, while nobody speaks) silence.
+async fn next_turn(
+    call: &mut CallHandle,
+    listener: &mut Listener,
+    silent_at: Option<tokio::time::Instant>,
+) -> Next {
+    loop {
+        if let Some(key) = listener.take_key() {
+            return Next::Key(key);
+        }
+        let quiet = listener.is_quiet();
+        let silence = async {
+            match silent_at {
+                Some(at) if quiet => tokio::time::sleep_until(at).await,
+                _ => std::future::pending().await,
+            }
+        };
+        let event = tokio::select! {
+            event = call.next_event() => event,
+            () = silence => return Next::Silent,
+        };
+        match listener.on_event(event) {
+            Step::TurnOver(heard) => return Next::Utterance(heard),
+            Step::HungUp => return Next::HungUp,
+            Step::Key | Step::Nothing | Step::SpeechStarted => {}
+        }
+    }
+}
+
+/// Holds the conversation on `call` until the caller hangs up or the
+/// responder ends it with an outcome: see the module docs. For agents
+/// that want the loop inside their own `run` (e.g. after an IVR menu).
 pub async fn converse(
     call: &mut CallHandle,
     stt: &dyn SpeechToText,
@@ -308,6 +382,7 @@ pub async fn converse(
     call.set_barge_in(config.barge_in)?;
     let mut listener = Listener::new(config, call.audio_rate());
     let mut history: Vec<Line> = Vec::new();
+    let silent_after = || config.no_input.map(|d| tokio::time::Instant::now() + d);
     if let Some(greeting) = &config.greeting {
         let spoken = speak(call, &mut listener, tts, greeting, config.barge_in).await?;
         let Some(spoken) = spoken else {
@@ -323,65 +398,75 @@ pub async fn converse(
             text: greeting.clone(),
         });
     }
+    let mut silent_at = silent_after();
     loop {
-        let heard = loop {
-            match listener.on_event(call.next_event().await) {
-                Step::TurnOver(heard) => break heard,
-                Step::HungUp => return Ok(AgentOutcome::CallerHungUp),
-                Step::Nothing | Step::SpeechStarted => {}
+        let mut timings = TurnTimings::default();
+        let text;
+        let turn = match next_turn(call, &mut listener, silent_at).await {
+            Next::HungUp => return Ok(AgentOutcome::CallerHungUp),
+            Next::Key(key) => CallerTurn::Key(key),
+            Next::Silent => CallerTurn::Silent,
+            Next::Utterance(heard) => {
+                text = stt.transcribe(&heard.utterance).await?;
+                let transcript_ready = Instant::now();
+                timings.end_of_speech = Some(call.offset_of(heard.end_of_speech));
+                timings.transcript_ready = Some(call.offset_of(transcript_ready));
+                if text.trim().is_empty() {
+                    CallerTurn::Unclear
+                } else {
+                    call.transcript(
+                        Speaker::Remote,
+                        text.clone(),
+                        call.offset_of(heard.started),
+                        timings,
+                    );
+                    CallerTurn::Said(&text)
+                }
             }
         };
-        let text = stt.transcribe(&heard.utterance).await?;
-        let transcript_ready = Instant::now();
-        if text.trim().is_empty() {
-            continue;
-        }
-        let mut timings = TurnTimings {
-            end_of_speech: Some(call.offset_of(heard.end_of_speech)),
-            transcript_ready: Some(call.offset_of(transcript_ready)),
-            ..TurnTimings::default()
-        };
-        call.transcript(
-            Speaker::Remote,
-            text.clone(),
-            call.offset_of(heard.started),
-            timings,
-        );
-        let reply = responder.respond(&history, &text).await?;
+        let reply = responder.reply(&history, turn).await?;
         let reply_ready = Instant::now();
         timings.reply_ready = Some(call.offset_of(reply_ready));
-        history.push(Line {
-            speaker: Speaker::Remote,
-            text,
-        });
-        if reply.trim().is_empty() {
-            continue;
+        if let CallerTurn::Said(said) = turn {
+            history.push(Line {
+                speaker: Speaker::Remote,
+                text: said.to_string(),
+            });
         }
-        let Some(spoken) = speak(call, &mut listener, tts, &reply, config.barge_in).await? else {
-            return Ok(AgentOutcome::CallerHungUp);
-        };
-        timings.first_audio = spoken.first_audio.map(|t| call.offset_of(t));
-        if let Some(latency) = timings.response_latency() {
-            crate::metrics::turn_latency(latency);
+        if !reply.text.trim().is_empty() {
+            let Some(spoken) =
+                speak(call, &mut listener, tts, &reply.text, config.barge_in).await?
+            else {
+                return Ok(AgentOutcome::CallerHungUp);
+            };
+            timings.first_audio = spoken.first_audio.map(|t| call.offset_of(t));
+            if let Some(latency) = timings.response_latency() {
+                crate::metrics::turn_latency(latency);
+            }
+            call.transcript(
+                Speaker::Agent,
+                reply.text.clone(),
+                call.offset_of(reply_ready),
+                timings,
+            );
+            if spoken.interrupted {
+                tracing::debug!(call_id = call.call_id(), "caller barged in");
+            }
+            history.push(Line {
+                speaker: Speaker::Agent,
+                text: reply.text,
+            });
         }
-        call.transcript(
-            Speaker::Agent,
-            reply.clone(),
-            call.offset_of(reply_ready),
-            timings,
-        );
-        if spoken.interrupted {
-            tracing::debug!(call_id = call.call_id(), "caller barged in");
+        if let Some(outcome) = reply.then {
+            return Ok(outcome);
         }
-        history.push(Line {
-            speaker: Speaker::Agent,
-            text: reply,
-        });
+        silent_at = silent_after();
     }
 }
 
 /// Speaks `text` while feeding the call's events to `listener`; stops at
-/// once when the caller barges in. `None` when the call ended.
+/// once when the caller barges in (speaks, or presses a key). `None` when
+/// the call ended.
 async fn speak(
     call: &mut CallHandle,
     listener: &mut Listener,
@@ -408,11 +493,11 @@ async fn speak(
                 }
                 event = call.next_event() => match listener.on_event(event) {
                     Step::HungUp => break None,
-                    Step::SpeechStarted if barge_in => break Some(true),
+                    Step::SpeechStarted | Step::Key if barge_in => break Some(true),
                     // Without barge-in, what the caller says over the
-                    // reply is not a turn.
+                    // reply is not a turn; keys wait for the reply's end.
                     Step::TurnOver(_) => {}
-                    Step::SpeechStarted | Step::Nothing => {}
+                    Step::SpeechStarted | Step::Key | Step::Nothing => {}
                 },
             }
         }
@@ -421,8 +506,9 @@ async fn speak(
         None => Ok(None),
         Some(interrupted) => {
             if interrupted {
-                // The media side already cleared what was queued; this
-                // clears what synthesis queued since.
+                // The media side already cleared what was queued (on
+                // speech); this clears what synthesis queued since, and
+                // the reply a key cut short.
                 player.stop()?;
                 first_audio = out.first_on_air().await;
             }

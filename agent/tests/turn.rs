@@ -1,14 +1,16 @@
 //! The turn helper over a real media engine, with test speech engines: a
 //! speech-to-text that reports the utterance's length, a responder that
 //! answers at once, and a text-to-speech that produces a tone of known
-//! length.
+//! length; and a responder that reacts to silence and keys.
 
 mod common;
 
 use agent::agent::BoxFuture;
+use agent::call::{AgentOutcome, TransferTarget};
 use agent::record::{CallEnd, HangupCause, Outcome, Speaker};
 use agent::speech::{
-    Line, Responder, SpeechError, SpeechOut, SpeechToText, TextToSpeech, Utterance,
+    CallerTurn, Line, Reply, Responder, SpeechError, SpeechOut, SpeechToText, TextToSpeech,
+    Utterance,
 };
 use agent::supervise::{Supervision, Verdict};
 use agent::turn::{TurnAgent, TurnConfig};
@@ -257,4 +259,115 @@ async fn the_caller_talking_over_a_reply_stops_it_and_is_heard_as_the_next_turn(
     let (a, b) = voiced(&interruption);
     assert!((ms - ((b - a) / 8) as i64).abs() <= 300, "{ms} ms");
     assert_eq!(responder.seen.lock().unwrap()[..2], [0, 2]);
+}
+
+/// Asks "still there?" on silence and ends the conversation with a
+/// transfer on any key; notes every turn it saw.
+#[derive(Default)]
+struct KeyResponder {
+    turns: Mutex<Vec<String>>,
+}
+
+impl Responder for KeyResponder {
+    fn respond<'a>(
+        &'a self,
+        _conversation: &'a [Line],
+        _text: &'a str,
+    ) -> BoxFuture<'a, Result<String, SpeechError>> {
+        Box::pin(async { Ok(String::new()) })
+    }
+
+    fn reply<'a>(
+        &'a self,
+        _conversation: &'a [Line],
+        turn: CallerTurn<'a>,
+    ) -> BoxFuture<'a, Result<Reply, SpeechError>> {
+        self.turns.lock().unwrap().push(format!("{turn:?}"));
+        Box::pin(async move {
+            Ok(match turn {
+                CallerTurn::Silent => Reply::say("still there?"),
+                CallerTurn::Key(digit) => Reply::end_with(
+                    "transferring",
+                    AgentOutcome::Transfer {
+                        target: TransferTarget::Operator,
+                        reason: Some(format!("key {digit}")),
+                    },
+                ),
+                _ => Reply::default(),
+            })
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_and_keys_are_turns_and_a_reply_can_end_the_conversation_with_a_transfer() {
+    let dir = scratch("turn-keys");
+    let store = store(&dir);
+    let engine = engine(24280);
+    let responder = Arc::new(KeyResponder::default());
+    let agent: SharedAgent = Arc::new(TurnAgent::new(
+        Arc::new(LengthStt),
+        responder.clone(),
+        Arc::new(ToneTts {
+            length: Duration::from_millis(400),
+        }),
+        TurnConfig {
+            no_input: Some(Duration::from_millis(1500)),
+            ..TurnConfig::default()
+        },
+    ));
+    let mut call = start_call(&engine, &store, "turn-3", agent, limits(), None);
+
+    // 1.5 s of quiet make a silent turn, answered; the key 1.1 s later
+    // (before the silence after the answer is long enough again) ends it.
+    let packets = Stream::new(0x7777)
+        .audio(&noise(8000 * 13 / 5, 40.0, 41))
+        .key('5', 5)
+        .audio(&noise(8000, 40.0, 43))
+        .packets;
+    let sent = Arc::new(AtomicUsize::new(0));
+    send_paced_counting(&call.far, call.local, packets, sent)
+        .join()
+        .unwrap();
+    call.hang_up();
+    let verdict = call.verdict.await.unwrap();
+    let Verdict::Finished(outcome) = verdict else {
+        panic!("{verdict:?}");
+    };
+    assert_eq!(
+        outcome,
+        AgentOutcome::Transfer {
+            target: TransferTarget::Operator,
+            reason: Some("key 5".into())
+        }
+    );
+    assert_eq!(*responder.turns.lock().unwrap(), ["Silent", "Key('5')"]);
+
+    call.record
+        .close(CallEnd {
+            at: jiff::Timestamp::now(),
+            outcome: Outcome::Completed,
+            cause: HangupCause::Agent,
+        })
+        .await
+        .unwrap();
+    let record = store.get("turn-3").unwrap().unwrap();
+    let said: Vec<(&str, Speaker)> = record
+        .transcript
+        .iter()
+        .map(|l| (l.text.as_str(), l.speaker))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("still there?", Speaker::Agent),
+            ("transferring", Speaker::Agent)
+        ]
+    );
+    // Nobody spoke: the answers have no end of speech, but were played.
+    for line in &record.transcript {
+        assert_eq!(line.timings.end_of_speech, None);
+        assert!(line.timings.first_audio.is_some(), "{line:?}");
+    }
+    assert_eq!(record.dtmf.len(), 1);
 }
