@@ -476,19 +476,21 @@ async fn speak(
 ) -> Result<Option<Spoken>, AgentError> {
     let player = call.player();
     let mut out = SpeechOut::new(player.clone());
+    // Set as soon as the first audio is on the line, so that a reply cut
+    // short afterwards still has its moment.
     let mut first_audio = None;
     let outcome = {
         let playing = async {
             tts.synthesize(text, &mut out).await?;
-            let first = out.first_on_air().await;
+            first_audio = out.first_on_air().await;
             player.wait().await?;
-            Ok::<_, AgentError>(first)
+            Ok::<_, AgentError>(())
         };
         tokio::pin!(playing);
         loop {
             tokio::select! {
                 done = &mut playing => {
-                    first_audio = done?;
+                    done?;
                     break Some(false);
                 }
                 event = call.next_event() => match listener.on_event(event) {
@@ -510,7 +512,9 @@ async fn speak(
                 // speech); this clears what synthesis queued since, and
                 // the reply a key cut short.
                 player.stop()?;
-                first_audio = out.first_on_air().await;
+                if first_audio.is_none() {
+                    first_audio = out.first_on_air().await;
+                }
             }
             Ok(Some(Spoken {
                 first_audio,
