@@ -34,15 +34,15 @@ const PERSON_WORDS: &[&str] = &[
 /// Words with which a caller ends the call.
 const GOODBYE_WORDS: &[&str] = &["goodbye", "bye"];
 
-/// What a caller says to reach a person or to leave, for a speech-to-text
-/// engine told which phrases to expect.
+/// What a caller says to reach a person, for a speech-to-text engine told
+/// which phrases to expect. Whole phrases, not single words: an engine
+/// listening for a grammar of phrases hears a lone word ("operator",
+/// "goodbye") in speech that was neither far more often than a phrase.
 const CALLER_PHRASES: &[&str] = &[
-    "operator",
-    "a person",
-    "a human",
+    "speak to an operator",
+    "talk to a person",
+    "a real person",
     "talk to someone",
-    "representative",
-    "goodbye",
 ];
 
 /// What the assistant says, in English.
@@ -1005,12 +1005,12 @@ mod tests {
             phrases[..4],
             ["opening hours", "where are you?", "when are you open"]
                 .iter()
-                .chain(&["operator"])
+                .chain(&["speak to an operator"])
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>()[..],
             "{phrases:?}"
         );
-        assert!(phrases.contains(&"a person".to_string()));
+        assert!(phrases.contains(&"talk to a person".to_string()));
     }
 
     #[test]
