@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agent::agents::{Assistant, AssistantProfiles};
-use agent::engines::{EspeakConfig, EspeakNg, PocketSphinx, PocketSphinxConfig};
+use agent::engines::{EspeakConfig, PocketSphinxConfig};
 use agent::record::{HangupCause, Outcome, Speaker};
 use agent::routing::{TenantConfig, TenantsConfig};
 use agent::switch::Agents;
@@ -90,17 +90,14 @@ async fn espeak_spoken_questions_get_the_faq_answer_and_asking_for_an_operator_t
         tenants: vec![tenant.clone()],
     })
     .expect("the assistant's settings");
-    let stt = PocketSphinx::new(PocketSphinxConfig {
-        expected_phrases: profiles.expected_phrases(),
-        ..PocketSphinxConfig::default()
-    })
+    let assistant = Assistant::offline(
+        profiles,
+        PocketSphinxConfig::default(),
+        EspeakConfig::default(),
+    )
     .expect("PocketSphinx loads its model");
-    let tts = EspeakNg::new(EspeakConfig::default()).expect("eSpeak NG settings");
     let mut agents: Agents = HashMap::new();
-    agents.insert(
-        "assistant".into(),
-        Arc::new(Assistant::new(Arc::new(stt), Arc::new(tts), profiles)) as SharedAgent,
-    );
+    agents.insert("assistant".into(), Arc::new(assistant) as SharedAgent);
     let (switch, store, port) = start_switch_for(&dir.0, tenant, agents).await;
 
     let question = spoken(&dir.0, "hours", "what are your opening hours");

@@ -643,6 +643,29 @@ impl Assistant {
     }
 }
 
+#[cfg(all(feature = "pocketsphinx", feature = "espeak-ng"))]
+impl Assistant {
+    /// The assistant fully offline: PocketSphinx listening for the FAQs'
+    /// phrases and the ways of asking for a person (added to any
+    /// `listen.expected_phrases`), eSpeak NG speaking. Fails when the
+    /// speech model cannot be loaded or a setting of eSpeak is refused.
+    pub fn offline(
+        profiles: AssistantProfiles,
+        listen: crate::engines::PocketSphinxConfig,
+        speak: crate::engines::EspeakConfig,
+    ) -> Result<Self, SpeechError> {
+        let mut listen = listen;
+        for phrase in profiles.expected_phrases() {
+            if !listen.expected_phrases.contains(&phrase) {
+                listen.expected_phrases.push(phrase);
+            }
+        }
+        let stt = crate::engines::PocketSphinx::new(listen)?;
+        let tts = crate::engines::EspeakNg::new(speak)?;
+        Ok(Assistant::new(Arc::new(stt), Arc::new(tts), profiles))
+    }
+}
+
 impl Agent for Assistant {
     async fn run(
         &self,
