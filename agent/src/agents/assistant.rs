@@ -567,6 +567,13 @@ impl AssistantProfiles {
 /// row goes to the person or to voicemail, as the profile says; see
 /// [`Dialogue`] for the rules.
 ///
+/// How well it understands is the speech-to-text's: PocketSphinx told
+/// the FAQ's phrases hears eSpeak's questions well, but often hears
+/// speech that is none of them as the nearest phrase, so a caller who
+/// asks something else may get an FAQ's answer instead of being asked
+/// again; with it, "not understood" is mostly silence or speech without
+/// words.
+///
 /// Its engines are trait objects, so any speech-to-text and
 /// text-to-speech will do. An engine that can be told which phrases to
 /// expect gets them from [`AssistantProfiles::expected_phrases`], before
