@@ -1,6 +1,6 @@
 //! The FAQ assistant through the switch, with SIPp as the caller on
-//! loopback: the `0` key reaches the profile's human number by a blind
-//! transfer (REFER), and a caller who stays silent twice is handed to
+//! loopback: the `0` key, and the menu's key for a person, reach the
+//! profile's human number by a blind transfer (REFER), and a caller who stays silent twice is handed to
 //! voicemail. Its speech is a test text-to-speech (a tone as long as the
 //! text); no speech reaches its speech-to-text in these calls.
 
@@ -102,13 +102,21 @@ fn assistant(tenant: &TenantConfig, no_input: Duration) -> SharedAgent {
     Arc::new(assistant)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_zero_key_reaches_the_profiles_human_number_by_a_refer() {
+/// A call to the assistant of a profile with a human number and
+/// `profile` settings, where the caller presses `key` over the opening:
+/// the REFER to the human number is answered and the call is recorded as
+/// transferred for `reason`, after the opening and the words before the
+/// transfer.
+async fn a_key_reaches_the_human_number(profile: &str, key: char, reason: &str) {
     require("sipp");
-    let dir = TempDir::new("assistant-zero");
+    let dir = TempDir::new("assistant-key");
     let tenant = assistant_tenant(
-        r#"human_number = "+390211112222""#,
+        &format!("human_number = \"+390211112222\"\n{profile}"),
         r#"outbound = { allowed_destination_prefixes = ["+39"] }"#,
+    );
+    let opening = tenant.profiles["front"].menu.as_ref().map_or_else(
+        || "Hello, this is the shop.".to_string(),
+        |menu| format!("Hello, this is the shop. {menu}"),
     );
     let mut agents: Agents = HashMap::new();
     agents.insert(
@@ -136,7 +144,10 @@ async fn the_zero_key_reaches_the_profiles_human_number_by_a_refer() {
             2,
             CALLER,
             DID,
-            Some(("application/dtmf-relay", "Signal=0\nDuration=160\n")),
+            Some((
+                "application/dtmf-relay",
+                &format!("Signal={key}\nDuration=160\n"),
+            )),
         ),
         r#"  <recv response="200"/>"#.to_string(),
         r#"  <recv request="REFER" timeout="15000">
@@ -170,13 +181,13 @@ async fn the_zero_key_reaches_the_profiles_human_number_by_a_refer() {
         "{}",
         handoff.target
     );
-    assert_eq!(handoff.reason.as_deref(), Some("the caller pressed 0"));
-    assert_eq!(r.dtmf.iter().map(|d| d.digit).collect::<String>(), "0");
+    assert_eq!(handoff.reason.as_deref(), Some(reason));
+    assert_eq!(r.dtmf.iter().map(|d| d.digit).collect::<Vec<_>>(), [key]);
     // The greeting (cut short by the key), then the words before the
     // transfer, both played.
     let said: Vec<&str> = r.transcript.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(said.len(), 2, "{said:?}");
-    assert_eq!(said[0], "Hello, this is the shop.");
+    assert_eq!(said[0], opening);
     assert!(said[1].contains("putting you through"), "{said:?}");
     assert!(r
         .transcript
@@ -185,6 +196,21 @@ async fn the_zero_key_reaches_the_profiles_human_number_by_a_refer() {
     assert_eq!(switch.endpoint().dialog_count(), 0);
     assert_eq!(switch.media_sessions(), 0);
     switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zero_key_reaches_the_profiles_human_number_by_a_refer() {
+    a_key_reaches_the_human_number("", '0', "the caller pressed 0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_menus_person_key_reaches_the_profiles_human_number_by_a_refer() {
+    a_key_reaches_the_human_number(
+        r#"menu = "Press 1 to talk to the assistant, 2 for a person.""#,
+        '2',
+        "the caller chose a person in the menu",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
