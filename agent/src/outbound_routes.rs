@@ -87,7 +87,8 @@ pub enum TrunkChoice {
 }
 
 impl TrunkChoice {
-    fn name(&self) -> &str {
+    /// The trunk's name.
+    pub fn name(&self) -> &str {
         match self {
             TrunkChoice::Name(n) => n,
             TrunkChoice::Rewrite { trunk, .. } => trunk,

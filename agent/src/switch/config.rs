@@ -262,7 +262,10 @@ impl TrunkAccountConfig {
 pub struct TrustedPeerConfig {
     /// The line's name.
     pub name: String,
-    /// An address (`192.0.2.10`) or network (`192.0.2.0/28`).
+    /// An address (`192.0.2.10`), an address with the port calls to it
+    /// go to (`192.0.2.10:5080`; without one, 5060), or a network
+    /// (`192.0.2.0/28`, which takes calls but cannot be an outbound
+    /// route's trunk).
     pub address: String,
     /// The tenant its calls belong to.
     pub tenant: String,
@@ -271,9 +274,11 @@ pub struct TrustedPeerConfig {
 impl TrustedPeerConfig {
     /// The peer's network.
     pub fn network(&self) -> Result<Cidr, ConfigError> {
-        self.address
-            .parse()
-            .map_err(|e| ConfigError::new("address", e))
+        let address = match self.address.trim().parse::<SocketAddr>() {
+            Ok(with_port) => with_port.ip().to_string(),
+            Err(_) => self.address.clone(),
+        };
+        address.parse().map_err(|e| ConfigError::new("address", e))
     }
 }
 
@@ -384,6 +389,7 @@ impl Validate for SwitchConfig {
         if let Some(store) = &self.store {
             store.validate().map_err(|e| e.within("store"))?;
         }
+        super::outbound::Trunks::new(self)?;
         Ok(())
     }
 }

@@ -50,11 +50,16 @@ mod config;
 mod intake;
 pub mod lines;
 mod media;
+pub mod outbound;
 
 pub use config::{
     RtpConfig, SipConfig, SwitchConfig, TransportSetting, TrunkAccountConfig, TrustedPeerConfig,
 };
 pub use media::{session_params, CallEnding};
+pub use outbound::{
+    new_call_id, AnsweredLeg, NotConnected, OutboundRequest, TrunkFailure, TrunkTry, Unanswered,
+    DEFAULT_RING_TIMEOUT,
+};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -111,6 +116,7 @@ pub(crate) struct Shared {
     pub(crate) engine: MediaEngine,
     pub(crate) router: Router,
     pub(crate) lines: Lines,
+    pub(crate) trunks: outbound::Trunks,
     pub(crate) store: Arc<dyn CallStore>,
     pub(crate) agents: Agents,
     pub(crate) recordings: Option<PathBuf>,
@@ -188,6 +194,7 @@ impl Switch {
         let advertised = advertised_address(&config)?;
         let router = Router::open(&config.tenants_config())?;
         let lines = Lines::new(&config)?;
+        let trunks = outbound::Trunks::new(&config)?;
         let mut sip = EndpointConfig {
             transport: TransportConfig {
                 udp: config.sip.listen.clone(),
@@ -229,6 +236,7 @@ impl Switch {
             engine,
             router,
             lines,
+            trunks,
             store,
             agents,
             recordings: config.store.as_ref().map(|s| s.recordings.clone()),
@@ -295,6 +303,15 @@ impl Switch {
             .iter()
             .find(|a| a.name == name)
             .map(|a| a.registration.watch())
+    }
+
+    /// Places a call through the tenant's outbound routes, with failover
+    /// between the route's trunks (see [`OutboundRequest`] and the
+    /// [`outbound` module](outbound)): the answered leg, with its media
+    /// session open, or how the call ended. Either way the call is in
+    /// the store under [`OutboundRequest::call_id`].
+    pub async fn place_call(&self, request: OutboundRequest) -> Result<AnsweredLeg, Unanswered> {
+        outbound::place(&self.shared, request).await
     }
 
     /// Stops taking calls and unregisters the trunk accounts. Calls in

@@ -1,0 +1,325 @@
+//! Calls placed by the switch through a tenant's outbound routes, with
+//! SIPp on loopback ports as the trunks: failover from a trunk answering
+//! 503 to one that answers, media both ways on the answered leg, and the
+//! call record of every placed call.
+
+mod sipp;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use agent::record::{CallDirection, CallStore, HangupCause, Outcome};
+use agent::routing::TenantConfig;
+use agent::switch::{NotConnected, OutboundRequest, TrustedPeerConfig};
+use rtp_media::engine::FrameKind;
+use sipp::*;
+
+/// Tenant "acme" in Italy, allowed to call +39, whose route for +39
+/// tries `trunks` in order presenting +390200000000.
+fn tenant_with_route(trunks: &[&str]) -> TenantConfig {
+    let trunks: Vec<String> = trunks.iter().map(|t| format!("{t:?}")).collect();
+    toml::from_str(&format!(
+        r#"
+name = "acme"
+default_country = "IT"
+time_zone = "Europe/Rome"
+default_profile = "front"
+
+[limits]
+outbound = {{ allowed_destination_prefixes = ["+39"], minutes_per_day = 60 }}
+
+[[outbound_routes.routes]]
+name = "italy"
+prefix = "+39"
+trunks = [{}]
+caller_id = "+390200000000"
+
+[profiles.front]
+agent = "test"
+time_zone = "Europe/Rome"
+"#,
+        trunks.join(", ")
+    ))
+    .expect("tenant config")
+}
+
+/// A trusted peer on 127.0.0.1:`port` that outbound routes name `name`.
+fn trunk(name: &str, port: u16) -> TrustedPeerConfig {
+    TrustedPeerConfig {
+        name: name.into(),
+        address: format!("127.0.0.1:{port}"),
+        tenant: "acme".into(),
+    }
+}
+
+/// SIPp as a trunk on 127.0.0.1:`port` taking one call with `scenario`.
+fn start_trunk(port: u16, scenario: &Path, extra: &[&str]) -> tokio::task::JoinHandle<Output> {
+    let sipp = require("sipp");
+    let mut args: Vec<String> = vec![
+        "-sf".into(),
+        scenario.to_string_lossy().into_owned(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-m".into(),
+        "1".into(),
+        "-timeout".into(),
+        "60s".into(),
+        "-timeout_error".into(),
+        "-nostdin".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || Command::new(sipp).args(&args).output().expect("sipp runs"))
+}
+
+/// Waits until SIPp listens on 127.0.0.1:`port` (UDP), so the INVITE is
+/// not sent before it can be received.
+async fn until_listening(port: u16) {
+    wait_until("SIPp to listen", || {
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_err()
+    })
+    .await;
+}
+
+/// The trunk's response to the INVITE, with `code` and `reason` (a
+/// failure: SIPp then waits for its ACK).
+fn rejects(code: u16, reason: &str) -> String {
+    scenario_of(
+        "trunk rejects",
+        &[
+            r#"  <recv request="INVITE"/>"#.to_string(),
+            format!(
+                r#"  <send><![CDATA[
+SIP/2.0 {code} {reason}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>"#
+            ),
+            r#"  <recv request="ACK"/>"#.to_string(),
+        ],
+    )
+}
+
+/// The 180 and the 200 OK with SIPp's media (PCMU) to the last INVITE.
+const RING_AND_ANSWER: &str = r#"  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:trunk@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=trunk 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK"/>"#;
+
+/// Answers, then waits for our BYE.
+fn answers_until_bye() -> String {
+    scenario_of(
+        "trunk answers",
+        &[
+            r#"  <recv request="INVITE"/>"#.to_string(),
+            RING_AND_ANSWER.to_string(),
+            r#"  <recv request="BYE"/>"#.to_string(),
+            OK_TO_LAST.to_string(),
+        ],
+    )
+}
+
+fn energy(samples: &[i16]) -> f64 {
+    samples
+        .iter()
+        .map(|&s| f64::from(s) * f64::from(s))
+        .sum::<f64>()
+        / samples.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_answering_503_fails_over_to_the_next_trunk_which_answers_with_media() {
+    let dir = TempDir::new("outbound-failover");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (switch, store, _) = start_switch_with(
+        &dir.0,
+        tenant_with_route(&["trunk-a", "trunk-b"]),
+        HashMap::new(),
+        |c| {
+            c.trusted_peers.push(trunk("trunk-a", port_a));
+            c.trusted_peers.push(trunk("trunk-b", port_b));
+        },
+    )
+    .await;
+    let sf_a = scenario(&dir.0, "a.xml", &rejects(503, "Service Unavailable"));
+    let sf_b = scenario(&dir.0, "b.xml", &answers_until_bye());
+    let media_port = free_port();
+    let mp = media_port.to_string();
+    let a = start_trunk(port_a, &sf_a, &[]);
+    let b = start_trunk(port_b, &sf_b, &["-rtp_echo", "-mp", &mp]);
+    until_listening(port_a).await;
+    until_listening(port_b).await;
+
+    let request = OutboundRequest::new("acme", "02 1234 5678");
+    let call_id = request.call_id.clone();
+    let mut leg = switch
+        .place_call(request)
+        .await
+        .expect("the second trunk answers");
+    assert_eq!(leg.route, "italy");
+    assert_eq!(leg.trunk, "trunk-b");
+    assert_eq!(leg.destination, "+390212345678");
+    let tried: Vec<(&str, Option<u16>)> = leg
+        .attempts
+        .iter()
+        .map(|t| (t.trunk.as_str(), t.failure.as_ref().and_then(|f| f.status)))
+        .collect();
+    assert_eq!(tried, [("trunk-a", Some(503)), ("trunk-b", None)]);
+    assert_eq!(leg.attempts[1].dial, "+390212345678");
+
+    // The leg's media session is open towards the trunk: SIPp echoes our
+    // tone back.
+    let tone: Vec<i16> = (0..8000 * 3)
+        .map(|i| {
+            let t = f64::from(i) / 8000.0;
+            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+        })
+        .collect();
+    leg.session.play(tone).expect("play");
+    let mut frames = leg.session.take_frames().expect("frames");
+    let mut loud = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while loud < 10 {
+        match tokio::time::timeout_at(deadline, frames.recv()).await {
+            Ok(Some(f)) if f.kind == FrameKind::Audio && energy(&f.samples) > 1.0e6 => loud += 1,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    assert!(
+        loud >= 10,
+        "only {loud} loud frames came back from the trunk"
+    );
+
+    leg.end(HangupCause::Agent).await;
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(a.status.success(), "{}", sipp_report(&a));
+    assert!(b.status.success(), "{}", sipp_report(&b));
+
+    let record = store.get(&call_id).unwrap().expect("the call is recorded");
+    assert_eq!(record.direction, CallDirection::Outbound);
+    assert_eq!(record.line, "trunk-b");
+    assert_eq!(record.tenant.as_deref(), Some("acme"));
+    assert_eq!(record.did.as_deref(), Some("+390212345678"));
+    assert_eq!(record.caller.e164.as_deref(), Some("+390200000000"));
+    assert!(record.answer.is_some());
+    let end = record.end.expect("closed");
+    assert_eq!(end.outcome, Outcome::Completed);
+    assert_eq!(end.cause, HangupCause::Agent);
+    assert_eq!(record.errors.len(), 1, "{:?}", record.errors);
+    assert!(
+        record.errors[0].message.contains("trunk-a") && record.errors[0].message.contains("503"),
+        "{:?}",
+        record.errors
+    );
+    let (used, reserved) = switch
+        .router()
+        .tenant("acme")
+        .unwrap()
+        .policy()
+        .minutes_used(jiff::Timestamp::now());
+    assert_eq!(reserved, Duration::ZERO, "the reservation is given back");
+    assert!(
+        used > Duration::ZERO && used < Duration::from_secs(60),
+        "{used:?}"
+    );
+    wait_until("no dialog left", || switch.endpoint().dialog_count() == 0).await;
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_callee_is_not_rung_again_on_the_next_trunk() {
+    let dir = TempDir::new("outbound-busy");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (switch, store, _) = start_switch_with(
+        &dir.0,
+        tenant_with_route(&["trunk-a", "trunk-b"]),
+        HashMap::new(),
+        |c| {
+            c.trusted_peers.push(trunk("trunk-a", port_a));
+            c.trusted_peers.push(trunk("trunk-b", port_b));
+        },
+    )
+    .await;
+    let sf_a = scenario(&dir.0, "a.xml", &rejects(486, "Busy Here"));
+    let a = start_trunk(port_a, &sf_a, &[]);
+    until_listening(port_a).await;
+
+    let request = OutboundRequest::new("acme", "+390212345678");
+    let call_id = request.call_id.clone();
+    let not = switch.place_call(request).await.expect_err("busy");
+    assert_eq!(not.ending, NotConnected::Busy);
+    assert_eq!(not.attempts.len(), 1, "{:?}", not.attempts);
+    assert_eq!(not.attempts[0].trunk, "trunk-a");
+    let a = a.await.unwrap();
+    assert!(a.status.success(), "{}", sipp_report(&a));
+    let record = store.get(&call_id).unwrap().expect("recorded");
+    assert_eq!(record.direction, CallDirection::Outbound);
+    assert_eq!(record.end.map(|e| e.outcome), Some(Outcome::Busy));
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_policy_refuses_a_destination_outside_the_allowed_prefixes_before_any_invite() {
+    let dir = TempDir::new("outbound-policy");
+    let port_a = free_port();
+    let (switch, store, _) = start_switch_with(
+        &dir.0,
+        tenant_with_route(&["trunk-a"]),
+        HashMap::new(),
+        |c| c.trusted_peers.push(trunk("trunk-a", port_a)),
+    )
+    .await;
+    // Nothing listens on trunk-a: an INVITE would fail, not be refused.
+    let request = OutboundRequest::new("acme", "+442079460018");
+    let call_id = request.call_id.clone();
+    let not = switch.place_call(request).await.expect_err("refused");
+    assert!(
+        matches!(not.ending, NotConnected::Refused { status: 403, .. }),
+        "{:?}",
+        not.ending
+    );
+    assert!(not.attempts.is_empty());
+    let record = store.get(&call_id).unwrap().expect("recorded");
+    assert_eq!(
+        record.end.map(|e| e.outcome),
+        Some(Outcome::Refused {
+            status: 403,
+            reason: "destination".into()
+        })
+    );
+    switch.shutdown().await;
+}
