@@ -50,12 +50,14 @@ mod config;
 mod intake;
 pub mod lines;
 mod media;
+pub mod originate;
 pub mod outbound;
 
 pub use config::{
     RtpConfig, SipConfig, SwitchConfig, TransportSetting, TrunkAccountConfig, TrustedPeerConfig,
 };
 pub use media::{session_params, CallEnding};
+pub use originate::Originated;
 pub use outbound::{
     new_call_id, AnsweredLeg, NotConnected, OutboundRequest, TrunkFailure, TrunkTry, Unanswered,
     DEFAULT_RING_TIMEOUT,
@@ -312,6 +314,16 @@ impl Switch {
     /// the store under [`OutboundRequest::call_id`].
     pub async fn place_call(&self, request: OutboundRequest) -> Result<AnsweredLeg, Unanswered> {
         outbound::place(&self.shared, request).await
+    }
+
+    /// Calls `request.destination` through the tenant's outbound routes
+    /// and, when somebody answers, runs the agent of the tenant's
+    /// `profile` on the call until it ends (see the [`originate`
+    /// module](originate)). The caller ID is `request.caller_id`, else the
+    /// route's. Returns how it went, as the call's record (direction
+    /// outbound, under `request.call_id`) says.
+    pub async fn originate(&self, request: OutboundRequest, profile: &str) -> Originated {
+        originate::originate(&self.shared, request, profile).await
     }
 
     /// Stops taking calls and unregisters the trunk accounts. Calls in

@@ -250,6 +250,8 @@ pub struct AnsweredLeg {
     pub attempts: Vec<TrunkTry>,
     /// The destination in E.164.
     pub destination: String,
+    /// The caller ID presented, as the record has it.
+    pub caller: Party,
     /// When it was answered.
     pub answered_at: Instant,
 }
@@ -443,7 +445,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// Places `request`: see the [module documentation](self).
-pub(crate) async fn place(
+pub(super) async fn place(
     shared: &Arc<Shared>,
     request: OutboundRequest,
 ) -> Result<AnsweredLeg, Unanswered> {
@@ -625,7 +627,7 @@ pub(crate) async fn place(
 }
 
 /// The record of a call that ended before it was answered, stored closed.
-async fn store_ended(
+pub(super) async fn store_ended(
     shared: &Arc<Shared>,
     mut record: CallRecord,
     ending: &NotConnected,
@@ -706,6 +708,7 @@ async fn answered(
         trunk,
         attempts,
         destination,
+        caller: record.caller,
         answered_at: Instant::now(),
     })
 }

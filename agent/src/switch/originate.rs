@@ -1,0 +1,299 @@
+//! Originated calls: the switch calls a number and a profile's agent
+//! talks to whoever answers.
+//!
+//! [`Switch::originate`](super::Switch::originate) places the call through
+//! the tenant's outbound routes ([`outbound`](super::outbound): policy,
+//! trunks in order, failover), and when it is answered runs the
+//! profile's agent on it under supervision, exactly as on an inbound
+//! call: the media follows re-INVITEs, keys are reported once, the far
+//! end's BYE ends the agent's run and our BYE ends the call when the
+//! agent is done. With a daily minutes cap the call is hung up when the
+//! day's minutes run out. The call's record (direction outbound) says
+//! which trunk carried it, which failed over, how it ended and who hung
+//! up.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn, Instrument};
+
+use super::media::{self, CallEnding, SipCommand};
+use super::outbound::{place, store_ended, AnsweredLeg, NotConnected, OutboundRequest, TrunkTry};
+use super::{CallTask, Shared};
+use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions};
+use crate::media::{BridgeEnd, MediaBridge};
+use crate::metrics as m;
+use crate::policy::OutboundGrant;
+use crate::record::{CallDirection, CallEnd, CallRecord, HangupCause, Outcome, Party};
+use crate::supervise::{supervise, Supervision, Verdict};
+
+/// How an originated call went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Originated {
+    /// The id of its record.
+    pub call_id: String,
+    /// How it ended, as its record says: completed (answered, the agent
+    /// ran), the agent failed, busy, no answer, refused by policy, or
+    /// failed with the status and cause.
+    pub outcome: Outcome,
+    /// The trunks tried, in order.
+    pub attempts: Vec<TrunkTry>,
+}
+
+impl Originated {
+    /// Whether somebody answered.
+    pub fn answered(&self) -> bool {
+        self.outcome.was_answered()
+    }
+}
+
+/// Places `request` and runs the agent of `profile` on the answered call;
+/// see the [module documentation](self).
+pub(crate) async fn originate(
+    shared: &Arc<Shared>,
+    mut request: OutboundRequest,
+    profile: &str,
+) -> Originated {
+    shared.call_tasks.fetch_add(1, Ordering::AcqRel);
+    let _task = CallTask(shared.clone());
+    let call_id = request.call_id.clone();
+    let span = tracing::info_span!("originate", call_id = %call_id);
+    async move {
+        let agent = shared
+            .router
+            .tenant(&request.tenant)
+            .ok_or_else(|| format!("no tenant is named {:?}", request.tenant))
+            .and_then(|t| {
+                t.profile(profile).ok_or_else(|| {
+                    format!("tenant {:?} has no profile {profile:?}", request.tenant)
+                })
+            })
+            .and_then(|p| {
+                let name = p.agent().to_string();
+                shared
+                    .agents
+                    .get(&name)
+                    .cloned()
+                    .map(|a| (name.clone(), a))
+                    .ok_or_else(|| format!("no agent named {name:?}"))
+            });
+        let (agent_name, agent) = match agent {
+            Ok(found) => found,
+            Err(cause) => {
+                warn!(%cause, "cannot originate");
+                let mut record = CallRecord::new(
+                    call_id.clone(),
+                    String::new(),
+                    CallDirection::Outbound,
+                    Party::raw(request.caller_id.clone().unwrap_or_default()),
+                    Timestamp::now(),
+                );
+                record.tenant = Some(request.tenant.clone());
+                record.did = Some(request.destination.clone());
+                record.profile = Some(profile.to_string());
+                let ending = NotConnected::Failed { cause };
+                let outcome = ending.outcome();
+                store_ended(shared, record, &ending, HangupCause::Switch).await;
+                return Originated {
+                    call_id,
+                    outcome,
+                    attempts: vec![],
+                };
+            }
+        };
+        request.profile = Some(profile.to_string());
+        request.agent = Some(agent_name.clone());
+        let tenant = request.tenant.clone();
+        match place(shared, request).await {
+            Err(unanswered) => Originated {
+                call_id,
+                outcome: unanswered.ending.outcome(),
+                attempts: unanswered.attempts,
+            },
+            Ok(leg) => {
+                let attempts = leg.attempts.clone();
+                let outcome = run_agent(shared, leg, tenant, profile, agent_name, agent).await;
+                Originated {
+                    call_id,
+                    outcome,
+                    attempts,
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the agent on the answered leg until the call ends; closes the
+/// record and returns its outcome.
+async fn run_agent(
+    shared: &Arc<Shared>,
+    leg: AnsweredLeg,
+    tenant: String,
+    profile: &str,
+    agent_name: String,
+    agent: crate::SharedAgent,
+) -> Outcome {
+    let AnsweredLeg {
+        call,
+        session,
+        record: log,
+        mut grant,
+        trunk,
+        destination,
+        caller,
+        answered_at,
+        ..
+    } = leg;
+    let call_id = log.call_id().to_string();
+    let (signals_tx, mut signals) = mpsc::unbounded_channel();
+    let (gone_tx, gone) = watch::channel(false);
+    let (sip_commands, sip_rx) = mpsc::unbounded_channel();
+    let sip = tokio::spawn(
+        media::signalling(call, signals_tx, gone_tx, sip_rx).instrument(tracing::Span::current()),
+    );
+    let mut bridge = match MediaBridge::new(session) {
+        Ok(bridge) => Some(bridge),
+        Err(e) => {
+            log.error("media", e.to_string());
+            None
+        }
+    };
+    let ctx = CallContext {
+        call_id: call_id.clone(),
+        line: trunk,
+        tenant: Some(tenant),
+        direction: CallDirection::Outbound,
+        caller,
+        did: Some(destination),
+        profile: Some(profile.to_string()),
+        customer: None,
+    };
+    let mut minutes_out = false;
+    let mut run = None;
+    if let Some(bridge) = bridge.as_mut() {
+        let (handle, line_side) = CallHandle::new(
+            call_id.clone(),
+            CallOptions {
+                audio_rate: agent.audio_rate(),
+                recordings_dir: shared.recordings.clone(),
+                record: Some(log.clone()),
+            },
+        );
+        let hangup = hang_up_when(
+            remote_gone(gone.clone()),
+            &mut grant,
+            answered_at,
+            &mut minutes_out,
+        );
+        let limits = Supervision::default();
+        let (ran, verdict) = tokio::join!(
+            bridge.run_following(line_side, hangup, &mut signals),
+            supervise(agent, ctx, handle, &limits),
+        );
+        info!(agent = %agent_name, ?ran, ?verdict, "agent done");
+        run = Some((ran, verdict));
+    }
+    let _ = sip_commands.send(SipCommand::HangUp);
+    let ending = sip
+        .await
+        .unwrap_or_else(|e| CallEnding::Failed(format!("signalling task: {e}")));
+    if let Some(bridge) = bridge {
+        bridge.into_session().close().await;
+    }
+    grant.settle(answered_at.elapsed());
+    m::answered_call_ended(answered_at.elapsed());
+    let (outcome, cause) = match run {
+        None => (
+            Outcome::Failed {
+                status: None,
+                reason: "the media session could not be joined".into(),
+            },
+            HangupCause::Error,
+        ),
+        Some((_, Verdict::Fallback(why))) => {
+            m::agent_error();
+            (
+                Outcome::AgentFailed {
+                    reason: why.to_string(),
+                },
+                HangupCause::Error,
+            )
+        }
+        Some((ran, Verdict::Finished(finished))) => {
+            if let AgentOutcome::Transfer { target, .. } = &finished {
+                // Not yet: an originated call has no line to REFER back to.
+                log.error(
+                    "switch",
+                    format!("the agent asked for a transfer to {target}, which originated calls do not take; hanging up"),
+                );
+            }
+            let cause = if minutes_out {
+                log.error("policy", "the tenant's outbound minutes for today ran out");
+                HangupCause::Switch
+            } else {
+                match (ran, ending) {
+                    (BridgeEnd::MediaTimeout { .. }, _) => HangupCause::MediaTimeout,
+                    (BridgeEnd::MediaStopped, _) => HangupCause::Error,
+                    (_, CallEnding::Remote) => HangupCause::Remote,
+                    (_, CallEnding::Local) => HangupCause::Agent,
+                    (_, CallEnding::Transferred) => HangupCause::Transferred,
+                    (_, CallEnding::Failed(why)) => {
+                        log.error("sip", why);
+                        HangupCause::Error
+                    }
+                }
+            };
+            (Outcome::Completed, cause)
+        }
+    };
+    m::call_ended(m::outcome_label(&outcome));
+    let end = CallEnd {
+        at: Timestamp::now(),
+        outcome: outcome.clone(),
+        cause,
+    };
+    if let Err(e) = log.close(end).await {
+        warn!(error = %e, "cannot close the originated call's record");
+    }
+    outcome
+}
+
+/// Resolves when the far end is gone, or when the tenant's minutes for
+/// the day are spent (setting `minutes_out`).
+async fn hang_up_when(
+    remote: impl Future<Output = ()>,
+    grant: &mut OutboundGrant,
+    answered_at: Instant,
+    minutes_out: &mut bool,
+) {
+    tokio::select! {
+        () = remote => {}
+        () = minutes_spent(grant, answered_at) => *minutes_out = true,
+    }
+}
+
+/// Resolves once the call has talked for all the minutes its grant could
+/// reserve; never without a minutes cap.
+async fn minutes_spent(grant: &mut OutboundGrant, answered_at: Instant) {
+    let Some(mut allowed) = grant.max_duration() else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep_until((answered_at + allowed).into()).await;
+        match grant.extend() {
+            Some(more) if more > allowed => allowed = more,
+            _ => return,
+        }
+    }
+}
+
+/// Resolves once the call is over on the signalling side.
+async fn remote_gone(mut gone: watch::Receiver<bool>) {
+    let _ = gone.wait_for(|g| *g).await;
+}
