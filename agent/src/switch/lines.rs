@@ -120,6 +120,15 @@ impl Lines {
             .map(|t| &t.line)
     }
 
+    /// The line named `name` (a trunk account or a trusted peer).
+    pub fn named(&self, name: &str) -> Option<&Line> {
+        self.trunks
+            .iter()
+            .map(|t| &t.line)
+            .chain(self.peers.iter().map(|p| &p.line))
+            .find(|l| l.name == name)
+    }
+
     /// The trunk accounts' names.
     pub fn accounts(&self) -> impl Iterator<Item = &Line> {
         self.trunks.iter().map(|t| &t.line)

@@ -46,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod campaign;
 mod config;
 mod intake;
 pub mod lines;
@@ -53,6 +54,7 @@ mod media;
 pub mod originate;
 pub mod outbound;
 
+pub use campaign::{CampaignOptions, CampaignRunner};
 pub use config::{
     RtpConfig, SipConfig, SwitchConfig, TransportSetting, TrunkAccountConfig, TrustedPeerConfig,
 };
@@ -324,6 +326,18 @@ impl Switch {
     /// outbound, under `request.call_id`) says.
     pub async fn originate(&self, request: OutboundRequest, profile: &str) -> Originated {
         originate::originate(&self.shared, request, profile).await
+    }
+
+    /// Starts calling the active campaigns kept in `store` (see the
+    /// [`campaign` module](campaign)): usually the same SQLite store as
+    /// the call records. Runs until the returned runner is stopped or
+    /// dropped.
+    pub fn run_campaigns(
+        &self,
+        store: Arc<dyn crate::record::CampaignStore>,
+        options: CampaignOptions,
+    ) -> CampaignRunner {
+        campaign::run(self.shared.clone(), store, options)
     }
 
     /// Stops taking calls and unregisters the trunk accounts. Calls in

@@ -51,6 +51,17 @@ pub fn trunk(name: &str, port: u16) -> TrustedPeerConfig {
 
 /// SIPp as a trunk on 127.0.0.1:`port` taking one call with `scenario`.
 pub fn start_trunk(port: u16, scenario: &Path, extra: &[&str]) -> tokio::task::JoinHandle<Output> {
+    start_trunk_for(port, scenario, 1, extra)
+}
+
+/// SIPp as a trunk on 127.0.0.1:`port` taking `calls` calls, one after
+/// the other, with `scenario`; it ends after the last.
+pub fn start_trunk_for(
+    port: u16,
+    scenario: &Path,
+    calls: u32,
+    extra: &[&str],
+) -> tokio::task::JoinHandle<Output> {
     let sipp = require("sipp");
     let mut args: Vec<String> = vec![
         "-sf".into(),
@@ -60,7 +71,7 @@ pub fn start_trunk(port: u16, scenario: &Path, extra: &[&str]) -> tokio::task::J
         "-p".into(),
         port.to_string(),
         "-m".into(),
-        "1".into(),
+        calls.to_string(),
         "-timeout".into(),
         "60s".into(),
         "-timeout_error".into(),
