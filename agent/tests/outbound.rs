@@ -179,3 +179,84 @@ async fn outbound_policy_refuses_a_destination_outside_the_allowed_prefixes_befo
     );
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_answering_408_fails_over_and_the_next_trunks_busy_ends_the_call() {
+    let dir = TempDir::new("outbound-408");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (switch, store, _) = start_switch_with(
+        &dir.0,
+        tenant_with_route(&["trunk-a", "trunk-b"]),
+        HashMap::new(),
+        |c| {
+            c.trusted_peers.push(trunk("trunk-a", port_a));
+            c.trusted_peers.push(trunk("trunk-b", port_b));
+        },
+    )
+    .await;
+    let sf_a = scenario(&dir.0, "a.xml", &rejects(408, "Request Timeout"));
+    let sf_b = scenario(&dir.0, "b.xml", &rejects(486, "Busy Here"));
+    let a = start_trunk(port_a, &sf_a, &[]);
+    let b = start_trunk(port_b, &sf_b, &[]);
+    until_listening(port_a).await;
+    until_listening(port_b).await;
+
+    let request = OutboundRequest::new("acme", "+390212345678");
+    let call_id = request.call_id.clone();
+    let not = switch.place_call(request).await.expect_err("busy");
+    assert_eq!(not.ending, NotConnected::Busy);
+    let tried: Vec<(&str, Option<u16>)> = not
+        .attempts
+        .iter()
+        .map(|t| (t.trunk.as_str(), t.failure.as_ref().and_then(|f| f.status)))
+        .collect();
+    assert_eq!(tried, [("trunk-a", Some(408)), ("trunk-b", Some(486))]);
+    for out in [a.await.unwrap(), b.await.unwrap()] {
+        assert!(out.status.success(), "{}", sipp_report(&out));
+    }
+    let record = store.get(&call_id).unwrap().expect("recorded");
+    assert_eq!(record.line, "trunk-b");
+    assert_eq!(record.end.map(|e| e.outcome), Some(Outcome::Busy));
+    assert!(
+        record.errors[0].message.contains("408"),
+        "{:?}",
+        record.errors
+    );
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_that_never_responds_fails_over_after_the_invite_transaction_times_out() {
+    let dir = TempDir::new("outbound-silent");
+    // Nothing listens on trunk-a's port: the INVITE goes unanswered until
+    // RFC 3261 Timer B (64 × T1 = 32 s) ends the transaction.
+    let (port_a, port_b) = (free_port(), free_port());
+    let (switch, _store, _) = start_switch_with(
+        &dir.0,
+        tenant_with_route(&["trunk-a", "trunk-b"]),
+        HashMap::new(),
+        |c| {
+            c.trusted_peers.push(trunk("trunk-a", port_a));
+            c.trusted_peers.push(trunk("trunk-b", port_b));
+        },
+    )
+    .await;
+    let sf_b = scenario(&dir.0, "b.xml", &answers_until_bye());
+    let b = start_trunk(port_b, &sf_b, &["-timeout", "90s"]);
+    until_listening(port_b).await;
+
+    let request = OutboundRequest {
+        ring_timeout: Duration::from_secs(60),
+        ..OutboundRequest::new("acme", "+390212345678")
+    };
+    let leg = switch.place_call(request).await.expect("trunk-b answers");
+    assert_eq!(leg.trunk, "trunk-b");
+    let first = &leg.attempts[0];
+    assert_eq!(first.trunk, "trunk-a");
+    let failure = first.failure.as_ref().expect("trunk-a failed");
+    assert_eq!(failure.status, None, "no response at all: {failure:?}");
+    leg.end(HangupCause::Agent).await;
+    let b = b.await.unwrap();
+    assert!(b.status.success(), "{}", sipp_report(&b));
+    switch.shutdown().await;
+}
