@@ -110,6 +110,26 @@ fn numbers(
         .collect()
 }
 
+/// Polls the campaign's numbers every 50 ms for up to 30 s until `done`
+/// holds; fails showing the numbers and attempts otherwise.
+async fn until_numbers(
+    store: &SqliteStore,
+    id: agent::record::CampaignId,
+    done: impl Fn(&HashMap<String, (NumberState, u32)>) -> bool,
+) {
+    for _ in 0..600 {
+        if done(&numbers(store, id)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the campaign did not get there: numbers {:?}, attempts {:#?}",
+        numbers(store, id),
+        store.attempts(id).unwrap()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_retries_busy_and_unanswered_numbers_records_every_attempt_and_survives_a_restart(
 ) {
@@ -128,7 +148,19 @@ async fn a_campaign_retries_busy_and_unanswered_numbers_records_every_attempt_an
     // one answered; two busy; two unanswered.
     let answer = start_trunk_for(p_answer, &sf_answer, 1, &["-mp", &mp]);
     let busy = start_trunk_for(p_busy, &sf_busy, 2, &[]);
-    let ring = start_trunk_for(p_ring, &sf_ring, 2, &[]);
+    let ring = start_trunk_for(
+        p_ring,
+        &sf_ring,
+        2,
+        &[
+            "-trace_msg",
+            "-message_file",
+            "/tmp/ring_msgs.log",
+            "-trace_err",
+            "-error_file",
+            "/tmp/ring_err.log",
+        ],
+    );
     for p in [p_answer, p_busy, p_ring] {
         until_listening(p).await;
     }
@@ -140,8 +172,7 @@ async fn a_campaign_retries_busy_and_unanswered_numbers_records_every_attempt_an
         .create_campaign(&settings(), &numbers_given, jiff::Timestamp::now())
         .unwrap();
     let runner = switch.run_campaigns(store.clone(), options());
-    wait_until("the first round of calls", || {
-        let n = numbers(&store, id);
+    until_numbers(&store, id, |n| {
         n[ANSWERS] == (NumberState::Answered, 1)
             && n[BUSY] == (NumberState::Pending, 1)
             && n[NEVER] == (NumberState::Pending, 1)
@@ -159,8 +190,7 @@ async fn a_campaign_retries_busy_and_unanswered_numbers_records_every_attempt_an
     // The process starts again on the same database: the retries follow.
     let (switch, store, _) = start_switch_with(&dir.0, tenant(), agents(), trunks).await;
     let runner = switch.run_campaigns(store.clone(), options());
-    wait_until("the retries", || {
-        let n = numbers(&store, id);
+    until_numbers(&store, id, |n| {
         n[BUSY] == (NumberState::Failed, 2) && n[NEVER] == (NumberState::Failed, 2)
     })
     .await;
@@ -218,4 +248,88 @@ async fn a_campaign_retries_busy_and_unanswered_numbers_records_every_attempt_an
         waited >= jiff::SignedDuration::from_secs(3),
         "retried after {waited:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_left_open_by_a_killed_process_is_retried_after_the_restart_and_calls_keep_to_the_concurrency_limit(
+) {
+    let dir = TempDir::new("campaign-cut");
+    let (p_answer, p_ring) = (free_port(), free_port());
+    let trunks = move |c: &mut agent::switch::SwitchConfig| {
+        c.trusted_peers.push(trunk("trunk-answer", p_answer));
+        c.trusted_peers.push(trunk("trunk-busy", free_port()));
+        c.trusted_peers.push(trunk("trunk-ring", p_ring));
+    };
+    let sf_answer = scenario(&dir.0, "answer.xml", &answers_until_bye());
+    let sf_ring = scenario(&dir.0, "ring.xml", &rings_until_cancelled());
+    let mp = free_port().to_string();
+    let answer = start_trunk_for(p_answer, &sf_answer, 2, &["-mp", &mp]);
+    let ring = start_trunk_for(p_ring, &sf_ring, 1, &[]);
+    for p in [p_answer, p_ring] {
+        until_listening(p).await;
+    }
+    let second = "+390211111112";
+    let one_at_a_time = CampaignSettings {
+        max_concurrent: 1,
+        ..settings()
+    };
+
+    // What a process killed while calling the first number leaves in the
+    // database: the campaign, and that number's attempt started and
+    // never finished.
+    let id = {
+        let store = SqliteStore::open_path(&dir.0.join("calls.sqlite"), "test").unwrap();
+        let now = jiff::Timestamp::now();
+        let id = store
+            .create_campaign(
+                &one_at_a_time,
+                &[NEVER.to_string(), ANSWERS.to_string(), second.to_string()],
+                now,
+            )
+            .unwrap();
+        let first = store.due(id, now, 1).unwrap().remove(0);
+        assert_eq!(first.number, NEVER);
+        store.start_attempt(first.id, "out-killed", now).unwrap();
+        assert_eq!(numbers(&store, id)[NEVER], (NumberState::InProgress, 1));
+        id
+    };
+
+    // The next process: the open attempt is finished as interrupted and
+    // the number retried after the delay; one call at a time.
+    let (switch, store, _) = start_switch_with(&dir.0, tenant(), agents(), trunks).await;
+    let runner = switch.run_campaigns(store.clone(), options());
+    until_numbers(&store, id, |n| {
+        n[NEVER] == (NumberState::Failed, 2)
+            && n[ANSWERS] == (NumberState::Answered, 1)
+            && n[second] == (NumberState::Answered, 1)
+    })
+    .await;
+    runner.stop().await;
+    switch.shutdown().await;
+    for (name, out) in [
+        ("answer", answer.await.unwrap()),
+        ("ring", ring.await.unwrap()),
+    ] {
+        assert!(out.status.success(), "trunk {name}: {}", sipp_report(&out));
+    }
+
+    let mut attempts = store.attempts(id).unwrap();
+    attempts.sort_by_key(|a| a.started);
+    let outcomes: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.call_id == "out-killed", a.attempt, a.outcome.clone()))
+        .collect();
+    assert_eq!(outcomes.len(), 4, "{attempts:#?}");
+    assert_eq!(outcomes[0], (true, 1, Some(Outcome::Interrupted)));
+    assert_eq!(
+        attempts.last().map(|a| (a.attempt, a.outcome.clone())),
+        Some((2, Some(Outcome::NoAnswer))),
+        "the interrupted number, retried last after its delay"
+    );
+    for pair in attempts[1..].windows(2) {
+        assert!(
+            pair[1].started >= pair[0].ended.expect("finished"),
+            "a call started while another was up: {pair:#?}"
+        );
+    }
 }

@@ -168,6 +168,10 @@ pub fn energy(samples: &[i16]) -> f64 {
 /// Rings (180) until our CANCEL, answers it 200 and the INVITE 487, and
 /// takes the ACK: the scenario fails if no CANCEL comes.
 pub fn rings_until_cancelled() -> String {
+    rings(r#"  <recv request="CANCEL"/>"#)
+}
+
+fn rings(cancel: &str) -> String {
     scenario_of(
         "trunk rings",
         &[
@@ -182,7 +186,7 @@ SIP/2.0 180 Ringing
 Content-Length: 0
 ]]></send>"#
                 .to_string(),
-            r#"  <recv request="CANCEL"/>"#.to_string(),
+            cancel.to_string(),
             OK_TO_LAST.to_string(),
             r#"  <send><![CDATA[
 SIP/2.0 487 Request Terminated
