@@ -78,7 +78,9 @@
 //! - [`switch`]: the SIP endpoint and media engine serving every line:
 //!   which line and tenant a call came in on, policy before media, the
 //!   record, the answer, the media following the signalling, and the one
-//!   call handle the agent sees.
+//!   call handle the agent sees; calls out through the outbound routes
+//!   with trunk failover, originated calls run by a profile's agent, and
+//!   campaigns.
 
 #![warn(missing_docs)]
 

@@ -20,6 +20,25 @@
 //! the media session is closed, the dialog is gone and the record is
 //! closed with the outcome and the hang-up cause.
 //!
+//! Calls go out the same way whatever asks for them: through the
+//! tenant's outbound policy and routes, trunk after trunk until one
+//! carries the call ([`Switch::place_call`], module [`outbound`]).
+//! [`Switch::originate`] runs a profile's agent on the answered call, and
+//! [`Switch::run_campaigns`] calls the numbers of the campaigns kept in
+//! the store ([`campaign`]).
+//!
+//! ```no_run
+//! # use agent::switch::{OutboundRequest, Switch};
+//! # async fn call(switch: &Switch) {
+//! let request = OutboundRequest {
+//!     caller_id: Some("+390212345678".into()),
+//!     ..OutboundRequest::new("acme", "+390298765432")
+//! };
+//! let done = switch.originate(request, "reminder").await;
+//! println!("{:?}, trunks tried: {}", done.outcome, done.attempts.len());
+//! # }
+//! ```
+//!
 //! ```no_run
 //! use std::collections::HashMap;
 //! use std::sync::Arc;
