@@ -2,13 +2,13 @@
 //! switch calls out, whether for an originated call, a campaign or the
 //! second leg of a bridged transfer.
 //!
-//! [`Switch::place_call`](super::Switch::place_call) normalises the destination with the tenant's country, asks
-//! the tenant's outbound policy (allowed destination prefixes, channel
-//! limit, daily minutes cap), plans the route
+//! [`Switch::place_call`](super::Switch::place_call) normalises the
+//! destination with the tenant's country, asks the tenant's outbound
+//! policy (allowed destination prefixes, channel limit, daily minutes
+//! cap), plans the route
 //! ([`OutboundRoutes::select`](crate::outbound_routes::OutboundRoutes::select)),
 //! then dials the route's trunks in order with the route's caller ID,
-//! moving to the next trunk only when
-//! [`should_fail_over`] says the
+//! moving to the next trunk only when [`should_fail_over`] says the
 //! failure was the trunk's (5xx, 408, no response at all), never on the
 //! callee's answer (486 busy, 404, 603). It ends with the answered leg
 //! (the dialog and its open media session) or with how the call ended.
