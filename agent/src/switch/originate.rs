@@ -15,7 +15,7 @@
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
@@ -188,7 +188,7 @@ async fn run_agent(
         let hangup = hang_up_when(
             remote_gone(gone.clone()),
             &mut grant,
-            answered_at,
+            Instant::from_std(answered_at),
             &mut minutes_out,
         );
         let limits = Supervision::default();
@@ -285,7 +285,7 @@ async fn minutes_spent(grant: &mut OutboundGrant, answered_at: Instant) {
         return std::future::pending().await;
     };
     loop {
-        tokio::time::sleep_until((answered_at + allowed).into()).await;
+        tokio::time::sleep_until(answered_at + allowed).await;
         match grant.extend() {
             Some(more) if more > allowed => allowed = more,
             _ => return,
@@ -296,4 +296,65 @@ async fn minutes_spent(grant: &mut OutboundGrant, answered_at: Instant) {
 /// Resolves once the call is over on the signalling side.
 async fn remote_gone(mut gone: watch::Receiver<bool>) {
     let _ = gone.wait_for(|g| *g).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numbers::Normaliser;
+    use crate::policy::{OutboundVerdict, Policy, PolicyConfig};
+    use std::time::Duration;
+
+    fn grant(policy: &Policy) -> OutboundGrant {
+        let number = Normaliser::new("IT").unwrap().normalise("+390212345678");
+        match policy.check_outbound(&number, Timestamp::now()) {
+            OutboundVerdict::Admit(g) => g,
+            OutboundVerdict::Refuse { reason, .. } => panic!("refused: {reason}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_is_cut_when_the_days_minutes_are_spent_after_extending_its_reservation() {
+        let config: PolicyConfig = toml::from_str(
+            r#"outbound = { allowed_destination_prefixes = ["+39"], minutes_per_day = 2, reserve_minutes = 1 }"#,
+        )
+        .unwrap();
+        let policy = Policy::new(&config, jiff::tz::TimeZone::UTC).unwrap();
+        let mut g = grant(&policy);
+        assert_eq!(g.max_duration(), Some(Duration::from_secs(60)));
+        let answered = Instant::now();
+        {
+            let spent = minutes_spent(&mut g, answered);
+            tokio::pin!(spent);
+            // The first minute's reservation is extended by the second.
+            assert!(
+                tokio::time::timeout(Duration::from_secs(119), &mut spent)
+                    .await
+                    .is_err(),
+                "cut before the day's two minutes"
+            );
+            tokio::time::timeout(Duration::from_secs(2), &mut spent)
+                .await
+                .expect("cut once both minutes are talked");
+        }
+        assert_eq!(g.max_duration(), Some(Duration::from_secs(120)));
+        g.settle(Duration::from_secs(120));
+        let (used, reserved) = policy.minutes_used(Timestamp::now());
+        assert_eq!((used, reserved), (Duration::from_secs(120), Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_minutes_cap_a_call_is_never_cut() {
+        let config: PolicyConfig =
+            toml::from_str(r#"outbound = { allowed_destination_prefixes = ["+39"] }"#).unwrap();
+        let policy = Policy::new(&config, jiff::tz::TimeZone::UTC).unwrap();
+        let mut g = grant(&policy);
+        assert!(tokio::time::timeout(
+            Duration::from_secs(86_400),
+            minutes_spent(&mut g, Instant::now())
+        )
+        .await
+        .is_err());
+        g.settle(Duration::ZERO);
+    }
 }
