@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use agent::record::{CallDirection, CallStore, HangupCause, Outcome};
-use agent::switch::{NotConnected, OutboundRequest};
+use agent::switch::{NotConnected, OutboundRequest, TrunkAccountConfig};
 use rtp_media::engine::FrameKind;
+use sip_core::registration::RegistrationState;
 use sipp::*;
 use trunks::*;
 
@@ -259,4 +260,108 @@ async fn a_trunk_that_never_responds_fails_over_after_the_invite_transaction_tim
     let b = b.await.unwrap();
     assert!(b.status.success(), "{}", sipp_report(&b));
     switch.shutdown().await;
+}
+
+/// SIPp as the provider of a trunk account: the registrar (REGISTER and,
+/// at shutdown, the REGISTER that removes it, in one call) and the proxy
+/// that takes our INVITE to the account's domain, challenges it (407) and
+/// answers the INVITE that carries the account's credentials.
+fn provider() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="provider">
+  <recv request="REGISTER" optional="true" next="register"/>
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="^INVITE sip:\+390212345678@127\.0\.0\.1:[0-9]+ SIP/2\.0" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="From: .sip:\+390200000000@127\.0\.0\.1:[0-9]+." search_in="msg" check_it="true" assign_to="from"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 407 Proxy Authentication Required
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Proxy-Authenticate: Digest realm="provider.test", nonce="4f1c2b9a", algorithm=MD5, qop="auth"
+Content-Length: 0
+]]></send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="Proxy-Authorization: Digest [^\r\n]*username=.1001." search_in="msg" check_it="true" assign_to="auth"/>
+    </action>
+  </recv>
+  <nop><action><log message="checked [$ruri] [$from] [$auth]"/></action></nop>
+{RING_AND_ANSWER}
+  <recv request="BYE"/>
+{OK_TO_LAST}
+  <nop next="done"/>
+  <label id="register"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=300
+Content-Length: 0
+]]></send>
+  <recv request="REGISTER"/>
+{OK_TO_LAST}
+  <label id="done"/>
+</scenario>
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_account_carries_the_call_to_its_domain_answering_the_challenge_with_its_credentials(
+) {
+    let dir = TempDir::new("outbound-account");
+    let provider_port = free_port();
+    let sf = scenario(&dir.0, "provider.xml", &provider());
+    // Two SIPp calls: the registration (and its removal), and ours.
+    let sipp = start_trunk_for(provider_port, &sf, 2, &[]);
+    until_listening(provider_port).await;
+    let (switch, store, _) = start_switch_with(
+        &dir.0,
+        tenant_with_route(&["provider"]),
+        HashMap::new(),
+        |c| {
+            c.accounts.push(TrunkAccountConfig::new(
+                "provider",
+                "acme",
+                &format!("127.0.0.1:{provider_port}"),
+                "1001",
+                "secret",
+            ))
+        },
+    )
+    .await;
+    let sw = &switch;
+    wait_until("registered", || {
+        matches!(
+            sw.registration("provider"),
+            Some(RegistrationState::Registered { .. })
+        )
+    })
+    .await;
+
+    let request = OutboundRequest::new("acme", "+390212345678");
+    let call_id = request.call_id.clone();
+    let leg = switch
+        .place_call(request)
+        .await
+        .expect("the provider answers");
+    assert_eq!(leg.trunk, "provider");
+    leg.end(HangupCause::Agent).await;
+    switch.shutdown().await;
+    let out = sipp.await.unwrap();
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    let record = store.get(&call_id).unwrap().expect("recorded");
+    assert_eq!(record.line, "provider");
+    assert_eq!(record.end.map(|e| e.outcome), Some(Outcome::Completed));
 }
