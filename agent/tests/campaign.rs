@@ -333,3 +333,45 @@ async fn a_call_left_open_by_a_killed_process_is_retried_after_the_restart_and_c
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_waits_for_a_free_channel_of_its_tenant_instead_of_spending_attempts_on_refusals(
+) {
+    let dir = TempDir::new("campaign-channels");
+    let p_answer = free_port();
+    let trunks = move |c: &mut agent::switch::SwitchConfig| {
+        c.trusted_peers.push(trunk("trunk-answer", p_answer));
+        c.trusted_peers.push(trunk("trunk-busy", free_port()));
+        c.trusted_peers.push(trunk("trunk-ring", free_port()));
+    };
+    let sf_answer = scenario(&dir.0, "answer.xml", &answers_until_bye());
+    let mp = free_port().to_string();
+    let answer = start_trunk_for(p_answer, &sf_answer, 2, &["-mp", &mp]);
+    until_listening(p_answer).await;
+    // One channel for the tenant; the campaign alone would allow three
+    // calls at once.
+    let mut one_channel = tenant();
+    one_channel.limits.channels = Some(1);
+    let (switch, store, _) = start_switch_with(&dir.0, one_channel, agents(), trunks).await;
+    let second = "+390211111112";
+    let id = store
+        .create_campaign(
+            &settings(),
+            &[ANSWERS.to_string(), second.to_string()],
+            jiff::Timestamp::now(),
+        )
+        .unwrap();
+    let runner = switch.run_campaigns(store.clone(), options());
+    until_numbers(&store, id, |n| {
+        n[ANSWERS] == (NumberState::Answered, 1) && n[second] == (NumberState::Answered, 1)
+    })
+    .await;
+    runner.stop().await;
+    switch.shutdown().await;
+    let out = answer.await.unwrap();
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    let mut attempts = store.attempts(id).unwrap();
+    attempts.sort_by_key(|a| a.started);
+    assert_eq!(attempts.len(), 2, "no attempt refused: {attempts:#?}");
+    assert!(attempts[1].started >= attempts[0].ended.expect("finished"));
+}

@@ -19,7 +19,8 @@
 //! `calls_per_second` calls started per second, and new calls only inside
 //! the calling hours, in the called people's time zone. The campaign's
 //! `line` says whose calls these are: its tenant's outbound policy and
-//! routes (with trunk failover) carry them.
+//! routes (with trunk failover) carry them, and no call is started while
+//! the tenant's channels are all in use.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -232,10 +233,19 @@ async fn start_due(
         }
     }
     let id = campaign.id;
-    let max = settings.max_concurrent as usize;
+    // The tenant's channels are shared with its inbound calls: a call the
+    // channel limit would refuse is not started (and not spent as an
+    // attempt) until one is free.
+    let channels_free = shared
+        .router
+        .tenant(&tenant)
+        .map(|t| t.policy().channels())
+        .and_then(|c| c.limit().map(|limit| limit.saturating_sub(c.in_use())))
+        .map_or(usize::MAX, |free| free as usize);
+    let max_concurrent = settings.max_concurrent as usize;
     let due = with_store(store, move |s| {
         let up = s.in_progress(id)?;
-        let free = max.saturating_sub(up);
+        let free = max_concurrent.saturating_sub(up).min(channels_free);
         if free == 0 {
             return Ok(vec![]);
         }
