@@ -560,19 +560,15 @@ pub(super) async fn place(
             Ok(call) => {
                 attempts.push(tried);
                 let tried = attempts.clone();
-                return answered(
-                    shared,
-                    record,
-                    call,
-                    reservation,
-                    grant,
-                    plan.route,
-                    attempt.trunk.clone(),
+                let carried = Carried {
+                    route: plan.route,
+                    trunk: attempt.trunk.clone(),
                     attempts,
-                    e164,
-                )
-                .await
-                .map_err(|ending| unanswered(ending, tried));
+                    destination: e164,
+                };
+                return answered(shared, record, call, reservation, grant, carried)
+                    .await
+                    .map_err(|ending| unanswered(ending, tried));
             }
             Err(failure) => {
                 let outcome = match failure.code {
@@ -648,20 +644,31 @@ pub(super) async fn store_ended(
     }
 }
 
+/// Which route and trunk carried an answered call, after which tries,
+/// to where.
+struct Carried {
+    route: String,
+    trunk: String,
+    attempts: Vec<TrunkTry>,
+    destination: String,
+}
+
 /// The trunk answered: open the media on what was negotiated and the
 /// record; on failure hang up and say why.
-#[allow(clippy::too_many_arguments)]
 async fn answered(
     shared: &Arc<Shared>,
     record: CallRecord,
     call: Call,
     reservation: rtp_media::engine::PortReservation,
     grant: OutboundGrant,
-    route: String,
-    trunk: String,
-    attempts: Vec<TrunkTry>,
-    destination: String,
+    carried: Carried,
 ) -> Result<AnsweredLeg, NotConnected> {
+    let Carried {
+        route,
+        trunk,
+        attempts,
+        destination,
+    } = carried;
     let fail = |cause: String| NotConnected::Failed { cause };
     let opened = match call.media() {
         None => Err(fail("the answer has no usable media".into())),
