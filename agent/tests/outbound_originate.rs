@@ -2,7 +2,7 @@
 //! call runs the profile's agent (a tone echoed back, then the agent
 //! hangs up) and leaves a complete outbound record; a busy callee and one
 //! that never answers (CANCEL after the ring timeout) end as such, with
-//! their records.
+//! their records; an agent hands the answered call to another.
 
 mod sipp;
 mod trunks;
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::call::{AgentOutcome, CallEvent};
+use agent::call::{AgentOutcome, CallEvent, TransferTarget};
 use agent::record::{CallDirection, CallStore, HangupCause, Outcome};
 use agent::switch::{Agents, OutboundRequest};
 use agent::{agent_fn, SharedAgent};
@@ -176,5 +176,47 @@ async fn a_callee_who_never_answers_is_cancelled_after_the_ring_timeout_and_reco
     let end = record.end.expect("closed");
     assert_eq!(end.outcome, Outcome::NoAnswer);
     assert_eq!(end.cause, HangupCause::Switch, "we gave up ringing");
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_originated_calls_agent_hands_the_call_to_another_agent_on_the_same_line() {
+    let dir = TempDir::new("originate-handoff");
+    let port = free_port();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let mut agents = tone_agent(heard.clone());
+    let second = agents.remove("test").expect("the tone agent");
+    agents.insert("second".into(), second);
+    let first = agent_fn(|_ctx, _call| async move {
+        Ok(AgentOutcome::Transfer {
+            target: TransferTarget::Agent("second".into()),
+            reason: Some("the reminder is given by the second agent".into()),
+        })
+    });
+    agents.insert("test".into(), Arc::new(first) as SharedAgent);
+    let (switch, store, _) =
+        start_switch_with(&dir.0, tenant_with_route(&["trunk"]), agents, |c| {
+            c.trusted_peers.push(trunk("trunk", port))
+        })
+        .await;
+    let sf = scenario(&dir.0, "answer.xml", &answers_until_bye());
+    let mp = free_port().to_string();
+    let sipp = start_trunk(port, &sf, &["-rtp_echo", "-mp", &mp]);
+    until_listening(port).await;
+
+    let done = switch
+        .originate(OutboundRequest::new("acme", "+390212345678"), "front")
+        .await;
+    assert_eq!(done.outcome, Outcome::Completed);
+    let out = sipp.await.unwrap();
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    assert!(
+        heard.load(Ordering::Acquire) >= 10,
+        "the second agent heard its tone back"
+    );
+    let record = store.get(&done.call_id).unwrap().expect("recorded");
+    let handoffs: Vec<_> = record.handoffs.iter().map(|h| h.target.as_str()).collect();
+    assert_eq!(handoffs, ["agent second"]);
+    assert_eq!(record.end.map(|e| e.cause), Some(HangupCause::Agent));
     switch.shutdown().await;
 }

@@ -75,7 +75,7 @@ async fn close(record: OpenCallRecord, end: CallEnd) {
 /// Most agents that may take turns on one call (transfers between agents,
 /// fallbacks), so that two agents handing a call back and forth cannot
 /// keep it forever.
-const MAX_AGENTS_PER_CALL: usize = 8;
+pub(super) const MAX_AGENTS_PER_CALL: usize = 8;
 
 /// An end the switch decided (a failure before or at the answer).
 fn switch_end(outcome: Outcome) -> CallEnd {

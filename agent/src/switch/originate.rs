@@ -21,14 +21,18 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn, Instrument};
 
+use super::intake::MAX_AGENTS_PER_CALL;
 use super::media::{self, CallEnding, SipCommand};
 use super::outbound::{place, store_ended, AnsweredLeg, NotConnected, OutboundRequest, TrunkTry};
-use super::{CallTask, Shared};
-use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions};
+use super::{CallTask, Shared, VOICEMAIL_AGENT};
+use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::media::{BridgeEnd, MediaBridge};
 use crate::metrics as m;
 use crate::policy::OutboundGrant;
-use crate::record::{CallDirection, CallEnd, CallRecord, HangupCause, Outcome, Party};
+use crate::record::{
+    CallDirection, CallEnd, CallRecord, CallUpdate, Handoff, HandoffKind, HangupCause, Outcome,
+    Party,
+};
 use crate::supervise::{supervise, Supervision, Verdict};
 
 /// How an originated call went.
@@ -176,7 +180,9 @@ async fn run_agent(
     };
     let mut minutes_out = false;
     let mut run = None;
-    if let Some(bridge) = bridge.as_mut() {
+    let mut next = Some((agent_name, agent));
+    let mut hops = 0;
+    while let (Some((name, agent)), Some(bridge)) = (next.take(), bridge.as_mut()) {
         let (handle, line_side) = CallHandle::new(
             call_id.clone(),
             CallOptions {
@@ -194,9 +200,44 @@ async fn run_agent(
         let limits = Supervision::default();
         let (ran, verdict) = tokio::join!(
             bridge.run_following(line_side, hangup, &mut signals),
-            supervise(agent, ctx, handle, &limits),
+            supervise(agent, ctx.clone(), handle, &limits),
         );
-        info!(agent = %agent_name, ?ran, ?verdict, "agent done");
+        info!(agent = %name, ?ran, ?verdict, "agent done");
+        hops += 1;
+        let over = !matches!(ran, BridgeEnd::AgentDone);
+        if let Verdict::Finished(AgentOutcome::Transfer { target, reason }) = &verdict {
+            // Another agent takes the call on the same line, as on an
+            // inbound call; a person or a number is not reached from an
+            // originated call yet.
+            let to = match target {
+                TransferTarget::Agent(n) => Some(n.clone()),
+                TransferTarget::Voicemail => Some(VOICEMAIL_AGENT.to_string()),
+                _ => None,
+            };
+            match to.and_then(|n| shared.agents.get(&n).map(|a| (n, a.clone()))) {
+                Some(found) if !over && hops < MAX_AGENTS_PER_CALL => {
+                    log.update(CallUpdate::Handoff(Handoff {
+                        at: Timestamp::now(),
+                        kind: HandoffKind::Transfer,
+                        target: target.to_string(),
+                        reason: reason.clone(),
+                    }));
+                    next = Some(found);
+                }
+                Some(_) if over => {}
+                Some(_) => log.error(
+                    "switch",
+                    format!("{hops} agents took turns on the call; hanging up"),
+                ),
+                None => log.error(
+                    "switch",
+                    format!(
+                        "the agent asked for a transfer to {target}, which originated calls do not \
+                         take; hanging up"
+                    ),
+                ),
+            }
+        }
         run = Some((ran, verdict));
     }
     let _ = sip_commands.send(SipCommand::HangUp);
@@ -225,14 +266,7 @@ async fn run_agent(
                 HangupCause::Error,
             )
         }
-        Some((ran, Verdict::Finished(finished))) => {
-            if let AgentOutcome::Transfer { target, .. } = &finished {
-                // Not yet: an originated call has no line to REFER back to.
-                log.error(
-                    "switch",
-                    format!("the agent asked for a transfer to {target}, which originated calls do not take; hanging up"),
-                );
-            }
+        Some((ran, Verdict::Finished(_))) => {
             let cause = if minutes_out {
                 log.error("policy", "the tenant's outbound minutes for today ran out");
                 HangupCause::Switch
