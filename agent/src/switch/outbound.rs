@@ -779,6 +779,15 @@ mod tests {
             "[2001:db8::1]:5070".parse().ok()
         );
         assert_eq!(peer_address("192.0.2.0/28"), None);
+        // Calls from it are still recognised by its address.
+        let peer = TrustedPeerConfig {
+            name: "gateway".into(),
+            address: "192.0.2.10:5080".into(),
+            tenant: "acme".into(),
+        };
+        let network = peer.network().unwrap();
+        assert!(network.contains("192.0.2.10".parse().unwrap()));
+        assert!(!network.contains("192.0.2.11".parse().unwrap()));
     }
 
     #[test]
