@@ -114,18 +114,17 @@ struct Pace {
 }
 
 impl Pace {
-    /// Takes a start at `now` if the rate allows one, moving the next
-    /// allowed start one `gap` on.
-    fn take(&mut self, now: Instant, gap: Duration) -> bool {
-        match self.next {
-            Some(next) if now < next => false,
-            _ => {
-                // A campaign that waited (calling hours, nothing due)
-                // does not save up starts for a burst.
-                self.next = Some(now + gap);
-                true
-            }
-        }
+    /// How long from `now` until the rate allows the next start.
+    fn delay(&self, now: Instant) -> Duration {
+        self.next
+            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now))
+    }
+
+    /// A call started `at`: the next may start one `gap` later. (A
+    /// campaign that waited, for its calling hours or for due numbers,
+    /// does not save up starts for a burst.)
+    fn started(&mut self, at: Instant, gap: Duration) {
+        self.next = Some(at + gap);
     }
 }
 
@@ -261,9 +260,14 @@ async fn start_due(
     };
     let gap = spacing(settings.calls_per_second);
     for number in due {
-        if !pace.take(Instant::now(), gap) {
+        // A start due within this round is waited for; a later one is
+        // left to the next round.
+        let wait = pace.delay(Instant::now());
+        if wait > options.poll {
             break;
         }
+        tokio::time::sleep(wait).await;
+        pace.started(Instant::now(), gap);
         let request = OutboundRequest {
             ring_timeout: options.ring_timeout,
             ..OutboundRequest::new(tenant.clone(), number.number.clone())
@@ -320,14 +324,20 @@ mod tests {
         assert_eq!(spacing(1e-9), Duration::from_secs(86_400));
         let t0 = Instant::now();
         let mut pace = Pace::default();
-        assert!(pace.take(t0, gap));
-        assert!(!pace.take(t0, gap), "a second start at once waits");
-        assert!(!pace.take(t0 + Duration::from_millis(499), gap));
-        assert!(pace.take(t0 + Duration::from_millis(500), gap));
-        // Idle for a minute: one start, not 120 at once.
+        assert_eq!(pace.delay(t0), Duration::ZERO, "the first starts at once");
+        pace.started(t0, gap);
+        assert_eq!(pace.delay(t0), gap);
+        assert_eq!(
+            pace.delay(t0 + Duration::from_millis(200)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(pace.delay(t0 + gap), Duration::ZERO);
+        // Idle for a minute: one start at once, then the gap again, not
+        // 120 starts saved up.
         let later = t0 + Duration::from_secs(60);
-        assert!(pace.take(later, gap));
-        assert!(!pace.take(later, gap));
+        assert_eq!(pace.delay(later), Duration::ZERO);
+        pace.started(later, gap);
+        assert_eq!(pace.delay(later), gap);
     }
 
     #[test]
