@@ -148,19 +148,7 @@ async fn a_campaign_retries_busy_and_unanswered_numbers_records_every_attempt_an
     // one answered; two busy; two unanswered.
     let answer = start_trunk_for(p_answer, &sf_answer, 1, &["-mp", &mp]);
     let busy = start_trunk_for(p_busy, &sf_busy, 2, &[]);
-    let ring = start_trunk_for(
-        p_ring,
-        &sf_ring,
-        2,
-        &[
-            "-trace_msg",
-            "-message_file",
-            "/tmp/ring_msgs.log",
-            "-trace_err",
-            "-error_file",
-            "/tmp/ring_err.log",
-        ],
-    );
+    let ring = start_trunk_for(p_ring, &sf_ring, 2, &[]);
     for p in [p_answer, p_busy, p_ring] {
         until_listening(p).await;
     }
