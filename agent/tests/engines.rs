@@ -3,7 +3,9 @@
 //! 8 kHz, and PocketSphinx, told the FAQ's phrases, hears the question's
 //! key words.
 
-use agent::engines::{EspeakConfig, EspeakNg, PhraseMatching, PocketSphinx, PocketSphinxConfig};
+use agent::engines::{
+    EspeakConfig, EspeakMode, EspeakNg, PhraseMatching, PocketSphinx, PocketSphinxConfig,
+};
 use agent::speech::{SpeechToText, Utterance};
 use rtp_media::g711::Codec;
 
@@ -154,53 +156,100 @@ async fn silence_and_noise_transcribe_without_error_and_empty_audio_to_nothing()
 }
 
 #[tokio::test]
-async fn espeak_streams_a_long_reply_in_chunks_at_the_rate_asked_for() {
+async fn espeak_streams_a_long_reply_in_chunks_at_the_rate_asked_for_from_library_and_process() {
     let text = "We are open from nine in the morning to five in the afternoon, \
                 Monday to Friday, and from ten to one on Saturdays.";
-    for rate in [8000u32, 16_000] {
-        let tts = EspeakNg::new(EspeakConfig {
-            output_rate: rate,
-            ..EspeakConfig::default()
-        })
-        .expect("valid settings");
-        let mut chunks = Vec::new();
-        tts.speak_into(text, |chunk| {
-            chunks.push(chunk);
+    for mode in [EspeakMode::Library, EspeakMode::Process] {
+        for rate in [8000u32, 16_000] {
+            let tts = EspeakNg::new(EspeakConfig {
+                output_rate: rate,
+                mode,
+                ..EspeakConfig::default()
+            })
+            .expect("valid settings");
+            let mut chunks = Vec::new();
+            tts.speak_into(text, |chunk| {
+                chunks.push(chunk);
+                Ok(())
+            })
+            .await
+            .expect("speaks");
+            let samples: usize = chunks.iter().map(Vec::len).sum();
+            let seconds = samples as f64 / f64::from(rate);
+            assert!(
+                chunks.len() > 3,
+                "{mode:?}: {} chunks: not streamed",
+                chunks.len()
+            );
+            assert!(
+                (4.0..15.0).contains(&seconds),
+                "{mode:?}: {seconds} s of speech at {rate} Hz"
+            );
+            let loud = chunks
+                .iter()
+                .flatten()
+                .filter(|s| s.unsigned_abs() > 1000)
+                .count();
+            assert!(
+                loud > samples / 10,
+                "{mode:?}: mostly silent: {loud} of {samples} loud"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reply_dropped_at_a_barge_in_stops_and_the_next_is_spoken_whole() {
+    let tts = EspeakNg::new(EspeakConfig::default()).expect("valid settings");
+    let long = "This reply is long, and the caller will interrupt it. ".repeat(20);
+    let mut first = 0;
+    let stopped = tts.speak_into(&long, |chunk| {
+        first += chunk.len();
+        Err(agent::speech::SpeechError::Engine("caller spoke".into()))
+    });
+    assert!(stopped.await.is_err(), "the sink's error ends the reply");
+    assert!(first > 0);
+    // A reply whose future is dropped part way.
+    let mut heard = 0usize;
+    let dropped = tokio::time::timeout(std::time::Duration::from_millis(1), async {
+        tts.speak_into(&long, |chunk| {
+            heard += chunk.len();
             Ok(())
         })
         .await
-        .expect("speaks");
-        let samples: usize = chunks.iter().map(Vec::len).sum();
-        let seconds = samples as f64 / f64::from(rate);
-        assert!(chunks.len() > 3, "{} chunks: not streamed", chunks.len());
-        assert!(
-            (4.0..15.0).contains(&seconds),
-            "{seconds} s of speech at {rate} Hz"
-        );
-        let loud = chunks
-            .iter()
-            .flatten()
-            .filter(|s| s.unsigned_abs() > 1000)
-            .count();
-        assert!(
-            loud > samples / 10,
-            "mostly silent: {loud} of {samples} loud"
-        );
-    }
+    });
+    let _ = dropped.await;
+    let mut whole = 0usize;
+    tts.speak_into("We are open from nine to five.", |chunk| {
+        whole += chunk.len();
+        Ok(())
+    })
+    .await
+    .expect("the next reply is spoken");
+    let seconds = whole as f64 / 8000.0;
+    assert!((1.0..5.0).contains(&seconds), "next reply {seconds} s");
 }
 
 #[tokio::test]
 async fn a_missing_espeak_program_or_voice_is_an_engine_error() {
     let missing = EspeakNg::new(EspeakConfig {
         program: "/nonexistent/espeak-ng".into(),
+        mode: EspeakMode::Process,
         ..EspeakConfig::default()
     })
     .expect("settings are valid");
     assert!(missing.speak_into("hello", |_| Ok(())).await.is_err());
     let no_voice = EspeakNg::new(EspeakConfig {
         voice: "xx-nonexistent".into(),
+        mode: EspeakMode::Process,
         ..EspeakConfig::default()
     })
     .expect("settings are valid");
     assert!(no_voice.speak_into("hello", |_| Ok(())).await.is_err());
+    let err = EspeakNg::new(EspeakConfig {
+        voice: "xx-nonexistent".into(),
+        ..EspeakConfig::default()
+    })
+    .expect_err("the library checks the voice at once");
+    assert!(err.to_string().contains("xx-nonexistent"), "{err}");
 }

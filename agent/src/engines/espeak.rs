@@ -1,16 +1,35 @@
-//! Text-to-speech with eSpeak NG, offline. eSpeak's library keeps global
-//! state and is not thread-safe, so each reply is spoken by its own
-//! `espeak-ng --stdout` process, whose WAV output is read as it is
-//! written and handed on chunk by chunk (measured against the library in
-//! `benches/README.md`).
+//! Text-to-speech with eSpeak NG, offline. By default through its C
+//! library (`espeak-ng-sys`): eSpeak keeps global state and is not
+//! thread-safe, so one dedicated thread owns it and every reply is queued
+//! to that thread, whose audio comes back chunk by chunk as it is
+//! produced. Alternatively one `espeak-ng --stdout` process per reply,
+//! whose WAV output is read as it is written. The library's first audio
+//! comes far sooner (`benches/README.md`).
 
 use crate::call::{BoxFuture, LINE_RATE};
 use crate::speech::{SpeechError, SpeechOut, TextToSpeech};
+use espeak_ng_sys::{SynthError, Synthesizer};
 use rtp_media::resample::{Quality, Resampler};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{mpsc, Mutex, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+
+/// Where eSpeak runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EspeakMode {
+    /// eSpeak's library on one dedicated thread shared by every engine in
+    /// the process (replies are spoken one after another, each in a few
+    /// milliseconds). The lowest latency to the first audio.
+    #[default]
+    Library,
+    /// One `espeak-ng --stdout` process per reply (replies in parallel; a
+    /// crash in eSpeak ends one reply, not the program), tens of
+    /// milliseconds later to the first audio.
+    Process,
+}
 
 /// How [`EspeakNg`] speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +43,10 @@ pub struct EspeakConfig {
     /// The rate the audio is handed on at, Hz (default 8000, the line's):
     /// eSpeak speaks at 22050 Hz and the engine resamples as it streams.
     pub output_rate: u32,
-    /// The program to run (default `espeak-ng`, found on `PATH`).
+    /// Library or process (default: library).
+    pub mode: EspeakMode,
+    /// The program [`EspeakMode::Process`] runs (default `espeak-ng`,
+    /// found on `PATH`).
     pub program: PathBuf,
 }
 
@@ -34,14 +56,15 @@ impl Default for EspeakConfig {
             voice: "en-us".into(),
             words_per_minute: 160,
             output_rate: LINE_RATE,
+            mode: EspeakMode::default(),
             program: "espeak-ng".into(),
         }
     }
 }
 
-/// Text-to-speech with eSpeak NG: one `espeak-ng` process per reply, its
-/// audio streamed into the call as it is produced. Dropping the
-/// synthesis (a barge-in) kills the process.
+/// Text-to-speech with eSpeak NG, its audio streamed into the call as it
+/// is produced, resampled to [`EspeakConfig::output_rate`]. Dropping the
+/// synthesis (a barge-in) stops eSpeak.
 ///
 /// ```no_run
 /// use agent::engines::{EspeakConfig, EspeakNg};
@@ -72,8 +95,11 @@ fn engine(what: impl std::fmt::Display) -> SpeechError {
 impl EspeakNg {
     /// An engine speaking with `config`. Errors on a setting eSpeak
     /// cannot take (an empty voice name, a rate out of 80–450 words per
-    /// minute, an output rate the resampler refuses); whether the program
-    /// and voice exist shows on the first reply.
+    /// minute, an output rate the resampler refuses); in library mode also
+    /// when eSpeak's data or the voice is missing (it starts eSpeak's
+    /// thread the first time, and waits for it: call it before serving
+    /// calls, not inside an async task). In process mode whether the
+    /// program and voice exist shows on the first reply.
     pub fn new(config: EspeakConfig) -> Result<Self, SpeechError> {
         if config.voice.is_empty() || config.voice.starts_with('-') {
             return Err(engine(format!("bad voice name {:?}", config.voice)));
@@ -89,6 +115,22 @@ impl EspeakNg {
         {
             return Err(engine(format!("output rate {} Hz", config.output_rate)));
         }
+        if config.mode == EspeakMode::Library {
+            // Speaking nothing checks the voice and rate.
+            let (chunks, _audio) = tokio_mpsc::unbounded_channel();
+            let (done, result) = mpsc::channel();
+            speaker()?.send(Job {
+                voice: config.voice.clone(),
+                words_per_minute: config.words_per_minute,
+                text: String::new(),
+                chunks,
+                done: Done::Blocking(done),
+            })?;
+            result
+                .recv()
+                .map_err(|_| engine("its thread ended"))?
+                .map_err(engine)?;
+        }
         Ok(EspeakNg { config })
     }
 
@@ -103,12 +145,57 @@ impl EspeakNg {
     pub async fn speak_into(
         &self,
         text: &str,
-        mut sink: impl FnMut(Vec<i16>) -> Result<(), SpeechError>,
+        sink: impl FnMut(Vec<i16>) -> Result<(), SpeechError>,
     ) -> Result<(), SpeechError> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(());
         }
+        let mut converter = Converter::new(self.config.output_rate, sink);
+        match self.config.mode {
+            EspeakMode::Library => self.speak_library(text, &mut converter).await?,
+            EspeakMode::Process => self.speak_process(text, &mut converter).await?,
+        }
+        converter.finish()
+    }
+
+    async fn speak_library<S>(
+        &self,
+        text: &str,
+        converter: &mut Converter<S>,
+    ) -> Result<(), SpeechError>
+    where
+        S: FnMut(Vec<i16>) -> Result<(), SpeechError>,
+    {
+        let speaker = speaker()?;
+        let (chunks, mut audio) = tokio_mpsc::unbounded_channel();
+        let (done, result) = oneshot::channel();
+        speaker.send(Job {
+            voice: self.config.voice.clone(),
+            words_per_minute: self.config.words_per_minute,
+            text: text.replace(['\r', '\n'], " "),
+            chunks,
+            done: Done::Async(done),
+        })?;
+        // Dropping `audio` (this future dropped at a barge-in) stops
+        // eSpeak at its next buffer.
+        while let Some(chunk) = audio.recv().await {
+            converter.push(speaker.rate, &chunk)?;
+        }
+        result
+            .await
+            .map_err(|_| engine("its thread ended"))?
+            .map_err(engine)
+    }
+
+    async fn speak_process<S>(
+        &self,
+        text: &str,
+        converter: &mut Converter<S>,
+    ) -> Result<(), SpeechError>
+    where
+        S: FnMut(Vec<i16>) -> Result<(), SpeechError>,
+    {
         let mut child = Command::new(&self.config.program)
             .arg("--stdout")
             .arg("-v")
@@ -142,40 +229,15 @@ impl EspeakNg {
         let reader = async {
             let mut wav = WavStream::default();
             let mut buf = vec![0u8; READ_CHUNK];
-            let mut resampler: Option<Resampler> = None;
             loop {
                 let n = stdout.read(&mut buf).await.map_err(engine)?;
                 if n == 0 {
                     break;
                 }
                 let samples = wav.push(&buf[..n])?;
-                if samples.is_empty() {
-                    continue;
+                if let (false, Some(rate)) = (samples.is_empty(), wav.rate) {
+                    converter.push(rate, &samples)?;
                 }
-                let rate = wav.rate.unwrap_or(self.config.output_rate);
-                if rate == self.config.output_rate {
-                    sink(samples)?;
-                    continue;
-                }
-                if resampler.is_none() {
-                    resampler = Some(
-                        Resampler::new(rate, self.config.output_rate, READ_CHUNK, Quality::Sinc)
-                            .map_err(engine)?,
-                    );
-                }
-                if let Some(r) = resampler.as_mut() {
-                    sink(r.process(&samples).map_err(engine)?.to_vec())?;
-                }
-            }
-            // Flush what the converter still holds.
-            if let Some(r) = resampler.as_mut() {
-                let tail = vec![
-                    0i16;
-                    r.latency() * wav.rate.unwrap_or(1) as usize
-                        / self.config.output_rate.max(1) as usize
-                        + 1
-                ];
-                sink(r.process(&tail).map_err(engine)?.to_vec())?;
             }
             Ok::<_, SpeechError>(wav.rate.is_some())
         };
@@ -190,6 +252,152 @@ impl EspeakNg {
         }
         Ok(())
     }
+}
+
+/// Converts eSpeak's audio to the output rate as it streams, handing each
+/// converted chunk to the sink.
+struct Converter<S> {
+    to: u32,
+    resampler: Option<Resampler>,
+    sink: S,
+}
+
+/// Most input samples converted in one go.
+const CONVERT_BLOCK: usize = 4096;
+
+impl<S: FnMut(Vec<i16>) -> Result<(), SpeechError>> Converter<S> {
+    fn new(to: u32, sink: S) -> Self {
+        Converter {
+            to,
+            resampler: None,
+            sink,
+        }
+    }
+
+    /// `samples` at `rate` Hz (the same rate on every call).
+    fn push(&mut self, rate: u32, samples: &[i16]) -> Result<(), SpeechError> {
+        if rate == self.to {
+            return (self.sink)(samples.to_vec());
+        }
+        if self.resampler.is_none() {
+            self.resampler =
+                Some(Resampler::new(rate, self.to, CONVERT_BLOCK, Quality::Sinc).map_err(engine)?);
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            for block in samples.chunks(CONVERT_BLOCK) {
+                let out = r.process(block).map_err(engine)?.to_vec();
+                (self.sink)(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes what the resampler still holds (its delay's worth).
+    fn finish(mut self) -> Result<(), SpeechError> {
+        if let Some(r) = self.resampler.as_mut() {
+            let from = u64::from(r.from_rate());
+            let tail = (r.latency() as u64 * from / u64::from(self.to.max(1))) as usize + 1;
+            let zeros = vec![0i16; tail.min(CONVERT_BLOCK)];
+            let out = r.process(&zeros).map_err(engine)?.to_vec();
+            (self.sink)(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where eSpeak's thread reports that a job is done.
+enum Done {
+    /// To a task awaiting it.
+    Async(oneshot::Sender<Result<(), SynthError>>),
+    /// To a thread blocked on it (checking the settings in `new`).
+    Blocking(mpsc::Sender<Result<(), SynthError>>),
+}
+
+/// A reply for eSpeak's thread.
+struct Job {
+    voice: String,
+    words_per_minute: u32,
+    text: String,
+    /// Each buffer of audio, at [`Speaker::rate`]; closed when done.
+    chunks: tokio_mpsc::UnboundedSender<Vec<i16>>,
+    done: Done,
+}
+
+/// The thread that owns eSpeak's library, one per process.
+struct Speaker {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    /// The rate eSpeak speaks at, Hz.
+    rate: u32,
+}
+
+impl Speaker {
+    fn send(&self, job: Job) -> Result<(), SpeechError> {
+        self.jobs
+            .lock()
+            .map_err(|_| engine("its queue is poisoned"))?
+            .send(job)
+            .map_err(|_| engine("its thread ended"))
+    }
+}
+
+static SPEAKER: OnceLock<Result<Speaker, SynthError>> = OnceLock::new();
+
+/// eSpeak's thread, started the first time.
+fn speaker() -> Result<&'static Speaker, SpeechError> {
+    SPEAKER
+        .get_or_init(|| {
+            let (jobs, queue) = mpsc::channel::<Job>();
+            let (ready, started) = mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("espeak-ng".into())
+                .spawn(move || {
+                    let mut synth = match Synthesizer::new() {
+                        Ok(synth) => {
+                            let _ = ready.send(Ok(synth.sample_rate()));
+                            synth
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    for job in queue {
+                        let result = speak_job(&mut synth, &job);
+                        drop(job.chunks);
+                        match job.done {
+                            Done::Async(done) => {
+                                let _ = done.send(result);
+                            }
+                            Done::Blocking(done) => {
+                                let _ = done.send(result);
+                            }
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                return Err(SynthError::Init);
+            }
+            let rate = started.recv().map_err(|_| SynthError::Init)??;
+            tracing::debug!(rate, "espeak-ng library started on its own thread");
+            Ok(Speaker {
+                jobs: Mutex::new(jobs),
+                rate,
+            })
+        })
+        .as_ref()
+        .map_err(|e| engine(e.clone()))
+}
+
+/// Speaks one job on eSpeak's thread; stops when its listener is gone.
+fn speak_job(synth: &mut Synthesizer, job: &Job) -> Result<(), SynthError> {
+    synth.set_voice(&job.voice)?;
+    synth.set_words_per_minute(job.words_per_minute)?;
+    if job.text.trim().is_empty() {
+        return Ok(());
+    }
+    synth.speak(&job.text, &mut |samples| {
+        job.chunks.send(samples.to_vec()).is_ok()
+    })
 }
 
 /// Reads a WAV stream as it arrives: the RIFF header (its format chunk for

@@ -6,7 +6,8 @@
 //!   (`pocketsphinx-sys`), the model loaded once. Told what callers are
 //!   expected to say (an FAQ), it listens for those phrases; otherwise it
 //!   uses the generic language model.
-//! - `EspeakNg` (feature `espeak-ng`): text-to-speech with eSpeak NG,
+//! - `EspeakNg` (feature `espeak-ng`): text-to-speech with eSpeak NG
+//!   through its C library (`espeak-ng-sys`) on one dedicated thread, or
 //!   one `espeak-ng` process per reply, streamed into the call as it is
 //!   produced.
 //!
@@ -14,7 +15,8 @@
 //! lower turn latency (`benches/README.md`).
 //!
 //! Debian packages: `pocketsphinx`, `pocketsphinx-en-us`,
-//! `libpocketsphinx-dev`, `libsphinxbase-dev` and `espeak-ng`.
+//! `libpocketsphinx-dev`, `libsphinxbase-dev`, `libespeak-ng-dev` and
+//! `espeak-ng`.
 
 #[cfg(feature = "espeak-ng")]
 mod espeak;
@@ -22,6 +24,6 @@ mod espeak;
 mod pocketsphinx;
 
 #[cfg(feature = "espeak-ng")]
-pub use espeak::{EspeakConfig, EspeakNg};
+pub use espeak::{EspeakConfig, EspeakMode, EspeakNg};
 #[cfg(feature = "pocketsphinx")]
 pub use pocketsphinx::{PhraseMatching, PocketSphinx, PocketSphinxConfig, MODEL_RATE};
