@@ -253,3 +253,28 @@ async fn a_missing_espeak_program_or_voice_is_an_engine_error() {
     .expect_err("the library checks the voice at once");
     assert!(err.to_string().contains("xx-nonexistent"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcriptions_at_once_wait_for_a_decoder_even_after_one_was_abandoned() {
+    let stt = std::sync::Arc::new(faq_engine(PhraseMatching::Grammar));
+    let question = caller_says("en-us", 160, "what are your opening hours").await;
+    // A transcription abandoned part way (the call hung up): its decoder
+    // is still busy on its blocking thread for a while.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(1),
+        stt.transcribe(&question),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (stt, question) = (std::sync::Arc::clone(&stt), question.clone());
+        tasks.push(tokio::spawn(async move { stt.transcribe(&question).await }));
+    }
+    for task in tasks {
+        let heard = task
+            .await
+            .expect("task ran")
+            .expect("a decoder was free in turn");
+        assert!(heard.contains("opening hours"), "heard {heard:?}");
+    }
+}

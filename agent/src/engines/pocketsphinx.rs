@@ -70,7 +70,10 @@ pub struct PocketSphinxConfig {
 /// ```
 pub struct PocketSphinx {
     decoders: Arc<Mutex<Vec<Decoder>>>,
-    free: Semaphore,
+    /// One permit per decoder in `decoders`; held by the blocking task
+    /// that decodes, so a transcription abandoned part way (the call hung
+    /// up) keeps its decoder counted until it is back in the pool.
+    free: Arc<Semaphore>,
     phrases: Vec<String>,
 }
 
@@ -184,7 +187,7 @@ impl PocketSphinx {
         );
         Ok(PocketSphinx {
             decoders: Arc::new(Mutex::new(decoders)),
-            free: Semaphore::new(count),
+            free: Arc::new(Semaphore::new(count)),
             phrases,
         })
     }
@@ -283,17 +286,20 @@ impl SpeechToText for PocketSphinx {
             if utterance.samples.is_empty() {
                 return Ok(String::new());
             }
-            let _permit = self
-                .free
-                .acquire()
+            let permit = Arc::clone(&self.free)
+                .acquire_owned()
                 .await
                 .map_err(|_| SpeechError::Engine("pocketsphinx: engine closed".into()))?;
             let decoders = Arc::clone(&self.decoders);
             let samples = utterance.samples.clone();
             let rate = utterance.rate;
-            tokio::task::spawn_blocking(move || Self::decode_blocking(&decoders, &samples, rate))
-                .await
-                .map_err(|e| SpeechError::Engine(format!("pocketsphinx: decoding task: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                let text = Self::decode_blocking(&decoders, &samples, rate);
+                drop(permit);
+                text
+            })
+            .await
+            .map_err(|e| SpeechError::Engine(format!("pocketsphinx: decoding task: {e}")))?
         })
     }
 }
