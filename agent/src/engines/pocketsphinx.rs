@@ -5,6 +5,7 @@ use crate::call::BoxFuture;
 use crate::speech::{SpeechError, SpeechToText, Utterance};
 use pocketsphinx_sys::{Decoder, DecoderConfig, DecoderError, DEFAULT_SEARCH};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
@@ -158,10 +159,13 @@ impl PocketSphinx {
                     }
                     PhraseMatching::Keywords => {
                         let list = keyword_list(&phrases);
+                        // Named apart from the lists of engines being made
+                        // at the same time on other threads.
+                        static LISTS: AtomicU64 = AtomicU64::new(0);
                         let file = std::env::temp_dir().join(format!(
                             "agent-kws-{}-{}.txt",
                             std::process::id(),
-                            decoders.len()
+                            LISTS.fetch_add(1, Ordering::Relaxed)
                         ));
                         std::fs::write(&file, list).map_err(|e| {
                             SpeechError::Engine(format!(
