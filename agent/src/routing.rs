@@ -26,6 +26,7 @@
 //! machine without tzdata routes the same way).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -118,6 +119,24 @@ impl WeeklyHours {
     }
 }
 
+/// How a call is handed to a person (the profile's human number, a
+/// number or URI an agent transfers to).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMethod {
+    /// Blind transfer (REFER, RFC 3515 and RFC 5589): the far end (the
+    /// provider, the gateway) places the call to the person and we leave.
+    /// Needs a far end that takes REFER.
+    #[default]
+    Refer,
+    /// We place the call to the person ourselves, through the tenant's
+    /// outbound routes, play ringback to the caller while it rings, and
+    /// join the two calls' media when it answers; the call ends when
+    /// either side hangs up. Works with any far end; uses a second channel
+    /// and the tenant's outbound minutes.
+    Bridge,
+}
+
 /// A profile: which agent answers, with what, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +152,15 @@ pub struct ProfileConfig {
     /// Whether callers may leave a message.
     #[serde(default)]
     pub voicemail: bool,
+    /// How calls are handed to a person: `"refer"` (the default) or
+    /// `"bridge"`.
+    #[serde(default)]
+    pub transfer: TransferMethod,
+    /// A short prompt (WAV, MP3, FLAC or OGG) played when the agent fails,
+    /// before the call goes to the human number or to voicemail
+    /// ("Sorry, something went wrong; let me put you through").
+    #[serde(default)]
+    pub apology: Option<PathBuf>,
     /// IANA time zone the hours and holidays are read in
     /// (`"Europe/Rome"`).
     pub time_zone: String,
@@ -322,6 +350,8 @@ pub struct Profile {
     greeting: Option<String>,
     human_number: Option<PhoneNumber>,
     voicemail: bool,
+    transfer: TransferMethod,
+    apology: Option<PathBuf>,
     time_zone: TimeZone,
     hours: Option<[Vec<OpenRange>; 7]>,
     holidays: Holidays,
@@ -377,6 +407,16 @@ impl Profile {
             .map(e164_number_setting)
             .transpose()
             .map_err(|e| ConfigError::new("human_number", e))?;
+        if config
+            .apology
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::new(
+                "apology",
+                "is empty: name a prompt file, or leave the setting out",
+            ));
+        }
         let hours = match &config.hours {
             None => None,
             Some(week) => {
@@ -444,6 +484,8 @@ impl Profile {
             greeting: config.greeting.clone(),
             human_number,
             voicemail: config.voicemail,
+            transfer: config.transfer,
+            apology: config.apology.clone(),
             time_zone,
             hours,
             holidays,
@@ -477,6 +519,16 @@ impl Profile {
     /// Whether callers may leave a message.
     pub fn voicemail(&self) -> bool {
         self.voicemail
+    }
+
+    /// How calls are handed to a person.
+    pub fn transfer(&self) -> TransferMethod {
+        self.transfer
+    }
+
+    /// The prompt played when the agent fails, before the fallback.
+    pub fn apology(&self) -> Option<&Path> {
+        self.apology.as_deref()
     }
 
     /// The time zone hours are read in.
@@ -1221,6 +1273,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_transfer_method_is_refer_unless_bridge_is_asked_and_nothing_else_is_taken() {
+        let profile = |extra: &str| -> Result<Profile, String> {
+            let text = format!("agent = \"a\"\ntime_zone = \"UTC\"\n{extra}");
+            let c: ProfileConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
+            Profile::new("p", &c).map_err(|e| e.setting)
+        };
+        assert_eq!(profile("").unwrap().transfer(), TransferMethod::Refer);
+        assert_eq!(
+            profile("transfer = \"refer\"").unwrap().transfer(),
+            TransferMethod::Refer
+        );
+        let bridged = profile("transfer = \"bridge\"\napology = \"sorry.wav\"").unwrap();
+        assert_eq!(bridged.transfer(), TransferMethod::Bridge);
+        assert_eq!(bridged.apology(), Some(Path::new("sorry.wav")));
+        let wrong = profile("transfer = \"conference\"").unwrap_err();
+        assert!(
+            wrong.contains("conference") && wrong.contains("bridge"),
+            "the error names the value and the choices: {wrong}"
+        );
+        assert_eq!(profile("apology = \"\"").unwrap_err(), "apology");
     }
 
     const TENANTS: &str = r#"
