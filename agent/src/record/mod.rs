@@ -295,7 +295,8 @@ impl Outcome {
 #[serde(rename_all = "snake_case")]
 pub enum HangupCause {
     /// The other end hung up: BYE or CANCEL from the caller on an inbound
-    /// call, or a BYE or failure response from the called party.
+    /// call, or a BYE or failure response from the called party; on a
+    /// call bridged to a person, either of the two.
     Remote,
     /// The agent hung up.
     Agent,

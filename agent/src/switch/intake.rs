@@ -6,6 +6,7 @@
 //! side until the call ends.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,18 +21,19 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
 use super::media::{self, session_params, CallEnding, SipCommand};
+use super::transfer::{bridge_to, BridgedEnd, CallerSide, TransferFailure};
 use super::{Shared, GREETING_AGENT, VOICEMAIL_AGENT};
 use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::journal::RecordLog;
 use crate::media::{BridgeEnd, MediaBridge};
 use crate::metrics as m;
 use crate::numbers::Normalised;
-use crate::policy::{InboundVerdict, OutboundVerdict};
+use crate::policy::{InboundVerdict, OutboundGrant, OutboundVerdict};
 use crate::record::{
     CallDirection, CallEnd, CallRecord, CallStore, CallUpdate, Handoff, HandoffKind, HangupCause,
     OpenCallRecord, Outcome, Party,
 };
-use crate::routing::{Route, RouteAction, Tenant};
+use crate::routing::{Profile, RouteAction, Tenant, TransferMethod};
 use crate::supervise::{supervise, Supervision, Verdict};
 
 /// The Reason header of a refusal (RFC 3326), carrying the status and the
@@ -328,110 +330,228 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
         profile: Some(profile),
         customer: route.customer.clone(),
     };
-    let voicemail_fallback =
-        route.profile.voicemail() && shared.agents.contains_key(VOICEMAIL_AGENT);
-    let mut next = Some((agent_name, agent));
+    // The settings of the profile that answers (the routed one, or the
+    // one its out-of-hours action names).
+    let settings = match &route.action {
+        RouteAction::Answer { profile, .. } => profile.clone(),
+        RouteAction::Greeting { .. } => route.profile.clone(),
+    };
+    let mut chain = Chain {
+        settings: &settings,
+        person_failed: false,
+        voicemail: settings
+            .voicemail()
+            .then(|| shared.agents.get(VOICEMAIL_AGENT).cloned())
+            .flatten(),
+    };
+    let mut next = Some(Step::Agent {
+        name: agent_name,
+        agent,
+        handoff: None,
+    });
+    // The agent's failure, while no one else has taken the call.
     let mut failure: Option<String> = None;
+    // A transfer that failed with nothing after it: (status, reason).
+    let mut unplaced: Option<(Option<u16>, String)> = None;
+    let mut bridged: Option<BridgedEnd> = None;
     let mut end = None;
-    let mut blind: Option<(TransferTarget, Option<String>)> = None;
     let mut hops = 0;
-    while let (Some((name, agent)), Some(bridge)) = (next.take(), bridge.as_mut()) {
-        let fallback =
-            (voicemail_fallback && name != VOICEMAIL_AGENT).then(|| VOICEMAIL_AGENT.to_string());
-        let limits = Supervision {
-            fallback_target: fallback.clone(),
-            ..Supervision::default()
-        };
-        let (handle, line_side) = CallHandle::new(
-            call_id.clone(),
-            CallOptions {
-                audio_rate: agent.audio_rate(),
-                recordings_dir: shared.recordings.clone(),
-                record: Some(log.clone()),
-            },
-        );
-        let (ran, verdict) = tokio::join!(
-            bridge.run_following(line_side, remote_gone(gone.clone()), &mut signals),
-            supervise(agent, ctx.clone(), handle, &limits),
-        );
-        info!(agent = %name, ?ran, ?verdict, "agent done");
-        failure = None;
-        let over = !matches!(ran, BridgeEnd::AgentDone);
-        end = Some(ran);
-        let then = match verdict {
-            Verdict::Finished(AgentOutcome::Transfer { target, reason }) => {
-                let to = match &target {
-                    TransferTarget::Agent(n) => Some(n.clone()),
-                    TransferTarget::Voicemail => Some(VOICEMAIL_AGENT.to_string()),
-                    _ => None,
-                };
-                match to.and_then(|n| shared.agents.get(&n).map(|a| (n, a.clone()))) {
-                    Some(found) => {
-                        let handoff = Handoff {
-                            at: Timestamp::now(),
-                            kind: HandoffKind::Transfer,
-                            target: target.to_string(),
-                            reason,
-                        };
-                        Some((found, Some(handoff)))
-                    }
-                    None => {
-                        // A person or a number: the far end places that call.
-                        blind = Some((target, reason));
-                        None
-                    }
-                }
-            }
-            Verdict::Finished(_) => None,
-            Verdict::Fallback(why) => {
-                m::agent_error();
-                failure = Some(why.to_string());
-                // The supervisor recorded the fallback's handoff.
-                match fallback {
-                    Some(n) => shared.agents.get(&n).map(|a| ((n, a.clone()), None)),
-                    None => None,
-                }
-            }
-        };
+    while let (Some(step), Some(bridge)) = (next.take(), bridge.as_mut()) {
         hops += 1;
-        if over {
-            blind = None;
-        } else if hops >= MAX_AGENTS_PER_CALL {
+        if hops > MAX_AGENTS_PER_CALL {
             warn!(hops, "too many agents on one call; hanging up");
             log.error(
                 "switch",
-                format!("{hops} agents took turns on the call; hanging up"),
+                format!("{MAX_AGENTS_PER_CALL} agents took turns on the call; hanging up"),
             );
-        } else if let Some((found, handoff)) = then {
-            if let Some(handoff) = handoff {
-                log.update(CallUpdate::Handoff(handoff));
-            }
-            next = Some(found);
+            break;
         }
-    }
-    if let Some((target, reason)) = blind {
-        let uri = transfer_uri(&target, tenant, &route, source, Timestamp::now());
-        let (reply, outcome) = oneshot::channel();
-        let result = match uri {
-            Ok(uri) => match sip_commands.send(SipCommand::Transfer(uri.clone(), reply)) {
-                Ok(()) => outcome
-                    .await
-                    .unwrap_or_else(|_| Err("the call ended".into()))
-                    .map(|()| uri),
-                Err(_) => Err("the call ended".into()),
-            },
-            Err(why) => Err(why),
-        };
-        match result {
-            Ok(uri) => log.update(CallUpdate::Handoff(Handoff {
-                at: Timestamp::now(),
-                kind: HandoffKind::Transfer,
-                target: uri.to_string(),
+        match step {
+            Step::Agent {
+                name,
+                agent,
+                handoff,
+            } => {
+                if let Some(handoff) = handoff {
+                    log.update(CallUpdate::Handoff(handoff));
+                }
+                // The switch records the fallback it takes itself.
+                let limits = Supervision::default();
+                let (handle, line_side) = CallHandle::new(
+                    call_id.clone(),
+                    CallOptions {
+                        audio_rate: agent.audio_rate(),
+                        recordings_dir: shared.recordings.clone(),
+                        record: Some(log.clone()),
+                    },
+                );
+                let (ran, verdict) = tokio::join!(
+                    bridge.run_following(line_side, remote_gone(gone.clone()), &mut signals),
+                    supervise(agent, ctx.clone(), handle, &limits),
+                );
+                info!(agent = %name, ?ran, ?verdict, "agent done");
+                failure = None;
+                unplaced = None;
+                let over = !matches!(ran, BridgeEnd::AgentDone);
+                end = Some(ran);
+                let then = match verdict {
+                    Verdict::Finished(AgentOutcome::Transfer { target, reason }) => {
+                        let to = match &target {
+                            TransferTarget::Agent(n) => Some(n.clone()),
+                            TransferTarget::Voicemail => Some(VOICEMAIL_AGENT.to_string()),
+                            _ => None,
+                        };
+                        match to.and_then(|n| shared.agents.get(&n).map(|a| (n, a.clone()))) {
+                            Some((name, agent)) => Some(Step::Agent {
+                                name,
+                                agent,
+                                handoff: Some(Handoff {
+                                    at: Timestamp::now(),
+                                    kind: HandoffKind::Transfer,
+                                    target: target.to_string(),
+                                    reason,
+                                }),
+                            }),
+                            // A person or a number.
+                            None => Some(Step::Person {
+                                target,
+                                kind: HandoffKind::Transfer,
+                                reason,
+                            }),
+                        }
+                    }
+                    Verdict::Finished(_) => None,
+                    Verdict::Fallback(why) => {
+                        m::agent_error();
+                        let why = why.to_string();
+                        failure = Some(why.clone());
+                        // A failed voicemail is the end of the chain.
+                        (name != VOICEMAIL_AGENT)
+                            .then(|| chain.after_failure(why))
+                            .flatten()
+                    }
+                };
+                if !over {
+                    next = then;
+                }
+            }
+            Step::Apology { prompt, why } => {
+                log.update(CallUpdate::Handoff(Handoff {
+                    at: Timestamp::now(),
+                    kind: HandoffKind::Fallback,
+                    target: APOLOGY.to_string(),
+                    reason: Some(why.clone()),
+                }));
+                let (handle, line_side) = CallHandle::new(call_id.clone(), CallOptions::default());
+                let apologise = async move {
+                    let played = match handle.play_file(prompt).await {
+                        Ok(_) => handle.wait_playback().await,
+                        Err(e) => Err(e),
+                    };
+                    // The bridge's run ends with the handle.
+                    drop(handle);
+                    played
+                };
+                let (ran, played) = tokio::join!(
+                    bridge.run_following(line_side, remote_gone(gone.clone()), &mut signals),
+                    apologise,
+                );
+                if let Err(e) = played {
+                    warn!(error = %e, "the apology could not be played");
+                    log.error("switch", format!("apology: {e}"));
+                }
+                let over = !matches!(ran, BridgeEnd::AgentDone);
+                end = Some(ran);
+                if !over {
+                    next = chain.after_apology(why);
+                }
+            }
+            Step::Person {
+                target,
+                kind,
                 reason,
-            })),
-            Err(why) => {
-                warn!(%target, %why, "transfer failed; hanging up");
-                log.error("switch", format!("transfer to {target} failed: {why}"));
+            } => {
+                let method = settings.transfer();
+                let placed = match human_destination(
+                    &target,
+                    tenant,
+                    &settings,
+                    source,
+                    method,
+                    Timestamp::now(),
+                ) {
+                    Err(why) => Err((None, why)),
+                    Ok((uri, grant)) => match method {
+                        TransferMethod::Refer => {
+                            if let Some(grant) = grant {
+                                // The far end places that call: no
+                                // minutes of ours are used.
+                                grant.settle(std::time::Duration::ZERO);
+                            }
+                            refer(&sip_commands, uri.clone()).await.map(|()| uri)
+                        }
+                        TransferMethod::Bridge => {
+                            let caller = CallerSide {
+                                bridge: &mut *bridge,
+                                signals: &mut signals,
+                                gone: gone.clone(),
+                                call_id: &call_id,
+                            };
+                            let from = presented_identity(&record.caller, &shared);
+                            let country = tenant.normaliser().country().to_string();
+                            match bridge_to(&shared, caller, &uri, from, &country).await {
+                                Ok(done) => {
+                                    if let Some(grant) = grant {
+                                        grant.settle(done.talk_time);
+                                    }
+                                    if let BridgedEnd::Caller(ran) = &done.end {
+                                        end = Some(ran.clone());
+                                    }
+                                    bridged = Some(done.end);
+                                    Ok(uri)
+                                }
+                                Err(TransferFailure::CallerLeft { end: ran, .. }) => {
+                                    end = Some(ran);
+                                    Err((None, "the caller hung up while it rang".into()))
+                                }
+                                Err(e) => Err((e.status(), e.to_string())),
+                            }
+                        }
+                    },
+                };
+                match placed {
+                    Ok(uri) => {
+                        log.update(CallUpdate::Handoff(Handoff {
+                            at: Timestamp::now(),
+                            kind,
+                            target: uri.to_string(),
+                            reason,
+                        }));
+                        failure = None;
+                    }
+                    Err((status, why)) => {
+                        warn!(%target, %why, "transfer failed");
+                        log.error("transfer", format!("transfer to {target} failed: {why}"));
+                        chain.person_failed = true;
+                        let caller_left = *gone.borrow()
+                            || end
+                                .as_ref()
+                                .is_some_and(|e| !matches!(e, BridgeEnd::AgentDone));
+                        if !caller_left {
+                            next =
+                                chain.after_person(format!("transfer to {target} failed: {why}"));
+                        }
+                        if next.is_none() {
+                            unplaced =
+                                Some((status, format!("transfer to {target} failed: {why}")));
+                            if let Some(f) = failure.as_mut() {
+                                f.push_str(&format!(
+                                    "; then the transfer to {target} failed: {why}"
+                                ));
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -448,6 +568,8 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     m::answered_call_ended(answered_at.elapsed());
     let (outcome, cause) = match (failure, end, ending) {
         (Some(reason), _, _) => (Outcome::AgentFailed { reason }, HangupCause::Error),
+        // Joined to the person: whichever of the two hung up first.
+        (None, _, _) if bridged.is_some() => (Outcome::Completed, HangupCause::Remote),
         (None, Some(BridgeEnd::MediaTimeout { .. }), _) => {
             (Outcome::Completed, HangupCause::MediaTimeout)
         }
@@ -456,7 +578,10 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             HangupCause::Error,
         ),
         (None, _, CallEnding::Remote) => (Outcome::Completed, HangupCause::Remote),
-        (None, _, CallEnding::Local) => (Outcome::Completed, HangupCause::Agent),
+        (None, _, CallEnding::Local) => match unplaced {
+            Some((status, reason)) => (failed(status, reason), HangupCause::Agent),
+            None => (Outcome::Completed, HangupCause::Agent),
+        },
         (None, _, CallEnding::Transferred) => (Outcome::Completed, HangupCause::Transferred),
         (None, _, CallEnding::Failed(why)) => (failed(None, why), HangupCause::Error),
     };
@@ -471,23 +596,130 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     }
 }
 
-/// The Refer-To URI of a blind transfer to `target`: a number (the
-/// profile's operator is its human number) is checked against the
-/// tenant's outbound policy and sent as `sip:+E164@` the address the call
-/// came from (the trunk's proxy or the gateway, which places the call); a
-/// SIP URI is used as given.
-fn transfer_uri(
+/// The name the apology takes in the call record's handoffs.
+const APOLOGY: &str = "apology";
+
+/// One step of an answered call: an agent, the apology of the fallback
+/// chain, or a person the call is handed to.
+enum Step {
+    /// An agent runs on the call; `handoff` is recorded as it starts.
+    Agent {
+        name: String,
+        agent: crate::SharedAgent,
+        handoff: Option<Handoff>,
+    },
+    /// The profile's apology is played after the agent failed with `why`.
+    Apology { prompt: PathBuf, why: String },
+    /// The call goes to a person (the profile's human number, a number,
+    /// a URI), by REFER or by bridging as the profile says.
+    Person {
+        target: TransferTarget,
+        kind: HandoffKind,
+        reason: Option<String>,
+    },
+}
+
+/// The fallback chain of a profile: after the agent fails, the apology,
+/// then the human number, then voicemail, as far as the profile has them;
+/// after a failed transfer, voicemail.
+struct Chain<'a> {
+    settings: &'a Profile,
+    /// The call could not be handed to a person already: an agent failing
+    /// after that goes straight to voicemail.
+    person_failed: bool,
+    /// The voicemail agent, where the profile offers voicemail.
+    voicemail: Option<crate::SharedAgent>,
+}
+
+impl Chain<'_> {
+    /// What follows an agent that failed with `why`.
+    fn after_failure(&self, why: String) -> Option<Step> {
+        match self.settings.apology() {
+            Some(prompt) => Some(Step::Apology {
+                prompt: prompt.to_path_buf(),
+                why,
+            }),
+            None => self.after_apology(why),
+        }
+    }
+
+    /// What follows the apology: the human number, else voicemail.
+    fn after_apology(&self, why: String) -> Option<Step> {
+        if self.settings.human_number().is_some() && !self.person_failed {
+            return Some(Step::Person {
+                target: TransferTarget::Operator,
+                kind: HandoffKind::Fallback,
+                reason: Some(why),
+            });
+        }
+        self.voicemail_after(why)
+    }
+
+    /// What follows a person that could not be reached (`why`).
+    fn after_person(&self, why: String) -> Option<Step> {
+        self.voicemail_after(why)
+    }
+
+    fn voicemail_after(&self, why: String) -> Option<Step> {
+        self.voicemail.clone().map(|agent| Step::Agent {
+            name: VOICEMAIL_AGENT.to_string(),
+            agent,
+            handoff: Some(Handoff {
+                at: Timestamp::now(),
+                kind: HandoffKind::Fallback,
+                target: TransferTarget::Voicemail.to_string(),
+                reason: Some(why),
+            }),
+        })
+    }
+}
+
+/// Sends a blind transfer on the call's signalling and waits for its
+/// outcome: `Ok` once the far end's NOTIFY says the target answered.
+async fn refer(
+    sip_commands: &mpsc::UnboundedSender<SipCommand>,
+    uri: CallTarget,
+) -> Result<(), (Option<u16>, String)> {
+    let (reply, outcome) = oneshot::channel();
+    sip_commands
+        .send(SipCommand::Transfer(uri, reply))
+        .map_err(|_| (None, "the call ended".to_string()))?;
+    outcome
+        .await
+        .unwrap_or_else(|_| Err("the call ended".into()))
+        .map_err(|why| (None, why))
+}
+
+/// Who the person we bridge to sees calling: the caller's number at our
+/// address, so they know whom they are put through to.
+fn presented_identity(caller: &Party, shared: &Shared) -> Option<CallTarget> {
+    let number = caller.e164.as_deref()?;
+    let ours = shared.endpoint.udp_addr()?;
+    CallTarget::parse(&format!("sip:{number}@{ours}")).ok()
+}
+
+/// Where a transfer to `target` goes: a number (the profile's operator is
+/// its human number) is checked against the tenant's outbound policy and
+/// goes to `sip:+E164@` the address the call came from (the trunk's proxy
+/// or the gateway: it places the call on a REFER, and carries ours when we
+/// bridge); a SIP URI is used as given. The policy's grant comes back with
+/// a number, to be settled with the talk time.
+fn human_destination(
     target: &TransferTarget,
     tenant: &Tenant,
-    route: &Route,
+    settings: &Profile,
     source: SocketAddr,
+    method: TransferMethod,
     now: Timestamp,
-) -> Result<CallTarget, String> {
+) -> Result<(CallTarget, Option<OutboundGrant>), String> {
     let number = match target {
-        TransferTarget::Uri(uri) => return CallTarget::parse(uri).map_err(|e| e.to_string()),
+        TransferTarget::Uri(uri) => {
+            return CallTarget::parse(uri)
+                .map(|uri| (uri, None))
+                .map_err(|e| e.to_string())
+        }
         TransferTarget::Number(n) => n.clone(),
-        TransferTarget::Operator => route
-            .profile
+        TransferTarget::Operator => settings
             .human_number()
             .map(|n| n.e164().to_string())
             .ok_or("the profile has no human number")?,
@@ -499,18 +731,19 @@ fn transfer_uri(
     match tenant.policy().check_outbound(&destination, now) {
         OutboundVerdict::Refuse { reason, .. } => Err(format!("policy refuses it ({reason})")),
         OutboundVerdict::Admit(grant) => {
-            // The far end places the call: no minutes of ours are used.
-            grant.settle(std::time::Duration::ZERO);
             let e164 = destination
                 .number()
                 .map(|n| n.e164().to_string())
                 .ok_or("not a number")?;
-            CallTarget::parse(&format!("sip:{e164}@{source}")).map_err(|e| e.to_string())
+            tracing::debug!(?method, %e164, "transfer destination");
+            let uri =
+                CallTarget::parse(&format!("sip:{e164}@{source}")).map_err(|e| e.to_string())?;
+            Ok((uri, Some(grant)))
         }
     }
 }
 
 /// Resolves once the call is over on the signalling side.
-async fn remote_gone(mut gone: watch::Receiver<bool>) {
+pub(crate) async fn remote_gone(mut gone: watch::Receiver<bool>) {
     let _ = gone.wait_for(|g| *g).await;
 }

@@ -12,11 +12,21 @@
 //! whichever way it came, and the agent, run under
 //! [`supervise`](crate::supervise::supervise), sees one
 //! [`CallHandle`](crate::call::CallHandle) that speaks of neither SIP nor
-//! RTP. A failed agent is followed by the voicemail agent where the
-//! profile offers voicemail; an agent's transfer to another agent or to
-//! voicemail runs that agent on the same call, and one to a number (the
-//! profile's operator included) is a blind transfer (REFER, RFC 3515 and
-//! RFC 5589) once the tenant's outbound policy allows the number. When the call ends, from either side,
+//! RTP. An agent that fails (an error, a panic, a hang, its backend
+//! unreachable) sets off the profile's fallback chain: its apology
+//! prompt, then its human number, then voicemail, as far as the profile
+//! has them; when none of them takes the call it ends recorded as
+//! `agent_failed`, with what failed along the way. An agent's transfer to
+//! another agent or to voicemail runs that agent on the same call; one to
+//! a person (a number, a URI, the profile's operator, which the menu's
+//! key `0` reaches) is handed on as the profile's `transfer` setting says,
+//! once the tenant's outbound policy allows the number: a blind transfer
+//! (REFER, RFC 3515 and RFC 5589), or a bridge ([`transfer`]: we call the
+//! person, ringback meanwhile, the two calls' media joined). A person who
+//! cannot be reached (busy, no answer, the REFER refused or its NOTIFY
+//! reporting a failure) leaves the call to voicemail where the profile
+//! offers it. Every step taken is a handoff in the call record, every
+//! failure an error entry. When the call ends, from either side,
 //! the media session is closed, the dialog is gone and the record is
 //! closed with the outcome and the hang-up cause.
 //!
@@ -72,6 +82,7 @@ pub mod lines;
 mod media;
 pub mod originate;
 pub mod outbound;
+pub mod transfer;
 
 pub use campaign::{CampaignOptions, CampaignRunner};
 pub use config::{
