@@ -3,7 +3,8 @@
 //! (answering, echoing RTP). The caller hears ringback while the person's
 //! phone rings, then the caller's audio reaches the person and comes back
 //! through the joined media; whichever side hangs up, the other is sent
-//! BYE; a person who does not answer leaves the call to voicemail.
+//! BYE; a person who does not answer leaves the call to voicemail. With
+//! baresip as the person, each side hears the other's tone.
 
 mod sipp;
 
@@ -469,6 +470,141 @@ async fn a_person_who_does_not_answer_the_bridged_transfer_leaves_the_call_to_vo
     let why = r.handoffs[0].reason.as_deref().unwrap_or_default();
     assert!(why.contains("480"), "the handoff says why: {why}");
     assert_eq!(switch.endpoint().dialog_count(), 0);
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+/// baresip as the person: it answers by itself (`answermode=auto`),
+/// says a steady tone (`ausine`, which makes its tone at 48 kHz in
+/// stereo, resampled by baresip) and writes what it hears to WAV files
+/// (`sndfile`); it plays what it hears to nowhere (`aubridge`).
+struct Baresip {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+const PERSON_TONE_HZ: f64 = 1800.0;
+
+impl Baresip {
+    fn start(dir: &Path, port: u16) -> Baresip {
+        let home = dir.join("baresip");
+        std::fs::create_dir_all(&home).unwrap();
+        let rtp = free_port();
+        std::fs::write(
+            home.join("config"),
+            format!(
+                "poll_method epoll\n\
+                 sip_listen 127.0.0.1:{port}\n\
+                 audio_player aubridge,person\n\
+                 audio_source ausine,{PERSON_TONE_HZ}\n\
+                 ausrc_srate 48000\n\
+                 ausrc_channels 2\n\
+                 audio_alert aubridge,alert\n\
+                 module_path /usr/lib/baresip/modules\n\
+                 module g711.so\n\
+                 module ausine.so\n\
+                 module aubridge.so\n\
+                 module sndfile.so\n\
+                 module_app account.so\n\
+                 snd_path {}\n\
+                 rtp_ports {rtp}-{}\n",
+                home.display(),
+                rtp + 9
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            home.join("accounts"),
+            format!("<sip:person@127.0.0.1:{port}>;regint=0;answermode=auto\n"),
+        )
+        .unwrap();
+        let child = Command::new(require("baresip"))
+            .arg("-f")
+            .arg(&home)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(home.join("log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("baresip runs");
+        Baresip { child, dir: home }
+    }
+
+    /// What the person heard: the samples of baresip's decoded-audio WAV.
+    fn heard(&self) -> Vec<i16> {
+        std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .filter_map(|p| rtp_media::prompt::Prompt::load(&p).ok())
+            .flat_map(|p| p.samples().to_vec())
+            .collect()
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_bridged_to_baresip_carries_audio_both_ways_until_the_caller_hangs_up() {
+    require("sipp");
+    let dir = TempDir::new("bridge-baresip");
+    let person_port = free_port();
+    let person_uri = format!("sip:person@127.0.0.1:{person_port}");
+    let baresip = Baresip::start(&dir.0, person_port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (switch, store, port) =
+        start_switch_for(&dir.0, tenant_with(""), hands_to(person_uri.clone())).await;
+
+    let media = CallerMedia::start();
+    let mut steps = answered_call_to(media.addr());
+    steps.extend([
+        r#"  <pause milliseconds="5000"/>"#.to_string(),
+        in_dialog("BYE", 2, CALLER, DID, None),
+        r#"  <recv response="200"/>"#.to_string(),
+    ]);
+    let sf = scenario(&dir.0, "caller.xml", &scenario_of("caller", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "caller: {}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+    let received = media.finish();
+
+    // The person's voice reached the caller, and the caller's the person.
+    let from_person = frames_of(&received, PERSON_TONE_HZ);
+    assert!(
+        from_person >= 50,
+        "{from_person} frames of the person's tone"
+    );
+    // baresip writes its file as the call ends.
+    wait_until("baresip's recording", || !baresip.heard().is_empty()).await;
+    let heard = baresip.heard();
+    let from_caller = heard
+        .chunks_exact(160)
+        .filter(|f| share_at(f, CALLER_TONE_HZ) > 0.6)
+        .count();
+    assert!(
+        from_caller >= 50,
+        "{from_caller} frames of the caller's tone"
+    );
+
+    let r = &records(&store)[0];
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Remote)
+    );
+    assert_eq!(
+        r.handoffs.last().map(|h| h.target.as_str()),
+        Some(person_uri.as_str())
+    );
+    assert_eq!(
+        switch.endpoint().dialog_count(),
+        0,
+        "baresip's call is over too"
+    );
     assert_eq!(switch.media_sessions(), 0);
     switch.shutdown().await;
 }
