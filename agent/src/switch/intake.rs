@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
 use super::media::{self, session_params, CallEnding, SipCommand};
-use super::transfer::{bridge_to, BridgedEnd, CallerSide, TransferFailure};
+use super::transfer::{bridge_to, dial_direct, BridgedEnd, CallerSide, TransferFailure};
 use super::{Shared, GREETING_AGENT, VOICEMAIL_AGENT};
 use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::journal::RecordLog;
@@ -471,60 +471,67 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
                 kind,
                 reason,
             } => {
-                let method = settings.transfer();
-                let placed = match human_destination(
-                    &target,
-                    tenant,
-                    &settings,
-                    source,
-                    method,
-                    Timestamp::now(),
-                ) {
-                    Err(why) => Err((None, why)),
-                    Ok((uri, grant)) => match method {
-                        TransferMethod::Refer => {
-                            if let Some(grant) = grant {
-                                // The far end places that call: no
-                                // minutes of ours are used.
-                                grant.settle(std::time::Duration::ZERO);
-                            }
-                            refer(&sip_commands, uri.clone()).await.map(|()| uri)
+                let destination = human_destination(&target, tenant, &settings, Timestamp::now());
+                let placed = match (settings.transfer(), destination) {
+                    (_, Err(why)) => Err((None, why)),
+                    (TransferMethod::Refer, Ok(destination)) => {
+                        let uri = destination.at(source);
+                        match uri {
+                            Ok(uri) => refer(&sip_commands, uri.clone())
+                                .await
+                                .map(|()| uri.to_string()),
+                            Err(why) => Err((None, why)),
                         }
-                        TransferMethod::Bridge => {
-                            let caller = CallerSide {
-                                bridge: &mut *bridge,
-                                signals: &mut signals,
-                                gone: gone.clone(),
-                                call_id: &call_id,
-                            };
-                            let from = presented_identity(&record.caller, &shared);
-                            let country = tenant.normaliser().country().to_string();
-                            match bridge_to(&shared, caller, &uri, from, &country).await {
-                                Ok(done) => {
-                                    if let Some(grant) = grant {
-                                        grant.settle(done.talk_time);
+                    }
+                    (TransferMethod::Bridge, Ok(destination)) => {
+                        let caller = CallerSide {
+                            bridge: &mut *bridge,
+                            signals: &mut signals,
+                            gone: gone.clone(),
+                            call_id: &call_id,
+                        };
+                        let country = tenant.normaliser().country().to_string();
+                        let from = presented_identity(&record.caller, &shared);
+                        let (uri, grant) = match destination {
+                            Destination::Uri(uri) => (Ok(uri), None),
+                            Destination::Number { e164, grant } => (
+                                CallTarget::parse(&format!("sip:{e164}@{source}"))
+                                    .map_err(|e| e.to_string()),
+                                Some(grant),
+                            ),
+                        };
+                        match uri {
+                            Err(why) => Err((None, why)),
+                            Ok(uri) => {
+                                let name = uri.to_string();
+                                let dial = dial_direct(&shared, &uri, from);
+                                match bridge_to(caller, &name, dial, &country).await {
+                                    Ok(done) => {
+                                        if let Some(grant) = grant {
+                                            grant.settle(done.talk_time);
+                                        }
+                                        if let BridgedEnd::Caller(ran) = &done.end {
+                                            end = Some(ran.clone());
+                                        }
+                                        bridged = Some(done.end);
+                                        Ok(name)
                                     }
-                                    if let BridgedEnd::Caller(ran) = &done.end {
-                                        end = Some(ran.clone());
+                                    Err(TransferFailure::CallerLeft { end: ran, .. }) => {
+                                        end = Some(ran);
+                                        Err((None, "the caller hung up while it rang".into()))
                                     }
-                                    bridged = Some(done.end);
-                                    Ok(uri)
+                                    Err(e) => Err((e.status(), e.to_string())),
                                 }
-                                Err(TransferFailure::CallerLeft { end: ran, .. }) => {
-                                    end = Some(ran);
-                                    Err((None, "the caller hung up while it rang".into()))
-                                }
-                                Err(e) => Err((e.status(), e.to_string())),
                             }
                         }
-                    },
+                    }
                 };
                 match placed {
-                    Ok(uri) => {
+                    Ok(reached) => {
                         log.update(CallUpdate::Handoff(Handoff {
                             at: Timestamp::now(),
                             kind,
-                            target: uri.to_string(),
+                            target: reached,
                             reason,
                         }));
                         failure = None;
@@ -698,24 +705,44 @@ fn presented_identity(caller: &Party, shared: &Shared) -> Option<CallTarget> {
     CallTarget::parse(&format!("sip:{number}@{ours}")).ok()
 }
 
+/// Where a transfer to a person goes.
+enum Destination {
+    /// A SIP URI, used as given.
+    Uri(CallTarget),
+    /// A number the tenant's outbound policy allows, in E.164, with the
+    /// policy's grant (a channel, the minutes reserved), to be settled
+    /// with the talk time.
+    Number { e164: String, grant: OutboundGrant },
+}
+
+impl Destination {
+    /// The URI a REFER names: a number goes to `sip:+E164@` the address
+    /// the call came from (the trunk's proxy or the gateway, which places
+    /// the call); the far end places it, so no minutes of ours are used.
+    fn at(self, source: SocketAddr) -> Result<CallTarget, String> {
+        match self {
+            Destination::Uri(uri) => Ok(uri),
+            Destination::Number { e164, grant } => {
+                grant.settle(std::time::Duration::ZERO);
+                CallTarget::parse(&format!("sip:{e164}@{source}")).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 /// Where a transfer to `target` goes: a number (the profile's operator is
-/// its human number) is checked against the tenant's outbound policy and
-/// goes to `sip:+E164@` the address the call came from (the trunk's proxy
-/// or the gateway: it places the call on a REFER, and carries ours when we
-/// bridge); a SIP URI is used as given. The policy's grant comes back with
-/// a number, to be settled with the talk time.
+/// its human number) once the tenant's outbound policy allows it, a SIP
+/// URI as given.
 fn human_destination(
     target: &TransferTarget,
     tenant: &Tenant,
     settings: &Profile,
-    source: SocketAddr,
-    method: TransferMethod,
     now: Timestamp,
-) -> Result<(CallTarget, Option<OutboundGrant>), String> {
+) -> Result<Destination, String> {
     let number = match target {
         TransferTarget::Uri(uri) => {
             return CallTarget::parse(uri)
-                .map(|uri| (uri, None))
+                .map(Destination::Uri)
                 .map_err(|e| e.to_string())
         }
         TransferTarget::Number(n) => n.clone(),
@@ -735,10 +762,7 @@ fn human_destination(
                 .number()
                 .map(|n| n.e164().to_string())
                 .ok_or("not a number")?;
-            tracing::debug!(?method, %e164, "transfer destination");
-            let uri =
-                CallTarget::parse(&format!("sip:{e164}@{source}")).map_err(|e| e.to_string())?;
-            Ok((uri, Some(grant)))
+            Ok(Destination::Number { e164, grant })
         }
     }
 }

@@ -13,6 +13,7 @@
 //! [`TransferFailure`], on which the switch goes on with the profile's
 //! fallback (voicemail).
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rtp_media::dtmf::ToneGenerator;
@@ -160,19 +161,33 @@ pub(crate) struct CallerSide<'a> {
     pub call_id: &'a str,
 }
 
-/// Places the call to `target`, with ringback to the caller while it
-/// rings, and joins the two calls when it answers; returns when either
-/// side has hung up (the human leg's BYE sent when the caller's side
-/// ended). `from` is the identity presented to the person (the caller's
-/// number, so they know who is put through); `country` picks the
-/// ringback tones.
-pub(crate) async fn bridge_to(
+/// The person's answered call: its dialog and its media session, open
+/// with what the answer negotiated.
+#[derive(Debug)]
+pub(crate) struct HumanLeg {
+    /// The dialog.
+    pub call: Call,
+    /// The media session.
+    pub session: MediaSession,
+}
+
+impl HumanLeg {
+    /// BYE if the call is still up, and the media closed.
+    async fn end(self) {
+        if self.call.is_active() {
+            let _ = self.call.hangup().await;
+        }
+        self.session.close().await;
+    }
+}
+
+/// Dials `target` directly (a SIP URI), offering media on a new port
+/// pair, presenting `from`; the answered leg, or why there is none.
+pub(crate) async fn dial_direct(
     shared: &Shared,
-    caller: CallerSide<'_>,
     target: &CallTarget,
     from: Option<CallTarget>,
-    country: &str,
-) -> Result<Bridged, TransferFailure> {
+) -> Result<HumanLeg, TransferFailure> {
     let name = target.to_string();
     let setup = |reason: String| TransferFailure::Setup {
         target: name.clone(),
@@ -190,89 +205,97 @@ pub(crate) async fn bridge_to(
         DialOptions::with_media(&name, local).map_err(|e| setup(format!("target: {e}")))?;
     options.from = from;
     options.ring_timeout = HUMAN_RING_TIMEOUT;
+    // Dropping the dialing (the caller left) cancels it.
     let mut dialing = shared
         .endpoint
         .dial(options)
         .map_err(|e| setup(format!("SIP: {e}")))?;
-    info!(caller = caller.call_id, human = %name, human_call = dialing.call_id(), "bridged transfer: dialling");
+    info!(human = %name, human_call = dialing.call_id(), "bridged transfer: dialling");
+    let call =
+        final_progress(&mut dialing)
+            .await
+            .map_err(|failure| TransferFailure::NotAnswered {
+                target: name.clone(),
+                status: failure.code,
+                reason: describe(&failure),
+            })?;
+    let Some(media) = call.media() else {
+        let _ = call.hangup().await;
+        return Err(setup("the answer has no usable media".into()));
+    };
+    match shared
+        .engine
+        .open_session_on(reservation, session_params(&media))
+    {
+        Ok(session) => Ok(HumanLeg { call, session }),
+        Err(e) => {
+            let _ = call.hangup().await;
+            Err(setup(format!("media: {e}")))
+        }
+    }
+}
 
+/// Bridges the caller to the person `dial` calls (`name` in logs and
+/// errors): ringback to the caller while it rings (in the tones of
+/// `country`), the two calls' media joined once it answers; returns when
+/// either side has hung up, the other sent BYE. A caller who leaves while
+/// it rings drops `dial`, which cancels the person's call.
+pub(crate) async fn bridge_to(
+    caller: CallerSide<'_>,
+    name: &str,
+    dial: impl Future<Output = Result<HumanLeg, TransferFailure>>,
+    country: &str,
+) -> Result<Bridged, TransferFailure> {
     // Ringing: the caller hears ringback, played as an agent would.
     let (ringing, line) = CallHandle::new(caller.call_id, CallOptions::default());
     let tones = ringback(&tone_plan(country), HUMAN_RING_TIMEOUT);
     if ringing.play_at(tones, LINE_RATE).is_err() {
         warn!("no ringback: the caller's media is gone");
     }
-    let answered = {
+    let mut human = {
         let run = caller.bridge.run_following(
             line,
             super::intake::remote_gone(caller.gone.clone()),
             &mut *caller.signals,
         );
         tokio::pin!(run);
-        let outcome = tokio::select! {
-            end = &mut run => Err(end),
-            answered = final_progress(&mut dialing) => Ok(answered),
+        tokio::pin!(dial);
+        let answered = tokio::select! {
+            end = &mut run => {
+                return Err(TransferFailure::CallerLeft { target: name.to_string(), end });
+            }
+            answered = &mut dial => answered,
         };
-        match outcome {
-            Err(end) => {
-                dialing.cancel();
-                // A 200 crossing our CANCEL is hung up when it arrives.
-                tokio::spawn(async move {
-                    if let Ok(call) = dialing.answered().await {
-                        let _ = call.hangup().await;
-                    }
+        drop(ringing);
+        let end = run.await;
+        match answered {
+            Ok(leg) if end == BridgeEnd::AgentDone => leg,
+            Ok(leg) => {
+                leg.end().await;
+                return Err(TransferFailure::CallerLeft {
+                    target: name.to_string(),
+                    end,
                 });
-                return Err(TransferFailure::CallerLeft { target: name, end });
             }
-            Ok(answered) => {
-                drop(ringing);
-                let end = run.await;
-                match answered {
-                    Ok(call) if end == BridgeEnd::AgentDone => call,
-                    Ok(call) => {
-                        let _ = call.hangup().await;
-                        return Err(TransferFailure::CallerLeft { target: name, end });
-                    }
-                    Err(failure) => {
-                        return Err(TransferFailure::NotAnswered {
-                            target: name,
-                            status: failure.code,
-                            reason: describe(&failure),
-                        })
-                    }
-                }
-            }
+            Err(failure) => return Err(failure),
         }
     };
 
-    // Answered: the human leg's media, joined to the caller's.
-    let mut human = answered;
-    let Some(media) = human.media() else {
-        let _ = human.hangup().await;
-        return Err(setup("the answer has no usable media".into()));
-    };
-    let session = match shared
-        .engine
-        .open_session_on(reservation, session_params(&media))
-    {
-        Ok(session) => session,
-        Err(e) => {
-            let _ = human.hangup().await;
-            return Err(setup(format!("media: {e}")));
-        }
-    };
-    let joined = match MediaSession::join(caller.bridge.session(), &session) {
+    // Answered: the person's media joined to the caller's.
+    let joined = match MediaSession::join(caller.bridge.session(), &human.session) {
         Ok(joined) => joined,
         Err(e) => {
-            let _ = human.hangup().await;
-            session.close().await;
-            return Err(setup(format!("media: {e}")));
+            human.end().await;
+            return Err(TransferFailure::Setup {
+                target: name.to_string(),
+                reason: format!("media: {e}"),
+            });
         }
     };
     info!(human = %name, "bridged transfer: answered, media joined");
     let started = Instant::now();
     // The caller's side is still served (its signalling, its media
-    // events); its frames go to the human leg while joined.
+    // events); its frames go to the person while joined.
     let (holding, line) = CallHandle::new(caller.call_id, CallOptions::default());
     let end = {
         let run = caller.bridge.run_following(
@@ -282,11 +305,8 @@ pub(crate) async fn bridge_to(
         );
         tokio::pin!(run);
         tokio::select! {
-            end = &mut run => {
-                let _ = human.hangup().await;
-                BridgedEnd::Caller(end)
-            }
-            () = follow_human(&mut human, &session) => {
+            end = &mut run => BridgedEnd::Caller(end),
+            () = follow_human(&mut human.call, &human.session) => {
                 drop(holding);
                 let _ = run.await;
                 BridgedEnd::Human
@@ -295,7 +315,7 @@ pub(crate) async fn bridge_to(
     };
     let talk_time = started.elapsed();
     drop(joined);
-    session.close().await;
+    human.end().await;
     info!(human = %name, ?end, ?talk_time, "bridged transfer: over");
     Ok(Bridged { end, talk_time })
 }
