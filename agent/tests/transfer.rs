@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent::call::{AgentOutcome, CallContext, TransferTarget};
-use agent::record::{HandoffKind, HangupCause, Outcome};
+use agent::record::{CallDirection, HandoffKind, HangupCause, Outcome};
 use agent::routing::TenantConfig;
-use agent::switch::Agents;
+use agent::switch::{Agents, SwitchConfig, TrustedPeerConfig};
 use agent::{agent_fn, SharedAgent};
 use rtp_media::g711::Codec;
 use sipp::*;
@@ -48,6 +48,42 @@ transfer = "bridge"
 "#
     ))
     .expect("tenant config")
+}
+
+/// [`tenant_with`] whose human number is reached through an outbound
+/// route for +39 on the trunk "person" (a trusted peer).
+fn tenant_routed(profile: &str) -> TenantConfig {
+    let mut tenant = tenant_with(&format!("human_number = \"+390211112222\"\n{profile}"));
+    tenant.outbound_routes = toml::from_str(
+        r#"
+[[routes]]
+name = "italy"
+prefix = "+39"
+trunks = ["person"]
+"#,
+    )
+    .expect("routes");
+    tenant
+}
+
+/// The person's phone as a trusted peer on 127.0.0.1:`port`, the trunk
+/// of [`tenant_routed`]'s route.
+fn person_trunk(config: &mut SwitchConfig, port: u16) {
+    config.trusted_peers.push(TrustedPeerConfig {
+        name: "person".into(),
+        address: format!("127.0.0.1:{port}"),
+        tenant: "acme".into(),
+    });
+}
+
+/// An agent whose backend is unreachable.
+fn failing() -> Agents {
+    let agent = agent_fn(|_ctx, _call| async {
+        Err::<AgentOutcome, _>(agent::AgentError::failed("the model is unreachable"))
+    });
+    let mut agents: Agents = HashMap::new();
+    agents.insert("test".into(), Arc::new(agent) as SharedAgent);
+    agents
 }
 
 /// An agent that hands every call to `uri` at once.
@@ -606,5 +642,146 @@ async fn a_call_bridged_to_baresip_carries_audio_both_ways_until_the_caller_hang
         "baresip's call is over too"
     );
     assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_agents_caller_is_bridged_to_the_human_number_through_the_outbound_routes() {
+    require("sipp");
+    let dir = TempDir::new("bridge-fallback");
+    let (person_port, person_media) = (free_port(), free_port());
+    let (switch, store, port) = start_switch_with(&dir.0, tenant_routed(""), failing(), |c| {
+        person_trunk(c, person_port)
+    })
+    .await;
+    let person_sf = scenario(
+        &dir.0,
+        "person.xml",
+        &person(200, 1000, &[r#"  <recv request="BYE"/>"#, OK_TO_LAST]),
+    );
+    let person_run = start_person(person_port, person_media, &person_sf);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let media = CallerMedia::start();
+    let mut steps = answered_call_to(media.addr());
+    steps.extend([
+        r#"  <pause milliseconds="4000"/>"#.to_string(),
+        in_dialog("BYE", 2, CALLER, DID, None),
+        r#"  <recv response="200"/>"#.to_string(),
+    ]);
+    let sf = scenario(&dir.0, "caller.xml", &scenario_of("caller", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "caller: {}", sipp_report(&out));
+    let person_out = tokio::task::spawn_blocking(move || person_run.join().unwrap())
+        .await
+        .unwrap();
+    assert!(person_out.status.success(), "{}", sipp_report(&person_out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+    let received = media.finish();
+    let echoed = frames_of(&received, CALLER_TONE_HZ);
+    assert!(
+        echoed >= 50,
+        "{echoed} frames of the caller's tone came back"
+    );
+
+    let all = records(&store);
+    let inbound = all
+        .iter()
+        .find(|r| r.direction == CallDirection::Inbound)
+        .expect("the caller's record");
+    let end = inbound.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Remote)
+    );
+    let steps: Vec<_> = inbound
+        .handoffs
+        .iter()
+        .map(|h| (h.kind, h.target.as_str()))
+        .collect();
+    assert_eq!(steps, [(HandoffKind::Fallback, "+390211112222")]);
+    assert_eq!(
+        inbound.handoffs[0].reason.as_deref(),
+        Some("agent failed: the model is unreachable")
+    );
+    // The person's call has its own record, on the route's trunk.
+    let person = all
+        .iter()
+        .find(|r| r.direction == CallDirection::Outbound)
+        .expect("the person's record");
+    assert_eq!(person.line, "person");
+    assert_eq!(person.did.as_deref(), Some("+390211112222"));
+    assert_eq!(person.profile.as_deref(), Some("front"));
+    let end = person.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Agent)
+    );
+    assert_eq!(switch.endpoint().dialog_count(), 0);
+    assert_eq!(switch.media_sessions(), 0);
+    switch.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_agents_caller_goes_to_voicemail_when_the_routed_human_is_busy() {
+    require("sipp");
+    let dir = TempDir::new("bridge-fallback-busy");
+    let (person_port, person_media) = (free_port(), free_port());
+    let took = Arc::new(Mutex::new(None));
+    let mut agents = failing();
+    agents.insert("voicemail".into(), voicemail(took.clone()));
+    let (switch, store, port) =
+        start_switch_with(&dir.0, tenant_routed("voicemail = true"), agents, |c| {
+            person_trunk(c, person_port)
+        })
+        .await;
+    let person_sf = scenario(&dir.0, "person.xml", &person(486, 500, &[]));
+    let person_run = start_person(person_port, person_media, &person_sf);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
+        r#"  <recv request="BYE" timeout="20000"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ]);
+    let sf = scenario(&dir.0, "caller.xml", &scenario_of("caller", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "caller: {}", sipp_report(&out));
+    let person_out = tokio::task::spawn_blocking(move || person_run.join().unwrap())
+        .await
+        .unwrap();
+    assert!(person_out.status.success(), "{}", sipp_report(&person_out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    let all = records(&store);
+    let inbound = all
+        .iter()
+        .find(|r| r.direction == CallDirection::Inbound)
+        .expect("the caller's record");
+    assert_eq!(
+        took.lock().unwrap().as_deref(),
+        Some(inbound.call_id.as_str())
+    );
+    let end = inbound.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Agent)
+    );
+    let steps: Vec<_> = inbound
+        .handoffs
+        .iter()
+        .map(|h| (h.kind, h.target.as_str()))
+        .collect();
+    assert_eq!(steps, [(HandoffKind::Fallback, "voicemail")]);
+    let why = inbound.handoffs[0].reason.as_deref().unwrap_or_default();
+    assert!(why.contains("busy"), "the handoff says why: {why}");
+    let person = all
+        .iter()
+        .find(|r| r.direction == CallDirection::Outbound)
+        .expect("the person's record");
+    assert_eq!(
+        person.end.as_ref().map(|e| &e.outcome),
+        Some(&Outcome::Busy)
+    );
     switch.shutdown().await;
 }

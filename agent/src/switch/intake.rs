@@ -21,14 +21,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
 use super::media::{self, session_params, CallEnding, SipCommand};
-use super::transfer::{bridge_to, dial_direct, BridgedEnd, CallerSide, TransferFailure};
+use super::transfer::{
+    bridge_to, dial_direct, place_through_routes, BridgedEnd, CallerSide, HumanLeg, TransferFailure,
+};
 use super::{Shared, GREETING_AGENT, VOICEMAIL_AGENT};
-use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
+use crate::call::{AgentOutcome, BoxFuture, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::journal::RecordLog;
 use crate::media::{BridgeEnd, MediaBridge};
 use crate::metrics as m;
 use crate::numbers::Normalised;
-use crate::policy::{InboundVerdict, OutboundGrant, OutboundVerdict};
+use crate::policy::{InboundVerdict, OutboundVerdict};
 use crate::record::{
     CallDirection, CallEnd, CallRecord, CallStore, CallUpdate, Handoff, HandoffKind, HangupCause,
     OpenCallRecord, Outcome, Party,
@@ -471,12 +473,11 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
                 kind,
                 reason,
             } => {
-                let destination = human_destination(&target, tenant, &settings, Timestamp::now());
+                let destination = human_destination(&target, tenant, &settings);
                 let placed = match (settings.transfer(), destination) {
                     (_, Err(why)) => Err((None, why)),
                     (TransferMethod::Refer, Ok(destination)) => {
-                        let uri = destination.at(source);
-                        match uri {
+                        match destination.refer_to(tenant, source, Timestamp::now()) {
                             Ok(uri) => refer(&sip_commands, uri.clone())
                                 .await
                                 .map(|()| uri.to_string()),
@@ -491,38 +492,39 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
                             call_id: &call_id,
                         };
                         let country = tenant.normaliser().country().to_string();
-                        let from = presented_identity(&record.caller, &shared);
-                        let (uri, grant) = match destination {
-                            Destination::Uri(uri) => (Ok(uri), None),
-                            Destination::Number { e164, grant } => (
-                                CallTarget::parse(&format!("sip:{e164}@{source}"))
-                                    .map_err(|e| e.to_string()),
-                                Some(grant),
-                            ),
-                        };
-                        match uri {
-                            Err(why) => Err((None, why)),
-                            Ok(uri) => {
-                                let name = uri.to_string();
-                                let dial = dial_direct(&shared, &uri, from);
-                                match bridge_to(caller, &name, dial, &country).await {
-                                    Ok(done) => {
-                                        if let Some(grant) = grant {
-                                            grant.settle(done.talk_time);
-                                        }
-                                        if let BridgedEnd::Caller(ran) = &done.end {
-                                            end = Some(ran.clone());
-                                        }
-                                        bridged = Some(done.end);
-                                        Ok(name)
-                                    }
-                                    Err(TransferFailure::CallerLeft { end: ran, .. }) => {
-                                        end = Some(ran);
-                                        Err((None, "the caller hung up while it rang".into()))
-                                    }
-                                    Err(e) => Err((e.status(), e.to_string())),
-                                }
+                        let (name, dial): (
+                            String,
+                            BoxFuture<'_, Result<HumanLeg, TransferFailure>>,
+                        ) = match destination {
+                            Destination::Uri(uri) => {
+                                let from = presented_identity(&record.caller, &shared);
+                                let (shared, name) = (&shared, uri.to_string());
+                                let dial = async move { dial_direct(shared, &uri, from).await };
+                                (name, Box::pin(dial))
                             }
+                            Destination::Number(e164) => {
+                                let profile = Some(settings.name().to_string());
+                                let (shared, tenant, number) =
+                                    (&shared, line.tenant.clone(), e164.clone());
+                                let dial = async move {
+                                    place_through_routes(shared, &tenant, &number, profile).await
+                                };
+                                (e164, Box::pin(dial))
+                            }
+                        };
+                        match bridge_to(caller, &name, dial, &country).await {
+                            Ok(done) => {
+                                if let BridgedEnd::Caller(ran) = &done.end {
+                                    end = Some(ran.clone());
+                                }
+                                bridged = Some(done.end);
+                                Ok(name)
+                            }
+                            Err(TransferFailure::CallerLeft { end: ran, .. }) => {
+                                end = Some(ran);
+                                Err((None, "the caller hung up while it rang".into()))
+                            }
+                            Err(e) => Err((e.status(), e.to_string())),
                         }
                     }
                 };
@@ -575,7 +577,11 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     m::answered_call_ended(answered_at.elapsed());
     let (outcome, cause) = match (failure, end, ending) {
         (Some(reason), _, _) => (Outcome::AgentFailed { reason }, HangupCause::Error),
-        // Joined to the person: whichever of the two hung up first.
+        // Joined to the person: whichever of the two hung up first, or
+        // the day's outbound minutes ran out.
+        (None, _, _) if bridged == Some(BridgedEnd::MinutesSpent) => {
+            (Outcome::Completed, HangupCause::Switch)
+        }
         (None, _, _) if bridged.is_some() => (Outcome::Completed, HangupCause::Remote),
         (None, Some(BridgeEnd::MediaTimeout { .. }), _) => {
             (Outcome::Completed, HangupCause::MediaTimeout)
@@ -709,20 +715,31 @@ fn presented_identity(caller: &Party, shared: &Shared) -> Option<CallTarget> {
 enum Destination {
     /// A SIP URI, used as given.
     Uri(CallTarget),
-    /// A number the tenant's outbound policy allows, in E.164, with the
-    /// policy's grant (a channel, the minutes reserved), to be settled
-    /// with the talk time.
-    Number { e164: String, grant: OutboundGrant },
+    /// A number, in E.164.
+    Number(String),
 }
 
 impl Destination {
-    /// The URI a REFER names: a number goes to `sip:+E164@` the address
-    /// the call came from (the trunk's proxy or the gateway, which places
-    /// the call); the far end places it, so no minutes of ours are used.
-    fn at(self, source: SocketAddr) -> Result<CallTarget, String> {
-        match self {
-            Destination::Uri(uri) => Ok(uri),
-            Destination::Number { e164, grant } => {
+    /// The URI a REFER names: a number, once the tenant's outbound policy
+    /// allows it, goes to `sip:+E164@` the address the call came from (the
+    /// trunk's proxy or the gateway, which places the call; no minutes of
+    /// ours are used).
+    fn refer_to(
+        self,
+        tenant: &Tenant,
+        source: SocketAddr,
+        now: Timestamp,
+    ) -> Result<CallTarget, String> {
+        let e164 = match self {
+            Destination::Uri(uri) => return Ok(uri),
+            Destination::Number(e164) => e164,
+        };
+        match tenant
+            .policy()
+            .check_outbound(&tenant.normaliser().normalise(&e164), now)
+        {
+            OutboundVerdict::Refuse { reason, .. } => Err(format!("policy refuses it ({reason})")),
+            OutboundVerdict::Admit(grant) => {
                 grant.settle(std::time::Duration::ZERO);
                 CallTarget::parse(&format!("sip:{e164}@{source}")).map_err(|e| e.to_string())
             }
@@ -731,13 +748,11 @@ impl Destination {
 }
 
 /// Where a transfer to `target` goes: a number (the profile's operator is
-/// its human number) once the tenant's outbound policy allows it, a SIP
-/// URI as given.
+/// its human number) in E.164, a SIP URI as given.
 fn human_destination(
     target: &TransferTarget,
     tenant: &Tenant,
     settings: &Profile,
-    now: Timestamp,
 ) -> Result<Destination, String> {
     let number = match target {
         TransferTarget::Uri(uri) => {
@@ -754,17 +769,12 @@ fn human_destination(
             return Err(format!("{target} is not a destination on the network"))
         }
     };
-    let destination = tenant.normaliser().normalise(&number);
-    match tenant.policy().check_outbound(&destination, now) {
-        OutboundVerdict::Refuse { reason, .. } => Err(format!("policy refuses it ({reason})")),
-        OutboundVerdict::Admit(grant) => {
-            let e164 = destination
-                .number()
-                .map(|n| n.e164().to_string())
-                .ok_or("not a number")?;
-            Ok(Destination::Number { e164, grant })
-        }
-    }
+    tenant
+        .normaliser()
+        .normalise(&number)
+        .number()
+        .map(|n| Destination::Number(n.e164().to_string()))
+        .ok_or_else(|| format!("{number:?} is not a number"))
 }
 
 /// Resolves once the call is over on the signalling side.

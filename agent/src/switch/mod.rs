@@ -22,7 +22,8 @@
 //! key `0` reaches) is handed on as the profile's `transfer` setting says,
 //! once the tenant's outbound policy allows the number: a blind transfer
 //! (REFER, RFC 3515 and RFC 5589), or a bridge ([`transfer`]: we call the
-//! person, ringback meanwhile, the two calls' media joined). A person who
+//! person through the outbound routes, ringback meanwhile, the two calls'
+//! media joined). A person who
 //! cannot be reached (busy, no answer, the REFER refused or its NOTIFY
 //! reporting a failure) leaves the call to voicemail where the profile
 //! offers it. Every step taken is a handoff in the call record, every

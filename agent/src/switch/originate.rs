@@ -313,8 +313,9 @@ async fn hang_up_when(
 }
 
 /// Resolves once the call has talked for all the minutes its grant could
-/// reserve; never without a minutes cap.
-async fn minutes_spent(grant: &mut OutboundGrant, answered_at: Instant) {
+/// reserve; never without a minutes cap. A call bridged to a person
+/// (a transfer) is held to it too.
+pub(crate) async fn minutes_spent(grant: &mut OutboundGrant, answered_at: Instant) {
     let Some(mut allowed) = grant.max_duration() else {
         return std::future::pending().await;
     };

@@ -2,6 +2,11 @@
 //! and joins the two calls' media, for far ends that do not take REFER
 //! (or when the tenant wants to keep the call on its own records).
 //!
+//! A number (the profile's human number) is called through the tenant's
+//! outbound routes ([`outbound`](super::outbound): its outbound policy,
+//! the route's trunks with failover), and that call has its own record;
+//! a SIP URI is dialled as given.
+//!
 //! While the second call (the *human leg*) rings, the caller hears
 //! ringback in the tones of the tenant's country (ITU-T E.180, the plans
 //! of [`rtp_media::progress`]); when it answers, its media session is
@@ -14,6 +19,7 @@
 //! fallback (voicemail).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtp_media::dtmf::ToneGenerator;
@@ -27,9 +33,12 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::media::session_params;
+use super::outbound::{AnsweredLeg, NotConnected, OutboundRequest};
 use super::Shared;
 use crate::call::{CallHandle, CallOptions, LINE_RATE};
 use crate::media::{BridgeEnd, LineSignal, MediaBridge};
+use crate::policy::OutboundGrant;
+use crate::record::HangupCause;
 
 /// How long the human leg may ring before it is given up (CANCEL) and
 /// the caller goes on to the fallback.
@@ -87,6 +96,9 @@ pub enum BridgedEnd {
     Caller(BridgeEnd),
     /// The person hung up (or their leg failed); the caller is sent BYE.
     Human,
+    /// The tenant's outbound minutes for the day ran out while the person
+    /// talked; both are sent BYE.
+    MinutesSpent,
 }
 
 /// A bridged transfer that connected.
@@ -164,20 +176,99 @@ pub(crate) struct CallerSide<'a> {
 /// The person's answered call: its dialog and its media session, open
 /// with what the answer negotiated.
 #[derive(Debug)]
-pub(crate) struct HumanLeg {
-    /// The dialog.
-    pub call: Call,
-    /// The media session.
-    pub session: MediaSession,
+pub(crate) enum HumanLeg {
+    /// Dialled directly (a SIP URI).
+    Direct {
+        /// The dialog.
+        call: Call,
+        /// The media session.
+        session: MediaSession,
+    },
+    /// Placed through the outbound routes: with its own call record and
+    /// the tenant's minutes grant.
+    Placed(Box<AnsweredLeg>),
 }
 
 impl HumanLeg {
-    /// BYE if the call is still up, and the media closed.
-    async fn end(self) {
-        if self.call.is_active() {
-            let _ = self.call.hangup().await;
+    /// The dialog, the media session, and for a call placed through the
+    /// outbound routes its minutes grant and when it was answered.
+    fn parts(&mut self) -> HumanParts<'_> {
+        match self {
+            HumanLeg::Direct { call, session } => HumanParts {
+                call,
+                session,
+                minutes: None,
+            },
+            HumanLeg::Placed(leg) => {
+                let AnsweredLeg {
+                    call,
+                    session,
+                    grant,
+                    answered_at,
+                    ..
+                } = &mut **leg;
+                HumanParts {
+                    call,
+                    session,
+                    minutes: Some((grant, *answered_at)),
+                }
+            }
         }
-        self.session.close().await;
+    }
+
+    /// BYE if the call is still up, and the media closed; a leg placed
+    /// through the outbound routes also has its talk time charged and its
+    /// record closed, with `cause`: the person hung up
+    /// ([`HangupCause::Remote`]) or the caller's side ended the bridge
+    /// ([`HangupCause::Agent`]: our side of that call).
+    async fn end(self, cause: HangupCause) {
+        match self {
+            HumanLeg::Placed(leg) => leg.end(cause).await,
+            HumanLeg::Direct { call, session } => {
+                if call.is_active() {
+                    let _ = call.hangup().await;
+                }
+                session.close().await;
+            }
+        }
+    }
+}
+
+/// A [`HumanLeg`]'s parts, borrowed apart.
+struct HumanParts<'a> {
+    call: &'a mut Call,
+    session: &'a MediaSession,
+    minutes: Option<(&'a mut OutboundGrant, Instant)>,
+}
+
+/// Places the call to `e164` through the tenant's outbound routes (its
+/// outbound policy, the route's trunks in order with failover), ringing
+/// for at most [`HUMAN_RING_TIMEOUT`]; the call has its own record
+/// (direction outbound, naming `profile`).
+pub(crate) async fn place_through_routes(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    e164: &str,
+    profile: Option<String>,
+) -> Result<HumanLeg, TransferFailure> {
+    let mut request = OutboundRequest::new(tenant, e164);
+    request.ring_timeout = HUMAN_RING_TIMEOUT;
+    request.profile = profile;
+    info!(human = e164, record = %request.call_id, "bridged transfer: placing the call");
+    match super::outbound::place(shared, request).await {
+        Ok(leg) => Ok(HumanLeg::Placed(Box::new(leg))),
+        Err(unanswered) => Err(TransferFailure::NotAnswered {
+            target: e164.to_string(),
+            status: match &unanswered.ending {
+                NotConnected::Refused { status, .. } => Some(*status),
+                _ => unanswered
+                    .attempts
+                    .last()
+                    .and_then(|a| a.failure.as_ref())
+                    .and_then(|f| f.status),
+            },
+            reason: unanswered.ending.to_string(),
+        }),
     }
 }
 
@@ -227,7 +318,7 @@ pub(crate) async fn dial_direct(
         .engine
         .open_session_on(reservation, session_params(&media))
     {
-        Ok(session) => Ok(HumanLeg { call, session }),
+        Ok(session) => Ok(HumanLeg::Direct { call, session }),
         Err(e) => {
             let _ = call.hangup().await;
             Err(setup(format!("media: {e}")))
@@ -271,7 +362,7 @@ pub(crate) async fn bridge_to(
         match answered {
             Ok(leg) if end == BridgeEnd::AgentDone => leg,
             Ok(leg) => {
-                leg.end().await;
+                leg.end(HangupCause::Agent).await;
                 return Err(TransferFailure::CallerLeft {
                     target: name.to_string(),
                     end,
@@ -282,10 +373,10 @@ pub(crate) async fn bridge_to(
     };
 
     // Answered: the person's media joined to the caller's.
-    let joined = match MediaSession::join(caller.bridge.session(), &human.session) {
+    let joined = match MediaSession::join(caller.bridge.session(), human.parts().session) {
         Ok(joined) => joined,
         Err(e) => {
-            human.end().await;
+            human.end(HangupCause::Error).await;
             return Err(TransferFailure::Setup {
                 target: name.to_string(),
                 reason: format!("media: {e}"),
@@ -304,18 +395,35 @@ pub(crate) async fn bridge_to(
             &mut *caller.signals,
         );
         tokio::pin!(run);
+        let HumanParts {
+            call,
+            session,
+            minutes,
+        } = human.parts();
         tokio::select! {
             end = &mut run => BridgedEnd::Caller(end),
-            () = follow_human(&mut human.call, &human.session) => {
+            () = follow_human(call, session) => {
                 drop(holding);
                 let _ = run.await;
                 BridgedEnd::Human
+            }
+            () = minutes_spent(minutes) => {
+                warn!(human = %name, "the day's outbound minutes are spent; ending the bridged call");
+                drop(holding);
+                let _ = run.await;
+                BridgedEnd::MinutesSpent
             }
         }
     };
     let talk_time = started.elapsed();
     drop(joined);
-    human.end().await;
+    human
+        .end(match end {
+            BridgedEnd::Human => HangupCause::Remote,
+            BridgedEnd::Caller(_) => HangupCause::Agent,
+            BridgedEnd::MinutesSpent => HangupCause::Switch,
+        })
+        .await;
     info!(human = %name, ?end, ?talk_time, "bridged transfer: over");
     Ok(Bridged { end, talk_time })
 }
@@ -353,6 +461,18 @@ fn describe(failure: &CallFailure) -> String {
     match failure.code {
         Some(code) => format!("{what} ({code} {})", failure.reason),
         None => format!("{what} ({})", failure.reason),
+    }
+}
+
+/// Resolves once a call placed through the outbound routes has talked
+/// for all the minutes its grant could reserve; never for a call without
+/// a grant (dialled directly) or without a cap.
+async fn minutes_spent(minutes: Option<(&mut OutboundGrant, Instant)>) {
+    match minutes {
+        Some((grant, answered_at)) => {
+            super::originate::minutes_spent(grant, answered_at.into()).await
+        }
+        None => std::future::pending().await,
     }
 }
 
