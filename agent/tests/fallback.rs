@@ -375,3 +375,56 @@ async fn zero_pressed_in_the_menu_reaches_the_human_and_voicemail_when_the_human
     );
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voicemail_that_fails_too_ends_the_call_as_failed_without_going_round_again() {
+    require("sipp");
+    let dir = TempDir::new("fallback-twice");
+    let runs = Arc::new(Mutex::new(0));
+    let r = runs.clone();
+    let broken_voicemail = agent_fn(move |_ctx, _call| {
+        *r.lock().unwrap() += 1;
+        async { Err::<AgentOutcome, _>(AgentError::failed("the disk is full")) }
+    });
+    let mut agents = agents_with(failing());
+    agents.insert(
+        "voicemail".into(),
+        Arc::new(broken_voicemail) as SharedAgent,
+    );
+    // No human number: the agent's failure goes to voicemail at once.
+    let mut tenant = tenant_with("voicemail = true");
+    tenant
+        .profiles
+        .get_mut("front")
+        .expect("profile")
+        .human_number = None;
+    let (switch, store, port) = start_switch_for(&dir.0, tenant, agents).await;
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend(bye_from_switch());
+    let sf = scenario(&dir.0, "twice.xml", &scenario_of("fails twice", &steps));
+    let out = run_sipp(port, &sf, &["-m", "1"]).await;
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    wait_until("the call's end", || switch.calls_in_progress() == 0).await;
+
+    assert_eq!(*runs.lock().unwrap(), 1, "voicemail ran once");
+    let r = &records(&store)[0];
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (
+            &Outcome::AgentFailed {
+                reason: "agent failed: the disk is full".into()
+            },
+            HangupCause::Error
+        )
+    );
+    assert_eq!(
+        step_targets(r),
+        [(HandoffKind::Fallback, "voicemail".to_string())]
+    );
+    assert_eq!(
+        r.errors.iter().filter(|e| e.component == "agent").count(),
+        2
+    );
+    switch.shutdown().await;
+}
