@@ -798,3 +798,37 @@ async fn agents_handing_a_call_to_each_other_run_on_it_in_turn_until_the_limit()
     assert!(r.errors.iter().any(|e| e.message.contains("took turns")));
     switch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_the_switch_down_ends_a_live_call_with_bye_and_completes_its_record() {
+    require("sipp");
+    let dir = TempDir::new("shutdown");
+    let (switch, store, port) = start_switch(&dir.0, "", agents(agent_fn(until_hung_up))).await;
+    let mut steps = answered_call(CALLER, DID);
+    steps.extend([
+        r#"  <recv request="BYE" timeout="20000"/>"#.to_string(),
+        OK_TO_LAST.to_string(),
+    ]);
+    let sf = scenario(&dir.0, "shutdown.xml", &scenario_of("shutdown", &steps));
+    let caller = tokio::spawn(async move { run_sipp(port, &sf, &["-m", "1"]).await });
+    wait_until("the call is answered", || switch.media_sessions() == 1).await;
+    assert_eq!(switch.calls_in_progress(), 1);
+
+    switch.shutdown().await;
+    let out = caller.await.unwrap();
+    assert!(
+        out.status.success(),
+        "the caller got our BYE: {}",
+        sipp_report(&out)
+    );
+    let r = &records(&store)[0];
+    let end = r
+        .end
+        .as_ref()
+        .expect("the record is closed by the shutdown");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Shutdown)
+    );
+    assert!(r.answer.is_some(), "the call was answered: {r:?}");
+}

@@ -370,6 +370,12 @@ impl Validate for SwitchConfig {
             if a.username.trim().is_empty() {
                 return Err(ConfigError::new(format!("{at}.username"), "is empty"));
             }
+            if a.password.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.password"),
+                    "is empty: give the digest password the provider issued for the account",
+                ));
+            }
             if a.expiry_secs < 60 {
                 return Err(ConfigError::new(
                     format!("{at}.expiry_secs"),
@@ -497,6 +503,11 @@ time_zone = "Europe/Rome"
                 "registrar = \"sip.provider.example:5060\"",
                 "registrar = \"sip.provider.example:99999\"",
                 "accounts[0].registrar",
+            ),
+            (
+                "password = \"secret\"",
+                "password = \"\"",
+                "accounts[0].password",
             ),
             (
                 "expiry_secs = 600",

@@ -235,6 +235,15 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
         }
     };
 
+    if *shared.closing.borrow() {
+        incoming.reject_with(503, Some(&reason_header(503, "shutting down")));
+        close(
+            open,
+            switch_end(failed(Some(503), "the switch is shutting down")),
+        )
+        .await;
+        return;
+    }
     incoming.ring();
     // The port pair is reserved before the answer, so that its address
     // goes into our SDP; the session opens on it with what was negotiated.
@@ -311,6 +320,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
     let (signals_tx, mut signals) = mpsc::unbounded_channel();
     let (gone_tx, gone) = watch::channel(false);
     let (sip_commands, sip_rx) = mpsc::unbounded_channel();
+    let shutdown = shared.end_on_shutdown(sip_commands.clone());
     let sip = tokio::spawn(
         media::signalling(call, signals_tx, gone_tx, sip_rx).instrument(tracing::Span::current()),
     );
@@ -564,6 +574,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             }
         }
     }
+    let ended_by_shutdown = shutdown.stop();
     // Whatever is left of the call ends from our side.
     let _ = sip_commands.send(SipCommand::HangUp);
     let ending = sip
@@ -591,6 +602,9 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
             HangupCause::Error,
         ),
         (None, _, CallEnding::Remote) => (Outcome::Completed, HangupCause::Remote),
+        (None, _, CallEnding::Local) if ended_by_shutdown => {
+            (Outcome::Completed, HangupCause::Shutdown)
+        }
         (None, _, CallEnding::Local) => match unplaced {
             Some((status, reason)) => (failed(status, reason), HangupCause::Agent),
             None => (Outcome::Completed, HangupCause::Agent),

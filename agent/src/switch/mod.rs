@@ -99,14 +99,14 @@ pub use outbound::{
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rtp_media::engine::{EngineConfig, MediaEngine, MediaError};
 use sip_core::endpoint::{Endpoint, EndpointConfig, EndpointError};
 use sip_core::registration::{Registration, RegistrationState};
 use sip_core::transport::TransportConfig;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, Instrument};
 
@@ -156,6 +156,57 @@ pub(crate) struct Shared {
     pub(crate) agents: Agents,
     pub(crate) recordings: Option<PathBuf>,
     pub(crate) call_tasks: AtomicUsize,
+    /// Turns true when the switch shuts down: every answered call is
+    /// ended from our side (BYE) and recorded as ended by the shutdown.
+    pub(crate) closing: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Ends an answered call from our side when the switch shuts down:
+    /// `commands` (the call's signalling) is told to hang up, so BYE is
+    /// sent and everything waiting for the call to be over (the agent's
+    /// media bridge, a transfer) sees it end. Stop the watch once the call
+    /// is over; it says whether the shutdown ended the call.
+    pub(crate) fn end_on_shutdown(
+        &self,
+        commands: mpsc::UnboundedSender<media::SipCommand>,
+    ) -> ShutdownWatch {
+        let mut closing = self.closing.subscribe();
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        let task = tokio::spawn(
+            async move {
+                if closing.wait_for(|c| *c).await.is_ok() {
+                    info!("the switch shuts down: ending the call");
+                    flag.store(true, Ordering::Release);
+                    let _ = commands.send(media::SipCommand::HangUp);
+                }
+            }
+            .in_current_span(),
+        );
+        ShutdownWatch { task, fired }
+    }
+}
+
+/// A call's watch on the switch's shutdown: see
+/// [`Shared::end_on_shutdown`].
+pub(crate) struct ShutdownWatch {
+    task: JoinHandle<()>,
+    fired: Arc<AtomicBool>,
+}
+
+impl ShutdownWatch {
+    /// Stops watching; whether the shutdown ended the call.
+    pub(crate) fn stop(self) -> bool {
+        self.task.abort();
+        self.fired.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ShutdownWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Counts a call task for as long as it runs.
@@ -276,6 +327,7 @@ impl Switch {
             agents,
             recordings: config.store.as_ref().map(|s| s.recordings.clone()),
             call_tasks: AtomicUsize::new(0),
+            closing: watch::channel(false).0,
         });
         let s = shared.clone();
         let intake = tokio::spawn(
@@ -371,13 +423,25 @@ impl Switch {
         campaign::run(self.shared.clone(), store, options)
     }
 
-    /// Stops taking calls and unregisters the trunk accounts. Calls in
-    /// progress go on to their end (their records are closed then).
-    /// Dropping the switch stops taking calls too, and unregisters in the
-    /// background.
+    /// Stops taking calls, ends the calls in progress from our side (BYE;
+    /// their records are closed with the cause
+    /// [`Shutdown`](crate::record::HangupCause::Shutdown)), waits up to
+    /// [`SHUTDOWN_GRACE`] for them to finish, then unregisters the trunk
+    /// accounts. A call still ending after the grace is left to finish in
+    /// the background. Dropping the switch stops taking calls and ends the
+    /// calls in progress too, without waiting, and does not unregister.
     pub async fn shutdown(mut self) {
         self.intake.abort();
         let _ = (&mut self.intake).await;
+        self.shared.closing.send_replace(true);
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.calls_in_progress() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let left = self.calls_in_progress();
+        if left > 0 {
+            tracing::warn!(calls = left, "calls still ending after the shutdown grace");
+        }
         for a in std::mem::take(&mut self.accounts) {
             a.watcher.abort();
             a.registration.unregister().await;
@@ -386,9 +450,14 @@ impl Switch {
     }
 }
 
+/// How long [`Switch::shutdown`] waits for the calls it ended to close
+/// their records (a BYE answered, the media closed) before unregistering.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Drop for Switch {
     fn drop(&mut self) {
         self.intake.abort();
+        self.shared.closing.send_replace(true);
         for a in &self.accounts {
             a.watcher.abort();
             crate::metrics::registration(&a.name, false);

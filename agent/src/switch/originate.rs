@@ -158,6 +158,7 @@ async fn run_agent(
     let (signals_tx, mut signals) = mpsc::unbounded_channel();
     let (gone_tx, gone) = watch::channel(false);
     let (sip_commands, sip_rx) = mpsc::unbounded_channel();
+    let shutdown = shared.end_on_shutdown(sip_commands.clone());
     let sip = tokio::spawn(
         media::signalling(call, signals_tx, gone_tx, sip_rx).instrument(tracing::Span::current()),
     );
@@ -240,6 +241,7 @@ async fn run_agent(
         }
         run = Some((ran, verdict));
     }
+    let ended_by_shutdown = shutdown.stop();
     let _ = sip_commands.send(SipCommand::HangUp);
     let ending = sip
         .await
@@ -275,6 +277,7 @@ async fn run_agent(
                     (BridgeEnd::MediaTimeout { .. }, _) => HangupCause::MediaTimeout,
                     (BridgeEnd::MediaStopped, _) => HangupCause::Error,
                     (_, CallEnding::Remote) => HangupCause::Remote,
+                    (_, CallEnding::Local) if ended_by_shutdown => HangupCause::Shutdown,
                     (_, CallEnding::Local) => HangupCause::Agent,
                     (_, CallEnding::Transferred) => HangupCause::Transferred,
                     (_, CallEnding::Failed(why)) => {
