@@ -338,13 +338,21 @@ impl Validate for LineConfig {
                         ),
                     ));
                 }
-                if let Some(OutOfHours::Agent { agent }) = &profile.out_of_hours {
-                    if !known(agent) {
+                match &profile.out_of_hours {
+                    Some(OutOfHours::Agent { agent }) if !known(agent) => {
                         return Err(ConfigError::new(
                             format!("{at}.out_of_hours.agent"),
                             format!("there is no agent {agent:?}; this line has {listed}"),
                         ));
                     }
+                    Some(OutOfHours::Greeting { .. }) => {
+                        return Err(ConfigError::new(
+                            format!("{at}.out_of_hours"),
+                            "this line cannot play an out-of-hours greeting yet: use \
+                             { action = \"agent\", agent = \"voicemail\" } or another profile",
+                        ));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -399,11 +407,19 @@ pub fn defaults() -> Result<LineConfig, ConfigFileError> {
 
 /// Reads and checks `text`, the content of `file`.
 pub fn parse(file: &Path, text: &str) -> Result<LineConfig, ConfigFileError> {
-    let config: LineConfig = toml::from_str(text).map_err(|e| ConfigFileError::Invalid {
-        file: file.to_path_buf(),
-        line: e.span().map_or(1, |s| line_of(text, s.start)),
-        setting: None,
-        problem: e.message().trim().to_string(),
+    let config: LineConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        let setting = setting_at(text, at);
+        let message = e.message().trim();
+        ConfigFileError::Invalid {
+            file: file.to_path_buf(),
+            line: line_of(text, at),
+            problem: match &setting {
+                Some(s) => format!("{s}: {message}"),
+                None => message.to_string(),
+            },
+            setting,
+        }
     })?;
     config.validate().map_err(|e| ConfigFileError::Invalid {
         file: file.to_path_buf(),
@@ -492,6 +508,41 @@ fn setting_span(text: &str, setting: &str) -> Range<usize> {
         here = value.get_ref();
     }
     best
+}
+
+/// The dotted path of the deepest setting written at byte `offset` of
+/// `text` (its key or its value), for a parser error that gives only a
+/// place.
+fn setting_at(text: &str, offset: usize) -> Option<String> {
+    let doc = DeTable::parse(text).ok()?;
+    let path = path_to(&DeValue::Table(doc.into_inner()), offset)?;
+    Some(path.trim_start_matches('.').to_string())
+}
+
+/// The path below `value` to the deepest key or value spanning `offset`.
+/// A table's own span is only its header, so every table is searched.
+fn path_to(value: &DeValue<'_>, offset: usize) -> Option<String> {
+    let children: Vec<(String, Range<usize>, &toml::Spanned<DeValue<'_>>)> = match value {
+        DeValue::Table(t) => t
+            .iter()
+            .map(|(k, v)| (format!(".{}", k.get_ref()), k.span(), v))
+            .collect(),
+        DeValue::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("[{i}]"), v.span(), v))
+            .collect(),
+        _ => return None,
+    };
+    for (step, key, child) in children {
+        if let Some(below) = path_to(child.get_ref(), offset) {
+            return Some(step + &below);
+        }
+        if key.contains(&offset) || child.span().contains(&offset) {
+            return Some(step);
+        }
+    }
+    None
 }
 
 /// `--rtp-ports A-B`: the first and last port of the RTP range.
