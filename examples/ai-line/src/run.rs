@@ -268,12 +268,18 @@ pub async fn run(cli: &Cli) -> Result<(), RunError> {
     let config = config::resolve(cli.config.as_deref(), &cli.run)?;
     let line = start(config).await?;
     let registrations = line.first_registrations(FIRST_REGISTRATION_WAIT).await;
-    print!("{}", line.banner(&registrations));
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    say(&line.banner(&registrations));
     let stopped = stop_signal().await;
-    println!("Stopping: ending live calls, unregistering...");
+    say("Stopping: ending live calls, unregistering...\n");
     line.shutdown().await;
-    println!("Stopped.");
+    say("Stopped.\n");
     stopped
+}
+
+/// Writes to standard output; a closed output (the terminal gone) does
+/// not stop the line.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
