@@ -323,3 +323,75 @@ fn sigterm_ends_a_live_call_with_bye_and_completes_its_record() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIPp as a provider's registrar: the REGISTER accepted for 300 s, then
+/// the unregistration (expires 0) accepted.
+const REGISTRAR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="registrar">
+  <recv request="REGISTER"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=300
+Content-Length: 0
+]]></send>
+  <recv request="REGISTER" timeout="30000">
+    <action>
+      <ereg regexp="([Ee]xpires: *0\r|expires=0)" search_in="msg" check_it="true" assign_to="unregister"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <Reference variables="unregister"/>
+</scenario>
+"#;
+
+#[test]
+fn a_trunk_flag_registers_says_so_at_start_and_unregisters_on_sigterm() {
+    require("sipp");
+    let dir = scratch("trunk");
+    let registrar_port = free_port();
+    let sf = dir.join("registrar.xml");
+    std::fs::write(&sf, REGISTRAR).unwrap();
+    let registrar = Command::new(require("sipp"))
+        .args(["-sf", &sf.to_string_lossy(), "-i", "127.0.0.1", "-p"])
+        .arg(registrar_port.to_string())
+        .args(["-m", "1", "-timeout", "60s", "-timeout_error", "-nostdin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp runs");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let port = free_port();
+    let mut args = flags(port, &dir, "echo");
+    args.push("--trunk".into());
+    args.push(format!("sip:1001:secret@127.0.0.1:{registrar_port}"));
+    let line = Line::start(&dir, &args);
+    assert!(
+        line.banner.contains(&format!(
+            "account trunk (1001@127.0.0.1:{registrar_port}): REGISTERED"
+        )),
+        "the start-up text gives the registration: {}",
+        line.banner
+    );
+    assert!(line.terminate().success());
+    let out = registrar.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the registrar saw the unregistration: {}",
+        sipp_report(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
