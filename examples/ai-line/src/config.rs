@@ -250,15 +250,6 @@ fn default_ivr_attempts() -> u32 {
 }
 
 impl LineConfig {
-    /// The agents this configuration offers, by the names profiles use.
-    pub fn agent_names(&self) -> Vec<&'static str> {
-        let mut names = vec!["echo", agent::switch::VOICEMAIL_AGENT];
-        if self.agents.ivr.is_some() {
-            names.push("ivr");
-        }
-        names
-    }
-
     /// The switch's part of the configuration.
     pub fn switch_config(&self) -> SwitchConfig {
         SwitchConfig {
@@ -323,8 +314,10 @@ impl LineConfig {
 impl Validate for LineConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.switch_config().validate()?;
-        let names = self.agent_names();
-        let known = |agent: &str| names.contains(&agent);
+        let agents = crate::agents::agents(self)?;
+        let mut names: Vec<&str> = agents.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let known = |agent: &str| agents.contains_key(agent);
         let listed = names.join(", ");
         for (i, tenant) in self.tenants.iter().enumerate() {
             for (name, profile) in &tenant.profiles {
@@ -338,26 +331,15 @@ impl Validate for LineConfig {
                         ),
                     ));
                 }
-                match &profile.out_of_hours {
-                    Some(OutOfHours::Agent { agent }) if !known(agent) => {
+                if let Some(OutOfHours::Agent { agent }) = &profile.out_of_hours {
+                    if !known(agent) {
                         return Err(ConfigError::new(
                             format!("{at}.out_of_hours.agent"),
                             format!("there is no agent {agent:?}; this line has {listed}"),
                         ));
                     }
-                    Some(OutOfHours::Greeting { .. }) => {
-                        return Err(ConfigError::new(
-                            format!("{at}.out_of_hours"),
-                            "this line cannot play an out-of-hours greeting yet: use \
-                             { action = \"agent\", agent = \"voicemail\" } or another profile",
-                        ));
-                    }
-                    _ => {}
                 }
             }
-        }
-        if let Some(ivr) = &self.agents.ivr {
-            ivr.agent().map_err(|e| e.within("agents.ivr"))?;
         }
         Ok(())
     }

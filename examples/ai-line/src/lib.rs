@@ -4,12 +4,15 @@
 //!
 //! - [`cli`]: the command line (`ai-line [--config FILE] [flags]`,
 //!   `ai-line call URI ...`).
+//! - [`agents`]: the agents the line offers by name, and the
+//!   out-of-hours greeting.
 //! - [`config`]: the configuration file, its embedded defaults and the
 //!   flags over them; a wrong file is refused with its file, line and
 //!   setting.
 //! - [`run`]: the line started, announced, and stopped on Ctrl-C or
 //!   SIGTERM.
 
+pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod run;

@@ -8,11 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::agents::Echo;
 use agent::config::ConfigError;
 use agent::record::{SqliteStore, StoreError};
-use agent::switch::{Agents, Switch, SwitchError, VOICEMAIL_AGENT};
-use agent::SharedAgent;
+use agent::switch::{Switch, SwitchError};
 use sip_core::registration::RegistrationState;
 
 use crate::cli::Cli;
@@ -61,23 +59,6 @@ impl RunError {
     }
 }
 
-/// The agents the line offers, by the names profiles give them: `echo`,
-/// `voicemail`, and `ivr` when its menu is configured.
-pub fn agents(config: &LineConfig) -> Result<Agents, ConfigError> {
-    let mut agents = Agents::new();
-    agents.insert("echo".into(), Arc::new(Echo) as SharedAgent);
-    agents.insert(
-        VOICEMAIL_AGENT.into(),
-        Arc::new(config.agents.voicemail.agent()) as SharedAgent,
-    );
-    if let Some(ivr) = &config.agents.ivr {
-        let ivr = ivr.agent().map_err(|e| e.within("agents.ivr"))?;
-        agents.insert("ivr".into(), Arc::new(ivr) as SharedAgent);
-    }
-    debug_assert!(config.agent_names().iter().all(|n| agents.contains_key(*n)));
-    Ok(agents)
-}
-
 /// A running line.
 #[derive(Debug)]
 pub struct Line {
@@ -93,7 +74,7 @@ pub async fn start(config: LineConfig) -> Result<Line, RunError> {
         dir: recordings.display().to_string(),
         source,
     })?;
-    let agents = agents(&config).map_err(RunError::Agents)?;
+    let agents = crate::agents::agents(&config).map_err(RunError::Agents)?;
     // Once, at start: closes the records a killed process left open.
     let store = SqliteStore::open(&config.store)?;
     let switch = Switch::start(config.switch_config(), Arc::new(store), agents).await?;

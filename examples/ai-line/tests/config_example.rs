@@ -106,6 +106,12 @@ fn the_example_configuration_shows_every_option() {
         "agents.ivr.attempts",
         "agents.ivr.no_choice",
     ];
+    for action in ["profile", "greeting"] {
+        assert!(
+            text.contains(&format!("action = \"{action}\"")),
+            "the example shows out_of_hours action {action}"
+        );
+    }
     for key in every {
         assert!(written.iter().any(|k| k == key), "the example shows {key}");
     }

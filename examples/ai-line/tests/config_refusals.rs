@@ -159,3 +159,17 @@ fn the_binary_refuses_a_wrong_file_at_start_with_exit_status_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_text_out_of_hours_greeting_without_speech_synthesis_is_refused_naming_it() {
+    let text = broken(
+        "agent = \"echo\"\n",
+        "agent = \"echo\"\nhours = {}\nout_of_hours = { action = \"greeting\", greeting = \"We are closed.\" }\n",
+    );
+    let path = file("text-greeting.toml", &text);
+    refused(
+        &path,
+        line_with(&text, "We are closed"),
+        "tenants[0].profiles.front.out_of_hours.greeting",
+    );
+}

@@ -395,3 +395,77 @@ fn a_trunk_flag_registers_says_so_at_start_and_unregisters_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A WAV file of `ms` milliseconds of a 440 Hz tone, 8 kHz 16-bit mono.
+fn tone_wav(path: &Path, ms: u32) {
+    let samples: Vec<i16> = (0..8 * ms)
+        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).sin() * 8000.0) as i16)
+        .collect();
+    let data_len = samples.len() as u32 * 2;
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, wav).unwrap();
+}
+
+#[test]
+fn a_closed_profiles_greeting_file_is_played_and_the_call_hung_up_and_recorded() {
+    require("sipp");
+    let dir = scratch("greeting");
+    tone_wav(&dir.join("closed.wav"), 600);
+    // Opening hours with no range: always closed.
+    let config = r#"
+[[trusted_peers]]
+name = "this-machine"
+address = "127.0.0.0/8"
+tenant = "shop"
+
+[[tenants]]
+name = "shop"
+default_country = "US"
+time_zone = "UTC"
+default_profile = "front"
+
+[tenants.limits]
+refuse_anonymous = false
+
+[tenants.profiles.front]
+agent = "echo"
+time_zone = "UTC"
+hours = {}
+out_of_hours = { action = "greeting", greeting = "closed.wav" }
+"#;
+    std::fs::write(dir.join("line.toml"), config).unwrap();
+    let port = free_port();
+    let mut args = flags(port, &dir, "echo");
+    args.extend(["--config".into(), "line.toml".into()]);
+    let line = Line::start(&dir, &args);
+
+    let steps = format!("{}\n{OK_TO_BYE}", answered_call("shop"));
+    let out = run_sipp(&dir, port, "greeting", &steps);
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    assert!(line.terminate().success());
+
+    let r = &records(&dir.join("calls.db"))[0];
+    assert_eq!(r.agent.as_deref(), Some("greeting"), "{r:?}");
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Agent),
+        "{r:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
