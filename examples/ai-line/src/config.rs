@@ -420,8 +420,31 @@ pub fn resolve(file: Option<&Path>, flags: &RunFlags) -> Result<LineConfig, Conf
         None => defaults()?,
     };
     config.apply(flags).map_err(ConfigFileError::Flags)?;
-    config.validate().map_err(ConfigFileError::Flags)?;
+    config.validate().map_err(|e| {
+        let setting = match flag_for(&e.setting, flags) {
+            Some(flag) => flag.to_string(),
+            None => e.setting,
+        };
+        ConfigFileError::Flags(ConfigError {
+            setting,
+            problem: e.problem,
+        })
+    })?;
     Ok(config)
+}
+
+/// The flag that wrote `setting`, when one did: a bad value from the
+/// command line is reported as the flag the operator typed.
+fn flag_for(setting: &str, flags: &RunFlags) -> Option<&'static str> {
+    let first = setting.split(['.', '[']).next().unwrap_or_default();
+    match first {
+        "sip" if flags.sip_listen.is_some() && setting == "sip.listen" => Some("--sip-listen"),
+        "rtp" if flags.rtp_ports.is_some() && setting == "rtp.ports" => Some("--rtp-ports"),
+        "store" if flags.cdr.is_some() && setting == "store.database" => Some("--cdr"),
+        "accounts" if flags.trunk.is_some() => Some("--trunk"),
+        "tenants" if flags.agent.is_some() && setting.ends_with(".agent") => Some("--agent"),
+        _ => None,
+    }
 }
 
 /// The line (from 1) that byte `offset` of `text` is on.

@@ -173,3 +173,33 @@ fn a_text_out_of_hours_greeting_without_speech_synthesis_is_refused_naming_it() 
         "tenants[0].profiles.front.out_of_hours.greeting",
     );
 }
+
+#[test]
+fn a_wrong_flag_is_refused_naming_the_flag() {
+    let path = file("flags.toml", GOOD);
+    let out = Command::new(env!("CARGO_BIN_EXE_ai-line"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--agent", "nobody"])
+        .output()
+        .expect("ai-line runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the command line: --agent: there is no agent \"nobody\""),
+        "{stderr}"
+    );
+    let flags = ai_line::cli::RunFlags {
+        cdr: Some(
+            std::env::temp_dir()
+                .join("no-such-directory-here")
+                .join("calls.db"),
+        ),
+        ..Default::default()
+    };
+    let e = config::resolve(Some(&path), &flags).expect_err("refused");
+    assert!(
+        e.to_string().starts_with("the command line: --cdr: "),
+        "{e}"
+    );
+}
