@@ -251,9 +251,11 @@ pub async fn run(cli: &Cli) -> Result<(), RunError> {
     let registrations = line.first_registrations(FIRST_REGISTRATION_WAIT).await;
     say(&line.banner(&registrations));
     let stopped = stop_signal().await;
-    say("Stopping: ending live calls, unregistering...\n");
-    line.shutdown().await;
-    say("Stopped.\n");
+    say("Stopping: ending live calls, unregistering (Ctrl-C again to stop at once)...\n");
+    tokio::select! {
+        () = line.shutdown() => say("Stopped.\n"),
+        _ = stop_signal() => say("Stopped without waiting; open call records are closed as interrupted at the next start.\n"),
+    }
     stopped
 }
 
