@@ -159,10 +159,12 @@ pub fn agents(config: &LineConfig) -> Result<Agents, ConfigError> {
         let ivr = ivr.agent().map_err(|e| e.within("agents.ivr"))?;
         agents.insert("ivr".into(), Arc::new(ivr) as SharedAgent);
     }
-    agents.insert(
-        GREETING_AGENT.into(),
-        Arc::new(Greeting::new(config, None)?) as SharedAgent,
-    );
+    let tts = config
+        .speech
+        .text_to_speech()
+        .map_err(|e| e.within("speech"))?;
+    let greeting = Greeting::new(config, Some(Arc::new(tts) as Arc<dyn TextToSpeech>))?;
+    agents.insert(GREETING_AGENT.into(), Arc::new(greeting) as SharedAgent);
     Ok(agents)
 }
 

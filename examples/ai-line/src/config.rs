@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use agent::call::TransferTarget;
 use agent::config::{ConfigError, Validate};
+use agent::engines::{EspeakConfig, EspeakNg, PhraseMatching, PocketSphinxConfig};
 use agent::record::StoreSettings;
 use agent::routing::{OutOfHours, TenantConfig};
 use agent::switch::{RtpConfig, SipConfig, SwitchConfig, TrunkAccountConfig, TrustedPeerConfig};
@@ -73,6 +74,108 @@ pub struct LineConfig {
     /// The built-in agents' settings (`[agents]`).
     #[serde(default)]
     pub agents: AgentsConfig,
+    /// The offline speech engines (`[speech]`).
+    #[serde(default)]
+    pub speech: SpeechConfig,
+}
+
+/// The offline speech engines (`[speech]`): eSpeak NG speaks what the line
+/// says, PocketSphinx hears what callers say.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// eSpeak NG's voice (`espeak-ng --voices` lists them): `en-us`.
+    #[serde(default = "default_voice")]
+    pub voice: String,
+    /// Speaking rate in words per minute (80-450); default 160.
+    #[serde(default = "default_words_per_minute")]
+    pub words_per_minute: u32,
+    /// PocketSphinx's model directory (holding `en-us/`); absent: where
+    /// Debian's `pocketsphinx-en-us` puts it.
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
+    /// How the phrases callers are expected to say are listened for:
+    /// `grammar` (the phrases among common words; hears more) or
+    /// `keywords` (each phrase spotted alone; fewer false hits).
+    #[serde(default)]
+    pub matching: PhraseMatchingSetting,
+    /// Utterances transcribed at once, each with its own copy of the
+    /// model; default 1.
+    #[serde(default = "default_decoders")]
+    pub decoders: usize,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            voice: default_voice(),
+            words_per_minute: default_words_per_minute(),
+            model_dir: None,
+            matching: PhraseMatchingSetting::default(),
+            decoders: default_decoders(),
+        }
+    }
+}
+
+/// `[speech] matching`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhraseMatchingSetting {
+    /// A grammar of the phrases among common words.
+    #[default]
+    Grammar,
+    /// Keyword spotting.
+    Keywords,
+}
+
+impl SpeechConfig {
+    /// eSpeak NG speaking as configured; the error names the setting.
+    pub fn text_to_speech(&self) -> Result<EspeakNg, ConfigError> {
+        EspeakNg::new(EspeakConfig {
+            voice: self.voice.clone(),
+            words_per_minute: self.words_per_minute,
+            ..EspeakConfig::default()
+        })
+        .map_err(|e| {
+            let setting = if self.voice.is_empty() || self.voice.starts_with('-') {
+                "voice"
+            } else {
+                "words_per_minute"
+            };
+            ConfigError::new(setting, e)
+        })
+    }
+
+    /// PocketSphinx's settings, listening for `expected_phrases`.
+    pub fn speech_to_text_config(&self, expected_phrases: Vec<String>) -> PocketSphinxConfig {
+        PocketSphinxConfig {
+            model_dir: self.model_dir.clone(),
+            expected_phrases,
+            matching: match self.matching {
+                PhraseMatchingSetting::Grammar => PhraseMatching::Grammar,
+                PhraseMatchingSetting::Keywords => PhraseMatching::Keywords,
+            },
+            decoders: self.decoders,
+        }
+    }
+}
+
+impl Validate for SpeechConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.text_to_speech()?;
+        if self.decoders == 0 {
+            return Err(ConfigError::new("decoders", "must be at least 1"));
+        }
+        if let Some(dir) = &self.model_dir {
+            if !dir.is_dir() {
+                return Err(ConfigError::new(
+                    "model_dir",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The status page and metrics (`[http]`).
@@ -233,6 +336,18 @@ fn default_http() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
+fn default_voice() -> String {
+    "en-us".into()
+}
+
+fn default_words_per_minute() -> u32 {
+    160
+}
+
+fn default_decoders() -> usize {
+    1
+}
+
 fn default_silence() -> u32 {
     5
 }
@@ -314,6 +429,7 @@ impl LineConfig {
 impl Validate for LineConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.switch_config().validate()?;
+        self.speech.validate().map_err(|e| e.within("speech"))?;
         let agents = crate::agents::agents(self)?;
         let mut names: Vec<&str> = agents.keys().map(String::as_str).collect();
         names.sort_unstable();

@@ -105,6 +105,11 @@ fn the_example_configuration_shows_every_option() {
         "agents.ivr.timeout_secs",
         "agents.ivr.attempts",
         "agents.ivr.no_choice",
+        "speech.voice",
+        "speech.words_per_minute",
+        "speech.model_dir",
+        "speech.matching",
+        "speech.decoders",
     ];
     for action in ["profile", "greeting"] {
         assert!(

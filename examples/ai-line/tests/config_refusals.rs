@@ -161,17 +161,15 @@ fn the_binary_refuses_a_wrong_file_at_start_with_exit_status_2() {
 }
 
 #[test]
-fn a_text_out_of_hours_greeting_without_speech_synthesis_is_refused_naming_it() {
-    let text = broken(
-        "agent = \"echo\"\n",
-        "agent = \"echo\"\nhours = {}\nout_of_hours = { action = \"greeting\", greeting = \"We are closed.\" }\n",
-    );
-    let path = file("text-greeting.toml", &text);
-    refused(
+fn a_speaking_rate_espeak_cannot_take_is_refused_with_its_file_line_and_setting() {
+    let text = format!("{GOOD}\n[speech]\nvoice = \"en-us\"\nwords_per_minute = 1000\n");
+    let path = file("speech-rate.toml", &text);
+    let message = refused(
         &path,
-        line_with(&text, "We are closed"),
-        "tenants[0].profiles.front.out_of_hours.greeting",
+        line_with(&text, "words_per_minute = 1000"),
+        "speech.words_per_minute",
     );
+    assert!(message.contains("80-450"), "{message}");
 }
 
 #[test]

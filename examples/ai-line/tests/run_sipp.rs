@@ -421,13 +421,11 @@ fn tone_wav(path: &Path, ms: u32) {
     std::fs::write(path, wav).unwrap();
 }
 
-#[test]
-fn a_closed_profiles_greeting_file_is_played_and_the_call_hung_up_and_recorded() {
-    require("sipp");
-    let dir = scratch("greeting");
-    tone_wav(&dir.join("closed.wav"), 600);
-    // Opening hours with no range: always closed.
-    let config = r#"
+/// A line whose only profile is always closed (opening hours with no
+/// range), greeting callers with `greeting` and hanging up.
+fn closed_line_config(greeting: &str) -> String {
+    format!(
+        r#"
 [[trusted_peers]]
 name = "this-machine"
 address = "127.0.0.0/8"
@@ -445,10 +443,19 @@ refuse_anonymous = false
 [tenants.profiles.front]
 agent = "echo"
 time_zone = "UTC"
-hours = {}
-out_of_hours = { action = "greeting", greeting = "closed.wav" }
-"#;
-    std::fs::write(dir.join("line.toml"), config).unwrap();
+hours = {{}}
+out_of_hours = {{ action = "greeting", greeting = "{greeting}" }}
+"#
+    )
+}
+
+/// Calls the closed line configured with `greeting` and checks the
+/// greeting agent answered and hung up.
+fn greeted_and_hung_up(name: &str, greeting: &str, prepare: impl FnOnce(&Path)) {
+    require("sipp");
+    let dir = scratch(name);
+    prepare(&dir);
+    std::fs::write(dir.join("line.toml"), closed_line_config(greeting)).unwrap();
     let port = free_port();
     let mut args = flags(port, &dir, "echo");
     args.extend(["--config".into(), "line.toml".into()]);
@@ -461,6 +468,7 @@ out_of_hours = { action = "greeting", greeting = "closed.wav" }
 
     let r = &records(&dir.join("calls.db"))[0];
     assert_eq!(r.agent.as_deref(), Some("greeting"), "{r:?}");
+    assert!(r.errors.is_empty(), "{r:?}");
     let end = r.end.as_ref().expect("closed");
     assert_eq!(
         (&end.outcome, end.cause),
@@ -468,4 +476,17 @@ out_of_hours = { action = "greeting", greeting = "closed.wav" }
         "{r:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_closed_profiles_greeting_file_is_played_and_the_call_hung_up_and_recorded() {
+    greeted_and_hung_up("greeting-file", "closed.wav", |dir| {
+        tone_wav(&dir.join("closed.wav"), 600)
+    });
+}
+
+#[test]
+fn a_closed_profiles_text_greeting_is_spoken_and_the_call_hung_up_and_recorded() {
+    require("espeak-ng");
+    greeted_and_hung_up("greeting-text", "We are closed.", |_| {});
 }
