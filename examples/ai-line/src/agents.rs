@@ -1,21 +1,62 @@
-//! The agents the line offers, by the names profiles give them: `echo`,
-//! `voicemail`, `ivr` (when its menu is configured) from the [`agent`]
-//! crate, and [`Greeting`], which plays a closed profile's out-of-hours
-//! greeting ([`GREETING_AGENT`]).
+//! The agents the line offers, by the names profiles give them:
+//! `assistant` (the offline FAQ assistant: PocketSphinx listening, eSpeak
+//! NG speaking), `echo`, `voicemail` and `ivr` (when its menu is
+//! configured) from the [`agent`] crate, and [`Greeting`], which plays a
+//! closed profile's out-of-hours greeting ([`GREETING_AGENT`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent::agents::Echo;
+use agent::agents::{Assistant, AssistantProfiles, Echo};
 use agent::call::{AgentOutcome, CallContext, CallEvent, CallHandle, TransferTarget};
 use agent::config::ConfigError;
 use agent::routing::{AfterGreeting, OutOfHours};
-use agent::speech::{SpeechOut, TextToSpeech};
+use agent::speech::{SpeechError, SpeechOut, TextToSpeech};
 use agent::switch::{Agents, GREETING_AGENT, VOICEMAIL_AGENT};
 use agent::{Agent, AgentError, SharedAgent};
 
-use crate::config::LineConfig;
+use crate::config::{LineConfig, TransferTargetSetting};
+
+/// The offline FAQ assistant's name.
+pub const ASSISTANT: &str = "assistant";
+
+/// The names of the agents `config` offers.
+pub fn names(config: &LineConfig) -> Vec<&'static str> {
+    let mut names = vec![ASSISTANT, "echo", GREETING_AGENT, VOICEMAIL_AGENT];
+    if config.agents.ivr.is_some() {
+        names.push("ivr");
+    }
+    names
+}
+
+/// Whether any profile, out-of-hours rule or menu key hands calls to the
+/// assistant, so that its speech model is worth loading.
+pub fn uses_assistant(config: &LineConfig) -> bool {
+    let profiles = config.tenants.iter().flat_map(|t| t.profiles.values());
+    let by_profile = profiles.clone().any(|p| p.agent == ASSISTANT)
+        || profiles
+            .filter_map(|p| p.out_of_hours.as_ref())
+            .any(|o| matches!(o, OutOfHours::Agent { agent } if agent == ASSISTANT));
+    let by_menu = config.agents.ivr.as_ref().is_some_and(|ivr| {
+        ivr.choices
+            .values()
+            .chain(ivr.no_choice.iter())
+            .any(|t| TransferTargetSetting(t).agent() == Some(ASSISTANT))
+    });
+    by_profile || by_menu
+}
+
+/// Why the agents could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentsError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The assistant's speech engines could not start (the model missing).
+    #[error("the assistant's speech engines: {0}")]
+    Speech(#[from] SpeechError),
+}
 
 /// Extensions of the audio files a greeting may be; any other greeting is
 /// text, spoken with the line's speech synthesis.
@@ -147,8 +188,10 @@ impl Agent for Greeting {
     }
 }
 
-/// The agents the line offers, by the names profiles give them.
-pub fn agents(config: &LineConfig) -> Result<Agents, ConfigError> {
+/// The agents the line offers, by the names profiles give them. The
+/// assistant's speech model is loaded only when something hands calls to
+/// it ([`uses_assistant`]).
+pub fn agents(config: &LineConfig) -> Result<Agents, AgentsError> {
     let mut agents = Agents::new();
     agents.insert("echo".into(), Arc::new(Echo) as SharedAgent);
     agents.insert(
@@ -165,6 +208,15 @@ pub fn agents(config: &LineConfig) -> Result<Agents, ConfigError> {
         .map_err(|e| e.within("speech"))?;
     let greeting = Greeting::new(config, Some(Arc::new(tts) as Arc<dyn TextToSpeech>))?;
     agents.insert(GREETING_AGENT.into(), Arc::new(greeting) as SharedAgent);
+    if uses_assistant(config) {
+        let profiles = AssistantProfiles::from_tenants(&config.switch_config().tenants_config())?;
+        let assistant = Assistant::offline(
+            profiles,
+            config.speech.speech_to_text_config(Vec::new()),
+            config.speech.espeak_config(),
+        )?;
+        agents.insert(ASSISTANT.into(), Arc::new(assistant) as SharedAgent);
+    }
     Ok(agents)
 }
 

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use agent::agents::AssistantProfiles;
 use agent::call::TransferTarget;
 use agent::config::{ConfigError, Validate};
 use agent::engines::{EspeakConfig, EspeakNg, PhraseMatching, PocketSphinxConfig};
@@ -37,9 +38,9 @@ use crate::cli::RunFlags;
 /// The embedded defaults: the line `ai-line` runs without `--config`.
 pub const DEFAULTS: &str = include_str!("defaults.toml");
 
-/// The agent the embedded defaults answer with: `assistant` (speech
-/// recognition and synthesis) where the build has it, else `echo`.
-pub const DEFAULT_AGENT: &str = "echo";
+/// The agent the embedded defaults answer with: the offline FAQ
+/// assistant.
+pub const DEFAULT_AGENT: &str = "assistant";
 
 /// The name of the trunk account `--trunk` adds.
 pub const TRUNK_FLAG_ACCOUNT: &str = "trunk";
@@ -129,14 +130,18 @@ pub enum PhraseMatchingSetting {
 }
 
 impl SpeechConfig {
-    /// eSpeak NG speaking as configured; the error names the setting.
-    pub fn text_to_speech(&self) -> Result<EspeakNg, ConfigError> {
-        EspeakNg::new(EspeakConfig {
+    /// eSpeak NG's settings.
+    pub fn espeak_config(&self) -> EspeakConfig {
+        EspeakConfig {
             voice: self.voice.clone(),
             words_per_minute: self.words_per_minute,
             ..EspeakConfig::default()
-        })
-        .map_err(|e| {
+        }
+    }
+
+    /// eSpeak NG speaking as configured; the error names the setting.
+    pub fn text_to_speech(&self) -> Result<EspeakNg, ConfigError> {
+        EspeakNg::new(self.espeak_config()).map_err(|e| {
             let setting = if self.voice.is_empty() || self.voice.starts_with('-') {
                 "voice"
             } else {
@@ -298,6 +303,17 @@ impl IvrConfig {
     }
 }
 
+/// A transfer target as the config writes it (`"agent:NAME"`, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct TransferTargetSetting<'a>(pub &'a str);
+
+impl<'a> TransferTargetSetting<'a> {
+    /// The agent it names, if it is `agent:NAME`.
+    pub fn agent(&self) -> Option<&'a str> {
+        self.0.trim().strip_prefix("agent:")
+    }
+}
+
 /// A transfer target as the config writes it.
 fn transfer_target(text: &str) -> Result<TransferTarget, String> {
     let text = text.trim();
@@ -430,10 +446,17 @@ impl Validate for LineConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.switch_config().validate()?;
         self.speech.validate().map_err(|e| e.within("speech"))?;
-        let agents = crate::agents::agents(self)?;
-        let mut names: Vec<&str> = agents.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        let known = |agent: &str| agents.contains_key(agent);
+        if let Some(ivr) = &self.agents.ivr {
+            ivr.agent().map_err(|e| e.within("agents.ivr"))?;
+        }
+        let tts = self
+            .speech
+            .text_to_speech()
+            .map_err(|e| e.within("speech"))?;
+        crate::agents::Greeting::new(self, Some(std::sync::Arc::new(tts)))?;
+        AssistantProfiles::from_tenants(&self.switch_config().tenants_config())?;
+        let names = crate::agents::names(self);
+        let known = |agent: &str| names.contains(&agent);
         let listed = names.join(", ");
         for (i, tenant) in self.tenants.iter().enumerate() {
             for (name, profile) in &tenant.profiles {

@@ -8,11 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::config::ConfigError;
 use agent::record::{SqliteStore, StoreError};
 use agent::switch::{Switch, SwitchError};
 use sip_core::registration::RegistrationState;
 
+use crate::agents::AgentsError;
 use crate::cli::Cli;
 use crate::config::{self, ConfigFileError, LineConfig};
 
@@ -26,9 +26,10 @@ pub enum RunError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigFileError),
-    /// A built-in agent's settings are wrong (found before the start).
+    /// An agent could not be made (its settings, the assistant's speech
+    /// model).
     #[error("agents: {0}")]
-    Agents(ConfigError),
+    Agents(#[from] AgentsError),
     /// The recordings directory cannot be created.
     #[error("cannot create the recordings directory {dir}: {source}")]
     Recordings {
@@ -53,7 +54,7 @@ impl RunError {
     /// anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Config(_) | RunError::Agents(_) => 2,
+            RunError::Config(_) | RunError::Agents(AgentsError::Config(_)) => 2,
             _ => 1,
         }
     }
@@ -74,7 +75,7 @@ pub async fn start(config: LineConfig) -> Result<Line, RunError> {
         dir: recordings.display().to_string(),
         source,
     })?;
-    let agents = crate::agents::agents(&config).map_err(RunError::Agents)?;
+    let agents = crate::agents::agents(&config)?;
     // Once, at start: closes the records a killed process left open.
     let store = SqliteStore::open(&config.store)?;
     let switch = Switch::start(config.switch_config(), Arc::new(store), agents).await?;

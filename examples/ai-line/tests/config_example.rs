@@ -129,6 +129,9 @@ fn the_example_configuration_shows_every_option() {
         "hours",
         "holidays",
         "out_of_hours",
+        "faq",
+        "menu",
+        "not_understood",
     ];
     for key in profile {
         assert!(

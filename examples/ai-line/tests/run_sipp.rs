@@ -490,3 +490,48 @@ fn a_closed_profiles_text_greeting_is_spoken_and_the_call_hung_up_and_recorded()
     require("espeak-ng");
     greeted_and_hung_up("greeting-text", "We are closed.", |_| {});
 }
+
+#[test]
+fn the_line_on_its_defaults_answers_a_call_to_sip_assistant_with_the_assistants_greeting() {
+    require("sipp");
+    require("espeak-ng");
+    let dir = scratch("assistant");
+    let port = free_port();
+    // The defaults, moved off 5060; no --agent: the assistant answers.
+    let mut args = flags(port, &dir, "unused");
+    let at = args.iter().position(|a| a == "--agent").unwrap();
+    args.drain(at..at + 2);
+    let line = Line::start(&dir, &args);
+    let uri = format!("sip:assistant@127.0.0.1:{port}");
+    assert!(
+        line.banner.contains(&format!("ai-line call {uri} --say")),
+        "{}",
+        line.banner
+    );
+
+    // The caller listens to the whole greeting (about 3 s), then hangs up.
+    let steps = format!(
+        "{}\n  <pause milliseconds=\"7000\"/>\n{}\n  <recv response=\"200\"/>",
+        answered_call("assistant"),
+        in_dialog("assistant", "BYE", 2, None),
+    );
+    let out = run_sipp(&dir, port, "assistant", &steps);
+    assert!(out.status.success(), "{}", sipp_report(&out));
+    assert!(line.terminate().success());
+
+    let r = &records(&dir.join("calls.db"))[0];
+    assert_eq!(r.agent.as_deref(), Some("assistant"), "{r:?}");
+    assert!(
+        r.transcript
+            .iter()
+            .any(|l| l.text.contains("Hello, this is the A I line")),
+        "the assistant said the defaults' greeting: {r:?}"
+    );
+    let end = r.end.as_ref().expect("closed");
+    assert_eq!(
+        (&end.outcome, end.cause),
+        (&Outcome::Completed, HangupCause::Remote),
+        "{r:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
