@@ -225,6 +225,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_speech_model_is_loaded_only_when_something_hands_calls_to_the_assistant() {
+        let mut config = crate::config::defaults().unwrap();
+        assert!(uses_assistant(&config), "the defaults answer with it");
+        let echo = crate::cli::RunFlags {
+            agent: Some("echo".into()),
+            ..Default::default()
+        };
+        config.apply(&echo).unwrap();
+        assert!(!uses_assistant(&config));
+        config.agents.ivr = Some(
+            toml::from_str("prompt = \"menu.wav\"\nchoices = { \"1\" = \"agent:assistant\" }")
+                .unwrap(),
+        );
+        assert!(uses_assistant(&config), "a menu key reaches it");
+    }
+
+    #[test]
     fn a_greeting_is_a_file_by_its_extension_and_text_otherwise() {
         assert_eq!(
             Prompt::of("prompts/closed.WAV"),
