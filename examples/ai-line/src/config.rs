@@ -142,7 +142,7 @@ impl SpeechConfig {
     /// eSpeak NG speaking as configured; the error names the setting.
     pub fn text_to_speech(&self) -> Result<EspeakNg, ConfigError> {
         EspeakNg::new(self.espeak_config()).map_err(|e| {
-            let setting = if self.voice.is_empty() || self.voice.starts_with('-') {
+            let setting = if (80..=450).contains(&self.words_per_minute) {
                 "voice"
             } else {
                 "words_per_minute"

@@ -201,3 +201,10 @@ fn a_wrong_flag_is_refused_naming_the_flag() {
         "{e}"
     );
 }
+
+#[test]
+fn a_voice_espeak_does_not_have_is_refused_with_its_file_line_and_setting() {
+    let text = format!("{GOOD}\n[speech]\nvoice = \"no-such-voice\"\n");
+    let path = file("speech-voice.toml", &text);
+    refused(&path, line_with(&text, "no-such-voice"), "speech.voice");
+}
