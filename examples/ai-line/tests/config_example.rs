@@ -125,6 +125,8 @@ fn the_example_configuration_shows_every_option() {
         "greeting",
         "human_number",
         "voicemail",
+        "transfer",
+        "apology",
         "time_zone",
         "hours",
         "holidays",
