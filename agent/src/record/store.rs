@@ -119,6 +119,18 @@ pub trait CallStore: Send + Sync {
     /// The latest `limit` calls, newest first (by start).
     fn recent(&self, limit: usize) -> Result<Vec<CallRecord>, StoreError>;
 
+    /// The `limit` calls that come after the call `before_call_id` in
+    /// [`recent`](CallStore::recent)'s order (started before it, or at
+    /// the same time and stored before it), newest first: the next page
+    /// of a list of the latest calls.
+    ///
+    /// Fails with [`StoreError::UnknownCall`] if no record has the id.
+    fn recent_before(
+        &self,
+        before_call_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>, StoreError>;
+
     /// The calls that started in `[from, until)`, oldest first.
     fn started_between(
         &self,

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn, Instrument};
 
 use super::media::{self, session_params, CallEnding, SipCommand};
+use super::status::ActiveCall;
 use super::transfer::{
     bridge_to, dial_direct, place_through_routes, BridgedEnd, CallerSide, HumanLeg, TransferFailure,
 };
@@ -244,6 +245,18 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
         .await;
         return;
     }
+
+    let listed = shared.active.add(ActiveCall {
+        call_id: record.call_id.clone(),
+        line: record.line.clone(),
+        tenant: record.tenant.clone(),
+        direction: record.direction,
+        caller: record.caller.clone(),
+        did: record.did.clone(),
+        agent: record.agent.clone(),
+        since: record.start,
+    });
+
     incoming.ring();
     // The port pair is reserved before the answer, so that its address
     // goes into our SDP; the session opens on it with what was negotiated.
@@ -387,6 +400,7 @@ async fn serve_inner(shared: Arc<Shared>, incoming: IncomingCall) {
                 if let Some(handoff) = handoff {
                     log.update(CallUpdate::Handoff(handoff));
                 }
+                listed.set_agent(&name);
                 // The switch records the fallback it takes itself.
                 let limits = Supervision::default();
                 let (handle, line_side) = CallHandle::new(

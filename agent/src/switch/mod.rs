@@ -83,6 +83,7 @@ pub mod lines;
 mod media;
 pub mod originate;
 pub mod outbound;
+mod status;
 pub mod transfer;
 
 pub use campaign::{CampaignOptions, CampaignRunner};
@@ -95,6 +96,7 @@ pub use outbound::{
     new_call_id, AnsweredLeg, NotConnected, OutboundRequest, TrunkFailure, TrunkTry, Unanswered,
     DEFAULT_RING_TIMEOUT,
 };
+pub use status::{AccountStatus, ActiveCall, SwitchStatus};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -159,6 +161,8 @@ pub(crate) struct Shared {
     /// Turns true when the switch shuts down: every answered call is
     /// ended from our side (BYE) and recorded as ended by the shutdown.
     pub(crate) closing: watch::Sender<bool>,
+    /// The calls in progress, for [`Switch::status`].
+    pub(crate) active: status::ActiveCalls,
 }
 
 impl Shared {
@@ -328,6 +332,7 @@ impl Switch {
             recordings: config.store.as_ref().map(|s| s.recordings.clone()),
             call_tasks: AtomicUsize::new(0),
             closing: watch::channel(false).0,
+            active: status::ActiveCalls::default(),
         });
         let s = shared.clone();
         let intake = tokio::spawn(
@@ -364,6 +369,19 @@ impl Switch {
     /// Calls being served now, from INVITE to closed record.
     pub fn calls_in_progress(&self) -> usize {
         self.shared.call_tasks.load(Ordering::Acquire)
+    }
+
+    /// A cheap, cloneable view for a status page: the accounts'
+    /// registration states and the calls in progress with their context.
+    pub fn status(&self) -> SwitchStatus {
+        SwitchStatus {
+            accounts: self
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), a.registration.watch()))
+                .collect(),
+            calls: self.shared.active.clone(),
+        }
     }
 
     /// Media sessions open now, over all media workers.

@@ -210,6 +210,34 @@ impl CallStore for SqliteStore {
         rows.into_iter().map(|r| r.into_record(&conn)).collect()
     }
 
+    fn recent_before(
+        &self,
+        before_call_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let conn = self.lock();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let cursor: Option<(i64, i64)> = conn
+            .prepare_cached("SELECT start_ns, rowid FROM calls WHERE call_id = ?1")
+            .map_err(db)?
+            .query_row([before_call_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+            .map_err(db)?;
+        let (start_ns, rowid) =
+            cursor.ok_or_else(|| StoreError::UnknownCall(before_call_id.to_string()))?;
+        let rows = conn
+            .prepare_cached(&format!(
+                "{SELECT_CALL} WHERE start_ns < ?1 OR (start_ns = ?1 AND rowid < ?2) \
+                 ORDER BY start_ns DESC, rowid DESC LIMIT ?3"
+            ))
+            .map_err(db)?
+            .query_map([start_ns, rowid, limit], CallRow::read)
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        rows.into_iter().map(|r| r.into_record(&conn)).collect()
+    }
+
     fn started_between(
         &self,
         from: Timestamp,

@@ -468,6 +468,31 @@ fn recent_and_time_range_queries_order_by_start() {
 }
 
 #[test]
+fn recent_before_pages_through_the_latest_calls_without_skipping_calls_started_together() {
+    let dir = TempDir::new("pages");
+    let store = open_store(&dir);
+    let base = ts("2026-12-04T09:00:00Z");
+    // p2, p3 and p4 started in the same instant: the page boundary falls
+    // between them and none may be lost or shown twice.
+    for (i, minute) in [0, 1, 2, 2, 2, 3].into_iter().enumerate() {
+        let start = base + SignedDuration::from_mins(minute);
+        store.open(&open_call(&format!("p{i}"), start)).unwrap();
+    }
+    let ids = |records: Vec<CallRecord>| -> Vec<String> {
+        records.into_iter().map(|r| r.call_id).collect()
+    };
+    let first = ids(store.recent(3).unwrap());
+    assert_eq!(first, ["p5", "p4", "p3"]);
+    let second = ids(store.recent_before("p3", 3).unwrap());
+    assert_eq!(second, ["p2", "p1", "p0"]);
+    assert!(store.recent_before("p0", 3).unwrap().is_empty());
+    assert!(matches!(
+        store.recent_before("nobody", 3),
+        Err(StoreError::UnknownCall(id)) if id == "nobody"
+    ));
+}
+
+#[test]
 fn close_interrupted_ends_open_calls_at_their_last_known_moment() {
     let dir = TempDir::new("interrupted");
     let store = open_store(&dir);
