@@ -93,9 +93,14 @@ pub struct AccountStatus {
     pub state: RegistrationState,
 }
 
-/// A cheap, cloneable view of a running switch for status pages: see the
-/// [module documentation](self).
-#[derive(Debug, Clone)]
+/// A cheap, cloneable view of a running switch for status pages, from
+/// [`Switch::status`](super::Switch::status): it shares the switch's list
+/// of live calls and watches the registrations, so a web server can hold
+/// one while the switch itself is kept (and consumed by
+/// [`Switch::shutdown`](super::Switch::shutdown)) elsewhere. The default
+/// has no accounts and no calls (a switch without trunk accounts, before
+/// its first call).
+#[derive(Debug, Clone, Default)]
 pub struct SwitchStatus {
     pub(crate) accounts: Arc<[(String, watch::Receiver<RegistrationState>)]>,
     pub(crate) calls: ActiveCalls,
