@@ -11,8 +11,11 @@
 //!   setting.
 //! - [`run`]: the line started, announced, and stopped on Ctrl-C or
 //!   SIGTERM.
+//! - [`status`]: the status server (`/status`, `/calls`, `/metrics` and
+//!   the status page).
 
 pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod run;
+pub mod status;
