@@ -71,9 +71,28 @@ async fn an_answered_originated_call_runs_the_profiles_agent_and_is_recorded_who
         caller_id: Some("+390233333333".into()),
         ..OutboundRequest::new("acme", "0212345678")
     };
-    let done = switch.originate(request, "front").await;
+    // The status page's list shows the call while its agent runs.
+    let status = switch.status();
+    let (done, live) = tokio::join!(switch.originate(request, "front"), async {
+        for _ in 0..3000 {
+            if let Some(call) = status.active_calls().pop() {
+                return Some(call);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    });
     assert_eq!(done.outcome, Outcome::Completed);
     assert!(done.answered());
+    let live = live.expect("listed while up");
+    assert_eq!(live.call_id, done.call_id);
+    assert_eq!(live.direction, CallDirection::Outbound);
+    assert_eq!(
+        (live.line.as_str(), live.agent.as_deref()),
+        ("trunk", Some("test"))
+    );
+    assert_eq!(live.did.as_deref(), Some("+390212345678"));
+    assert!(status.active_calls().is_empty(), "off the list once ended");
     let out = sipp.await.unwrap();
     assert!(out.status.success(), "{}", sipp_report(&out));
     assert!(

@@ -24,6 +24,7 @@ use tracing::{info, warn, Instrument};
 use super::intake::MAX_AGENTS_PER_CALL;
 use super::media::{self, CallEnding, SipCommand};
 use super::outbound::{place, store_ended, AnsweredLeg, NotConnected, OutboundRequest, TrunkTry};
+use super::status::ActiveCall;
 use super::{CallTask, Shared, VOICEMAIL_AGENT};
 use crate::call::{AgentOutcome, CallContext, CallHandle, CallOptions, TransferTarget};
 use crate::media::{BridgeEnd, MediaBridge};
@@ -179,11 +180,22 @@ async fn run_agent(
         profile: Some(profile.to_string()),
         customer: None,
     };
+    let listed = shared.active.add(ActiveCall {
+        call_id: ctx.call_id.clone(),
+        line: ctx.line.clone(),
+        tenant: ctx.tenant.clone(),
+        direction: ctx.direction,
+        caller: ctx.caller.clone(),
+        did: ctx.did.clone(),
+        agent: None,
+        since: Timestamp::now(),
+    });
     let mut minutes_out = false;
     let mut run = None;
     let mut next = Some((agent_name, agent));
     let mut hops = 0;
     while let (Some((name, agent)), Some(bridge)) = (next.take(), bridge.as_mut()) {
+        listed.set_agent(&name);
         let (handle, line_side) = CallHandle::new(
             call_id.clone(),
             CallOptions {

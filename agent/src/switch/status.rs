@@ -22,20 +22,23 @@ use crate::record::{CallDirection, Party};
 pub struct ActiveCall {
     /// The SIP Call-ID, also the id of the call's record.
     pub call_id: String,
-    /// The line it came in on (trunk account or trusted peer).
+    /// The line it came in on or went out by (trunk account or trusted
+    /// peer).
     pub line: String,
     /// The tenant the line belongs to.
     pub tenant: Option<String>,
     /// Whether it came in or went out.
     pub direction: CallDirection,
-    /// Who called.
+    /// Who called: on an originated call, our own caller ID.
     pub caller: Party,
-    /// The number dialled, in E.164 where it could be normalised.
+    /// The number dialled (our DID, or the number an originated call
+    /// rang), in E.164 where it could be normalised.
     pub did: Option<String>,
     /// The agent serving the call now (it changes on a transfer to
     /// another agent or a fallback).
     pub agent: Option<String>,
-    /// When the call started (the INVITE arrived).
+    /// When the call started: the INVITE arrived, or an originated call
+    /// was answered.
     pub since: Timestamp,
 }
 
