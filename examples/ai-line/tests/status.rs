@@ -4,7 +4,8 @@
 //! `/calls/{id}`, `/calls/{id}/recording` and the page, and counted on
 //! `/metrics`; paging through `/calls`; with a token set, 401 for every
 //! data endpoint without it, and an account whose registrar refuses it
-//! shown as FAILED with the reason.
+//! shown as FAILED with the reason, on `/status` and on the page opened
+//! with the token.
 
 #[path = "../../../agent/tests/sipp/mod.rs"]
 mod sipp;
@@ -525,6 +526,22 @@ async fn with_a_token_every_data_endpoint_answers_401_without_it_and_a_refused_a
     assert!(
         account["reason"].as_str().unwrap().contains("Forbidden"),
         "{account}"
+    );
+
+    // The page, given the token after '#', shows the account; without it,
+    // why it shows nothing.
+    require("chromium");
+    let page = rendered_page(&dir.0, &format!("http://{http}/#token={token}")).await;
+    let accounts = section(&page, "accounts");
+    assert!(accounts.contains("main"), "{page}");
+    assert!(accounts.contains("FAILED"), "{accounts}");
+    assert!(accounts.contains("Forbidden"), "{accounts}");
+    assert!(section(&page, "calls").contains("+390212345678"), "{page}");
+    let refused = rendered_page(&dir.0, &format!("http://{http}/")).await;
+    assert!(refused.contains("401"), "{refused}");
+    assert!(
+        !section(&refused, "accounts").contains("FAILED"),
+        "{refused}"
     );
     switch.shutdown().await;
 }
