@@ -611,6 +611,14 @@ function transcript(rec) {
   if (rec.recording_url) {
     const a = el("a", "recording");
     a.href = rec.recording_url;
+    if (token) {
+      // A plain link carries no token: fetch it with the token instead.
+      a.addEventListener("click", async ev => {
+        ev.preventDefault();
+        const r = await fetch(rec.recording_url, { headers });
+        if (r.ok) window.open(URL.createObjectURL(await r.blob()));
+      });
+    }
     box.appendChild(a);
   }
   return box;
