@@ -190,12 +190,18 @@ pub struct HttpConfig {
     /// The address it is served on; default 127.0.0.1:8080.
     #[serde(default = "default_http")]
     pub listen: SocketAddr,
+    /// The bearer token every request for data must carry; without it,
+    /// the `AI_LINE_HTTP_TOKEN` environment variable's. Required on an
+    /// address other than loopback (the line refuses to start without).
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_http(),
+            token: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Running the line: the configuration resolved, the store opened, the
-//! agents built, the switch started; what it listens on, how each trunk
+//! agents built, the switch and its status page started; what it listens
+//! on, how each trunk
 //! account's registration went and how to call it printed; then until
 //! Ctrl-C or SIGTERM, when the switch ends the live calls with BYE,
 //! completes their records and unregisters.
@@ -15,6 +16,7 @@ use sip_core::registration::RegistrationState;
 use crate::agents::AgentsError;
 use crate::cli::Cli;
 use crate::config::{self, ConfigFileError, LineConfig};
+use crate::status::{self, StatusError, StatusState};
 
 /// How long the start waits for each trunk account's first registration
 /// outcome before printing it as still in progress.
@@ -44,6 +46,10 @@ pub enum RunError {
     /// The switch could not start (sockets, media).
     #[error(transparent)]
     Switch(#[from] SwitchError),
+    /// The status page cannot be served (no token off loopback, the
+    /// address in use).
+    #[error(transparent)]
+    Status(#[from] StatusError),
     /// The signal handlers could not be installed.
     #[error("cannot wait for Ctrl-C or SIGTERM: {0}")]
     Signal(std::io::Error),
@@ -54,7 +60,9 @@ impl RunError {
     /// anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Config(_) | RunError::Agents(AgentsError::Config(_)) => 2,
+            RunError::Config(_)
+            | RunError::Agents(AgentsError::Config(_))
+            | RunError::Status(StatusError::TokenRequired { .. }) => 2,
             _ => 1,
         }
     }
@@ -65,6 +73,10 @@ impl RunError {
 pub struct Line {
     switch: Switch,
     config: LineConfig,
+    /// Where the status page is served, and its server.
+    status_addr: SocketAddr,
+    status_server: tokio::task::JoinHandle<Result<(), StatusError>>,
+    status_token: bool,
 }
 
 /// Opens the store, builds the agents and starts the switch on `config`
@@ -77,15 +89,37 @@ pub async fn start(config: LineConfig) -> Result<Line, RunError> {
     })?;
     let agents = crate::agents::agents(&config)?;
     // Once, at start: closes the records a killed process left open.
-    let store = SqliteStore::open(&config.store)?;
-    let switch = Switch::start(config.switch_config(), Arc::new(store), agents).await?;
-    Ok(Line { switch, config })
+    let store = Arc::new(SqliteStore::open(&config.store)?);
+    // Before the switch, so that /metrics has what it reports from the
+    // start (the registrations).
+    let metrics = status::install_metrics_recorder()?;
+    let token = status::token_from(config.http.token.clone());
+    // The token rule is checked before anything starts.
+    status::check_address(config.http.listen, token.as_deref())?;
+    let switch = Switch::start(config.switch_config(), store.clone(), agents).await?;
+    let status_token = token.is_some();
+    let state = StatusState::new(switch.status(), store, metrics).with_token(token);
+    let listener = status::bind(config.http.listen, &state).await?;
+    let status_addr = listener.local_addr().unwrap_or(config.http.listen);
+    let status_server = tokio::spawn(status::serve(listener, state));
+    Ok(Line {
+        switch,
+        config,
+        status_addr,
+        status_server,
+        status_token,
+    })
 }
 
 impl Line {
     /// The switch (addresses, registrations, calls in progress).
     pub fn switch(&self) -> &Switch {
         &self.switch
+    }
+
+    /// Where the status page is served.
+    pub fn status_addr(&self) -> SocketAddr {
+        self.status_addr
     }
 
     /// Each trunk account's registration once it has a first outcome
@@ -154,9 +188,14 @@ impl Line {
             c.store.database.display(),
             c.store.recordings.display()
         ));
+        let token = if self.status_token {
+            "#token=TOKEN (a token is required)"
+        } else {
+            ""
+        };
         line(format!(
-            "  status:     {} (the status page is not served yet)",
-            c.http.listen
+            "  status:     http://{}/{token}, metrics at /metrics",
+            self.status_addr
         ));
         if let Some(uri) = self.call_uri() {
             line("Call it:".into());
@@ -205,6 +244,7 @@ impl Line {
     /// unregisters the trunk accounts.
     pub async fn shutdown(self) {
         self.switch.shutdown().await;
+        self.status_server.abort();
     }
 }
 

@@ -110,11 +110,12 @@ pub fn install_metrics_recorder() -> Result<PrometheusHandle, StatusError> {
 }
 
 /// The token to require: the configured one if set, else the
-/// [`TOKEN_ENV`] environment variable; an empty value is no token.
+/// [`TOKEN_ENV`] environment variable's; an empty value is not set.
 pub fn token_from(configured: Option<String>) -> Option<String> {
+    let set = |t: &String| !t.trim().is_empty();
     configured
-        .or_else(|| std::env::var(TOKEN_ENV).ok())
-        .filter(|t| !t.trim().is_empty())
+        .filter(set)
+        .or_else(|| std::env::var(TOKEN_ENV).ok().filter(set))
 }
 
 /// Refuses a non-loopback `addr` when there is no token.

@@ -98,6 +98,7 @@ fn the_example_configuration_shows_every_option() {
         "store.recordings",
         "store.instance",
         "http.listen",
+        "http.token",
         "agents.voicemail.silence_secs",
         "agents.voicemail.max_length_secs",
         "agents.ivr.prompt",

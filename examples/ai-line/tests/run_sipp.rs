@@ -4,7 +4,7 @@
 //! names and the call's record lands in the `--cdr` database; SIGTERM
 //! during a call ends it with BYE and completes its record.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -119,6 +119,9 @@ fn flags(sip_port: u16, dir: &Path, agent: &str) -> Vec<String> {
     vec![
         "--sip-listen".into(),
         format!("127.0.0.1:{sip_port}"),
+        // The status page on a port of its own, not the default 8080.
+        "--http".into(),
+        format!("127.0.0.1:{}", free_port()),
         "--rtp-ports".into(),
         format!("{rtp}-{}", rtp + 99),
         "--agent".into(),
@@ -247,6 +250,21 @@ fn the_line_on_its_defaults_answers_a_local_sipp_call_with_the_agent_given_and_r
         "{}",
         line.banner
     );
+    // The status page is served where the start-up text says.
+    let status = line
+        .banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("status:     http://"))
+        .and_then(|l| l.split('/').next())
+        .unwrap_or_else(|| panic!("no status address: {}", line.banner))
+        .to_string();
+    let mut http = std::net::TcpStream::connect(&status).unwrap();
+    http.write_all(b"GET /status HTTP/1.1\r\nHost: ai-line\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"active_calls\":[]"), "{answer}");
 
     // The echo agent hangs up when the caller presses #.
     let steps = format!(

@@ -547,3 +547,24 @@ async fn with_a_token_every_data_endpoint_answers_401_without_it_and_a_refused_a
     // wait out the REGISTER's transaction timeout.
     drop(switch);
 }
+
+#[test]
+fn the_line_refuses_to_start_with_its_status_page_off_loopback_and_no_token() {
+    let dir = TempDir::new("status-refusal");
+    let sip = free_port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ai-line"))
+        .current_dir(&dir.0)
+        .env_remove(status::TOKEN_ENV)
+        .args(["--sip-listen", &format!("127.0.0.1:{sip}")])
+        .args(["--agent", "echo", "--cdr"])
+        .arg(dir.0.join("calls.db"))
+        // Refused before anything is bound.
+        .args(["--http", "0.0.0.0:8080"])
+        .output()
+        .expect("ai-line runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("0.0.0.0:8080"), "{stderr}");
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    assert!(stderr.contains(status::TOKEN_ENV), "{stderr}");
+}
