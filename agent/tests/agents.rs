@@ -87,12 +87,31 @@ async fn a_key_pressed_during_the_menu_prompt_sends_the_call_where_the_menu_says
     );
     sender.join().unwrap();
     let received = collector.finish();
-    let prompt_packets = received.iter().filter(|r| r.pt == 0).count();
-    // The prompt lasts about 5 s; it was heard for the second before the
-    // key, and stopped at the key.
+    // The far end's packets are paced at 20 ms, so how many it had sent is
+    // its clock: the key goes out after 50 packets of audio. The prompt
+    // (about 5 s) starts once the agent has loaded it, so how much of it
+    // came before the key depends on that; what matters is that it was
+    // playing when the key went out and stopped at the key, where an
+    // unstopped prompt would go on for seconds.
+    const KEY_SENT: usize = 50;
+    let prompt = |r: &&Received| r.pt == 0;
+    let before_key = received
+        .iter()
+        .filter(prompt)
+        .filter(|r| r.far_sent <= KEY_SENT)
+        .count();
+    let half_a_second_after_key = received
+        .iter()
+        .filter(prompt)
+        .filter(|r| r.far_sent > KEY_SENT + 25)
+        .count();
     assert!(
-        (30..=90).contains(&prompt_packets),
-        "{prompt_packets} prompt packets"
+        before_key >= 5,
+        "{before_key} prompt packets before the key"
+    );
+    assert!(
+        half_a_second_after_key <= 10,
+        "{half_a_second_after_key} prompt packets more than 0.5 s after the key"
     );
     close(&call.record).await;
     let record = store.get("ivr-1").unwrap().unwrap();
