@@ -11,8 +11,10 @@
 //!   setting.
 //! - [`run`]: the line started, announced, and stopped on Ctrl-C or
 //!   SIGTERM.
+//! - [`softphone`]: the test call behind `ai-line call`.
 
 pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod run;
+pub mod softphone;
