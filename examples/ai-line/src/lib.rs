@@ -11,6 +11,7 @@
 //!   setting.
 //! - [`run`]: the line started, announced, and stopped on Ctrl-C or
 //!   SIGTERM.
+//! - [`softphone`]: the test call behind `ai-line call`.
 //! - [`status`]: the status server (`/status`, `/calls`, `/metrics` and
 //!   the status page).
 
@@ -18,4 +19,5 @@ pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod run;
+pub mod softphone;
 pub mod status;

@@ -19,9 +19,6 @@ async fn main() {
                 std::process::exit(e.exit_code());
             }
         }
-        Some(Command::Call { uri }) => {
-            eprintln!("ai-line call {uri}: the test-call softphone is not in this build yet");
-            std::process::exit(2);
-        }
+        Some(Command::Call(args)) => std::process::exit(ai_line::softphone::run(args).await),
     }
 }
