@@ -47,6 +47,10 @@
 //! - [`record`]: call records and the store that keeps them (SQLite by
 //!   default), recording file names, and the persistent side of outbound
 //!   campaigns.
+//! - [`analog`] (Linux): FXO ports on DAHDI channels answering calls with
+//!   the same policy, routing, agents and records: rings, caller ID, the
+//!   line's frames served to the agent, hang-up by the line's signals or
+//!   busy tone, and an echo gate so a prompt's echo is no barge-in.
 //! - [`metrics`]: the names of the counters, gauges and histograms the
 //!   switch and the agents report through the `metrics` facade.
 //! - [`numbers`]: caller and called numbers from URI user parts to E.164,
@@ -81,11 +85,17 @@
 //!   call handle the agent sees; calls out through the outbound routes
 //!   with trunk failover, originated calls run by a profile's agent, and
 //!   campaigns.
+//! - [`analog`] (Linux): FXO ports on DAHDI channels answering calls with
+//!   the same policy, routing, agents and records: rings, caller ID, the
+//!   line's frames served to the agent, hang-up by the line's signals or
+//!   busy tone, and an echo gate so a prompt's echo is no barge-in.
 
 #![warn(missing_docs)]
 
 pub mod agent;
 pub mod agents;
+#[cfg(target_os = "linux")]
+pub mod analog;
 pub mod call;
 pub mod config;
 pub mod customer;
